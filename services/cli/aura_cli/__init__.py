@@ -1,0 +1,1 @@
+"""The ``aura`` command line: one console script dispatching to the services."""

@@ -1,0 +1,31 @@
+"""``aura config check [FILE]``: validate the main config and its strategy file, print the redacted effective
+configuration and its version hash. Exit 0 when valid, 2 (with one line naming file and key) when not."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import yaml
+
+from aura_common.config import config_hash, load_config, load_secrets, load_strategy, redacted_dump
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", help="config file to check (default: --config, $AURA_CONFIG, config/aura.yaml)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.file or getattr(args, "config", None))
+    strategy = load_strategy(config.paths.strategy_file)
+    secrets = load_secrets()
+    dump = redacted_dump(config, strategy, secrets.present())
+    version = config_hash(config, strategy)
+    if args.json:
+        print(json.dumps({"version": version, "config": dump}, indent=2, sort_keys=True))
+    else:
+        sys.stdout.write(yaml.safe_dump(dump, sort_keys=False))
+        print(f"# config version: {version}")
+    return 0

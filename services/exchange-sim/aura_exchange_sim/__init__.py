@@ -1,0 +1,1 @@
+"""AURA exchange-sim service."""

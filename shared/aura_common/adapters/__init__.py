@@ -1,0 +1,1 @@
+"""Shell adapters: journal (SQLite), Parquet store, brokers (ccxt, paper), clock, metrics, logging."""

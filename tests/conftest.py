@@ -1,0 +1,46 @@
+"""Suite-wide fixtures. Area fixtures live in each tests/<area>/conftest.py."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def real_data_dir() -> Path | None:
+    """../shared/data/binance_spot_usdt_2017_2023 beside the checkout, or $AURA_REAL_DATA."""
+    env = os.environ.get("AURA_REAL_DATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO_ROOT.parent / "shared" / "data" / "binance_spot_usdt_2017_2023")
+    for c in candidates:
+        if (c / "1d").is_dir():
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    path = real_data_dir()
+    if path is None:
+        pytest.skip("real Binance candles not found: set AURA_REAL_DATA or place ../shared/data beside the checkout")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
