@@ -129,6 +129,16 @@ class RiskParams:
     stop_loss_pct: float = 15.0
     take_profit_pct: float = 60.0
     cost_benefit_margin_bps: float = 10.0
+    # What the cost-benefit gate does with a rebalance whose benefit does not cover its costs: "skip" every
+    # trade (DENY) or "trim" the smallest trades until the rest is covered (CLIP).
+    cost_benefit_action: Literal["skip", "trim"] = "skip"
+    # Expected benefit of a rebalance, in bps of equity, per unit of improvement of the selection's
+    # weight-averaged composite score (core/risk/cost_benefit.py, rebalance_benefit_bps).
+    cost_benefit_bps_per_score: float = 100.0
+    # Sync guard (core/sync_guard.py): one-sync equity change treated as implausible without fills to explain
+    # it (a fall by more than this, or the inverse rise), and how many consecutive consistent reads accept it.
+    sync_guard_max_equity_drop_pct: float = 10.0
+    sync_guard_confirm_reads: int = 3
 
     def __post_init__(self) -> None:
         _require(self.kill_switch_window_days >= 1, "risk.kill_switch_window_days must be >= 1")
@@ -137,6 +147,10 @@ class RiskParams:
         _require(0 < self.stop_loss_pct < 100, "risk.stop_loss_pct must be in (0, 100)")
         _require(self.take_profit_pct > 0, "risk.take_profit_pct must be > 0")
         _require(self.cost_benefit_margin_bps >= 0, "risk.cost_benefit_margin_bps must be >= 0")
+        _require(self.cost_benefit_action in ("skip", "trim"), "risk.cost_benefit_action must be 'skip' or 'trim'")
+        _require(self.cost_benefit_bps_per_score >= 0, "risk.cost_benefit_bps_per_score must be >= 0")
+        _require(0 < self.sync_guard_max_equity_drop_pct < 100, "risk.sync_guard_max_equity_drop_pct must be in (0, 100)")
+        _require(self.sync_guard_confirm_reads >= 1, "risk.sync_guard_confirm_reads must be >= 1")
 
 
 @dataclass(frozen=True)
