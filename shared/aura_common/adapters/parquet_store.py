@@ -1,0 +1,270 @@
+"""The candle cache: one Parquet file per symbol and interval, and the read API that builds a Panel from it.
+
+Layout: ``<data_dir>/parquet/<interval>/<SYMBOL>.parquet`` (e.g. ``volumes/data/parquet/1d/BTCUSDT.parquet``).
+Fixed schema (``SCHEMA``): ``open_time`` timestamp[ms, UTC] (candle **open** time), ``open high low close``
+float64, ``volume`` and ``quote_volume`` float64 nullable (null where the source had none, e.g. CoinGecko),
+``source`` string (``archive`` | ``exchange:<ccxt id>`` | ``coingecko``). Rows are sorted by open time and unique.
+
+Writes are atomic: a temp file in the same directory, fsync, ``os.replace``, fsync of the directory. A reader
+therefore sees either the previous file or the new one, never a partial one.
+
+Read API used by the trader, the backtester, the optimizer and the exchange simulator: ``load_panel``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from aura_common.core.panel import FIELDS, Panel
+from aura_common.domain import Interval
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+SCHEMA = pa.schema([
+    pa.field("open_time", pa.timestamp("ms", tz="UTC"), nullable=False),
+    pa.field("open", pa.float64(), nullable=False),
+    pa.field("high", pa.float64(), nullable=False),
+    pa.field("low", pa.float64(), nullable=False),
+    pa.field("close", pa.float64(), nullable=False),
+    pa.field("volume", pa.float64(), nullable=True),
+    pa.field("quote_volume", pa.float64(), nullable=True),
+    pa.field("source", pa.string(), nullable=False),
+])
+
+
+class CacheError(RuntimeError):
+    """A cache file could not be read or written; the message names the file."""
+
+
+class CacheReadError(CacheError):
+    """A cache file exists but is unreadable or does not match the schema (corrupt, truncated, foreign)."""
+
+
+def interval_dir(data_dir: str | Path, interval: Interval | str) -> Path:
+    return Path(data_dir) / "parquet" / Interval(interval).value
+
+
+def candle_path(data_dir: str | Path, interval: Interval | str, symbol: str) -> Path:
+    return interval_dir(data_dir, interval) / f"{symbol}.parquet"
+
+
+def cached_symbols(data_dir: str | Path, interval: Interval | str) -> tuple[str, ...]:
+    """Symbols that have a cache file at ``interval`` (sorted)."""
+    d = interval_dir(data_dir, interval)
+    if not d.is_dir():
+        return ()
+    return tuple(sorted(p.name[: -len(".parquet")] for p in d.iterdir()
+                        if p.name.endswith(".parquet") and not p.name.startswith(".")))
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+
+def to_table(data: Any) -> pa.Table:
+    """Normalise candles to ``SCHEMA``.
+
+    Accepts a ``pa.Table``, a pandas DataFrame, or a mapping of column -> sequence. ``open_time`` may be int epoch
+    ms or timestamps. ``volume``/``quote_volume`` may be missing (all null); NaN becomes null. ``source`` may be a
+    single string for every row. Rows are sorted by open time; duplicate open times are an error.
+    """
+    if isinstance(data, pa.Table):
+        cols = {name: data.column(name) for name in data.column_names}
+    elif hasattr(data, "to_dict") and hasattr(data, "columns"):  # pandas DataFrame
+        cols = {str(c): data[c].to_numpy() for c in data.columns}
+    elif isinstance(data, Mapping):
+        cols = dict(data)
+    else:
+        raise TypeError(f"cannot write candles from {type(data).__name__}")
+    missing = [c for c in ("open_time", *PRICE_COLUMNS, "source") if c not in cols]
+    if missing:
+        raise ValueError(f"candles lack column(s) {', '.join(missing)}")
+    n = len(cols["open_time"])
+    ot = cols["open_time"]
+    if isinstance(ot, (pa.Array, pa.ChunkedArray)):
+        if pa.types.is_timestamp(ot.type):
+            ot = ot.cast(pa.timestamp("ms", tz="UTC"))
+        ot = np.asarray(ot.cast(pa.int64()) if pa.types.is_timestamp(ot.type) else ot, dtype=np.int64)
+    else:
+        ot = np.asarray(ot)
+        ot = ot.astype("datetime64[ms]").astype(np.int64) if np.issubdtype(ot.dtype, np.datetime64) \
+            else ot.astype(np.int64)
+    order = np.argsort(ot, kind="stable")
+    ot = ot[order]
+    if n > 1 and not np.all(np.diff(ot) > 0):
+        dup = int(ot[1:][np.diff(ot) <= 0][0])
+        raise ValueError(f"candles have duplicate open time {dup}")
+    arrays = [pa.array(ot, type=pa.int64()).cast(pa.timestamp("ms", tz="UTC"))]
+    for name in ("open", "high", "low", "close", "volume", "quote_volume"):
+        raw = cols.get(name)
+        if raw is None:
+            arrays.append(pa.nulls(n, type=pa.float64()))
+            continue
+        if isinstance(raw, (pa.Array, pa.ChunkedArray)):
+            raw = raw.to_numpy(zero_copy_only=False)
+        vals = np.asarray(raw, dtype=np.float64)[order]
+        mask = np.isnan(vals) if name in ("volume", "quote_volume") else None
+        arrays.append(pa.array(vals, type=pa.float64(), mask=mask))
+    src = cols["source"]
+    if isinstance(src, str):
+        arrays.append(pa.array([src] * n, type=pa.string()))
+    else:
+        if isinstance(src, (pa.Array, pa.ChunkedArray)):
+            src = src.to_pylist()
+        arrays.append(pa.array([str(s) for s in np.asarray(src, dtype=object)[order]], type=pa.string()))
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes_via(target: Path, writer) -> None:
+    """Call ``writer(tmp_path)`` on a temp file beside ``target``, fsync it, then rename over ``target``.
+
+    On any failure the temp file is removed and ``target`` is left as it was; the error names ``target``.
+    """
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    try:
+        os.close(fd)
+        writer(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise
+    _fsync_dir(target.parent)
+
+
+def write_table(path: Path, table: pa.Table) -> None:
+    """Write an already-normalised table atomically to ``path``."""
+    if table.schema != SCHEMA:
+        table = to_table(table)
+    atomic_write_bytes_via(Path(path), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def write_candles(data_dir: str | Path, interval: Interval | str, symbol: str, data: Any) -> Path:
+    """Replace the cache file of ``symbol`` at ``interval`` with ``data`` (see ``to_table``), atomically."""
+    if not symbol or not symbol.isalnum():
+        raise ValueError(f"symbol {symbol!r} must be alphanumeric (exchange-native spelling, e.g. BTCUSDT)")
+    path = candle_path(data_dir, interval, symbol)
+    write_table(path, to_table(data))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+def read_candles(data_dir: str | Path, interval: Interval | str, symbol: str,
+                 columns: Iterable[str] | None = None) -> pa.Table | None:
+    """The cached table of ``symbol`` (None when there is no file). Raises CacheReadError naming the file."""
+    path = candle_path(data_dir, interval, symbol)
+    return read_table(path, columns)
+
+
+def read_table(path: Path, columns: Iterable[str] | None = None) -> pa.Table | None:
+    cols = list(columns) if columns is not None else None
+    try:
+        table = pq.read_table(path, columns=cols, use_threads=False)
+    except FileNotFoundError:
+        return None
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise CacheReadError(f"unreadable cache file {path}: {exc}") from exc
+    expected = SCHEMA if cols is None else pa.schema([SCHEMA.field(c) for c in cols])
+    if not table.schema.equals(expected, check_metadata=False):
+        # tolerate nullability differences only
+        got = [(f.name, f.type) for f in table.schema]
+        want = [(f.name, f.type) for f in expected]
+        if got != want:
+            raise CacheReadError(f"cache file {path} has schema {got}, expected {want}")
+    return table
+
+
+def _times_ms(table: pa.Table) -> np.ndarray:
+    col = table.column("open_time")
+    return col.cast(pa.int64()).to_numpy() if col.num_chunks != 1 else \
+        col.chunk(0).cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _float_col(table: pa.Table, name: str) -> np.ndarray:
+    col = table.column(name)
+    if col.null_count:
+        col = col.fill_null(np.nan)
+    return col.to_numpy()
+
+
+def load_panel(data_dir: str | Path, interval: Interval | str = "1d", symbols: Iterable[str] | None = None,
+               start_ms: int | None = None, end_ms: int | None = None) -> Panel:
+    """Load cached candles into an aligned ``Panel`` (symbols × time on the interval grid).
+
+    ``symbols`` None = every symbol in the cache; a requested symbol without a cache file is an all-NaN column.
+    ``start_ms`` is inclusive (rounded up onto the grid), ``end_ms`` exclusive; None = from the earliest / to after
+    the latest cached candle of the selected symbols. Missing candles (not yet listed, delisted, gaps) are NaN;
+    ``volume``/``quote_volume`` are NaN where the source had none. Raises CacheReadError naming an unreadable
+    file (the ingestor quarantines and rebuilds such files).
+    """
+    iv = Interval(interval)
+    step = iv.ms
+    wanted = cached_symbols(data_dir, iv) if symbols is None else tuple(sorted(set(symbols)))
+    data: dict[str, tuple[np.ndarray, pa.Table]] = {}
+    for s in wanted:
+        table = read_candles(data_dir, iv, s, columns=("open_time", *FIELDS))
+        if table is None or table.num_rows == 0:
+            continue
+        data[s] = (_times_ms(table), table)
+    if start_ms is None:
+        lo = min((int(t[0]) for t, _ in data.values()), default=0)
+    else:
+        lo = int(start_ms)
+    lo = -(-lo // step) * step  # round up onto the grid
+    if end_ms is None:
+        hi = max((int(t[-1]) + step for t, _ in data.values()), default=lo)
+    else:
+        hi = int(end_ms)
+    n_t = max(0, -(-(hi - lo) // step))
+    times = lo + step * np.arange(n_t, dtype=np.int64)
+    shape = (n_t, len(wanted))
+    cols = {f: np.full(shape, np.nan) for f in FIELDS}
+    for j, s in enumerate(wanted):
+        if s not in data:
+            continue
+        t, table = data[s]
+        a, b = np.searchsorted(t, lo, side="left"), np.searchsorted(t, hi, side="left")
+        if a >= b:
+            continue
+        tt = t[a:b]
+        off = tt - lo
+        ok = off % step == 0  # the writer validates alignment; stay safe on foreign files
+        idx = off // step
+        whole = bool(ok.all())
+        for f in FIELDS:
+            vals = _float_col(table, f)[a:b]
+            if whole:
+                cols[f][idx, j] = vals
+            else:
+                cols[f][idx[ok], j] = vals[ok]
+    return Panel(wanted, times, step, *(cols[f] for f in FIELDS))
