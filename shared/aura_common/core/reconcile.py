@@ -1,0 +1,122 @@
+"""Boot reconciliation, decided purely: what the journal believes vs what the venue says.
+
+The shell gathers the facts (journal orders that are not terminal, the venue's answer to a lookup by client order
+id for each, the venue's open AURA orders, the venue's fills and balances) and this module decides the actions.
+``now_ms`` is a parameter; nothing here talks to anything.
+
+Policies (documented in ARCHITECTURE.md, "Boot reconciliation"):
+- PENDING (intent journaled, never marked as sent) and UNKNOWN (marked in flight, outcome never seen) orders are
+  both looked up by client order id. Found → adopt the venue's status and fills. Not found → if the lag window
+  since it was sent has passed, the venue never accepted it: it is ``resendable`` (same client order id); else it
+  stays UNKNOWN and must be looked up again later. PENDING that was never sent is always resendable.
+- Open orders on the venue with AURA's prefix that the journal does not know are cancelled (we cannot know the
+  intent behind them; cancelling is the conservative choice). Non-AURA orders are never touched.
+- Fills on the venue for journaled orders that the journal lacks are recorded (idempotent by trade id).
+- Positions rebuilt from the journal's fills are checked against venue balances: the venue holding LESS than the
+  journal (beyond dust tolerance) is a mismatch that makes reconciliation fail (the trader then refuses to trade);
+  the venue holding MORE is reported as unmanaged balance and left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from aura_common.core.intents import is_aura_order
+from aura_common.domain import Fill, OrderReport, OrderStatus, Side
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalOrder:
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    status: OrderStatus
+    sent_at_ms: int | None  # when it was marked in flight; None = never sent
+
+
+@dataclass(frozen=True)
+class ReconcilePlan:
+    updates: tuple[OrderReport, ...] = ()  # journal orders whose venue state must be recorded
+    still_unknown: tuple[str, ...] = ()  # not found yet, inside the lag window: look up again
+    resendable: tuple[str, ...] = ()  # definitively never accepted: may be sent again with the same id
+    cancel: tuple[OrderReport, ...] = ()  # AURA orders the journal does not know
+    new_fills: tuple[Fill, ...] = ()
+    mismatches: tuple[str, ...] = ()  # human sentences; non-empty = reconciliation failed
+    unmanaged: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def plan_order_recovery(journal_orders: Sequence[JournalOrder], lookups: Mapping[str, OrderReport | None],
+                        venue_open: Iterable[OrderReport], now_ms: int, lag_ms: int) -> ReconcilePlan:
+    updates, unknown, resend = [], [], []
+    known = {o.client_order_id for o in journal_orders}
+    for o in sorted(journal_orders, key=lambda x: x.client_order_id):
+        if o.client_order_id not in lookups:
+            raise ValueError(f"no lookup result for order {o.client_order_id}")
+        found = lookups[o.client_order_id]
+        if found is not None:
+            if found.symbol != o.symbol or found.side is not o.side:
+                raise ValueError(f"venue order {o.client_order_id} is {found.side.value} {found.symbol}, "
+                                 f"journal says {o.side.value} {o.symbol}")
+            updates.append(found)
+        elif o.sent_at_ms is None or now_ms - o.sent_at_ms >= lag_ms:
+            resend.append(o.client_order_id)
+        else:
+            unknown.append(o.client_order_id)
+    cancel = sorted((r for r in venue_open if is_aura_order(r.client_order_id) and r.client_order_id not in known
+                     and not r.status.is_terminal), key=lambda r: r.client_order_id)
+    return ReconcilePlan(updates=tuple(updates), still_unknown=tuple(unknown), resendable=tuple(resend),
+                         cancel=tuple(cancel))
+
+
+def missing_fills(venue_fills: Iterable[Fill], known_trade_ids: Iterable[tuple[str, str]],
+                  order_ids: Mapping[str, str]) -> tuple[Fill, ...]:
+    """Venue fills of journaled orders (matched by exchange order id → client order id) not yet journaled.
+
+    ``known_trade_ids`` are (symbol, trade_id) pairs; ``order_ids`` maps exchange order id → client order id.
+    """
+    known = set(known_trade_ids)
+    out = []
+    for f in venue_fills:
+        if (f.symbol, f.trade_id) in known:
+            continue
+        cid = f.client_order_id or (order_ids.get(f.exchange_order_id) if f.exchange_order_id else None)
+        if cid is None:
+            continue  # not an order of ours
+        out.append(Fill(f.trade_id, f.symbol, f.side, f.quantity, f.price, f.fee, f.fee_asset, f.time_ms, cid,
+                        f.exchange_order_id))
+    return tuple(sorted(out, key=lambda f: (f.time_ms, f.symbol, f.trade_id)))
+
+
+def positions_from_fills(fills: Iterable[Fill], base_of: Mapping[str, str]) -> dict[str, Decimal]:
+    """Net base-asset quantity per asset from fills (fees paid in the base asset reduce it)."""
+    pos: dict[str, Decimal] = {}
+    for f in fills:
+        base = base_of[f.symbol]
+        delta = f.quantity if f.side is Side.BUY else -f.quantity
+        if f.fee_asset == base:
+            delta -= f.fee
+        pos[base] = pos.get(base, ZERO) + delta
+    return {a: q for a, q in sorted(pos.items()) if q != 0}
+
+
+def check_positions(journal_positions: Mapping[str, Decimal], venue_totals: Mapping[str, Decimal],
+                    tolerance: Mapping[str, Decimal]) -> tuple[tuple[str, ...], dict[str, Decimal]]:
+    """(mismatch sentences, unmanaged extra balance per asset). Tolerance is per asset (e.g. one lot step)."""
+    mismatches, unmanaged = [], {}
+    for asset in sorted(set(journal_positions) | set(venue_totals)):
+        mine, venue = journal_positions.get(asset, ZERO), venue_totals.get(asset, ZERO)
+        tol = tolerance.get(asset, ZERO)
+        if venue < mine - tol:
+            mismatches.append(f"{asset}: journal holds {mine} but the venue has only {venue}")
+        elif venue > mine + tol:
+            unmanaged[asset] = venue - mine
+    return tuple(mismatches), unmanaged
