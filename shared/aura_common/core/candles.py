@@ -1,0 +1,173 @@
+"""Candle batches: validation, closed-candle filtering and precedence merge. Pure (numpy only).
+
+A ``Candles`` batch is column arrays stamped by candle **open** time (UTC epoch ms). ``volume`` and
+``quote_volume`` are NaN where the source had none (CoinGecko): the data says so instead of inventing one.
+``source`` names where each row came from: ``archive`` | ``exchange:<ccxt id>`` | ``coingecko``.
+Precedence on the same open time: archive > exchange > coingecko.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+PRICE_FIELDS = ("open", "high", "low", "close")
+VALUE_FIELDS = (*PRICE_FIELDS, "volume", "quote_volume")
+
+# Rejection reasons, in the order they are checked (a row is counted once, under its first failing reason).
+REJECT_REASONS = ("misaligned", "non_finite", "non_positive_price", "ohlc_inconsistent", "negative_volume",
+                  "out_of_order")
+
+
+def source_rank(source: str) -> int:
+    """Lower is better: archive 0, exchange:* 1, coingecko 2, anything else 3."""
+    if source == "archive":
+        return 0
+    if source.startswith("exchange"):
+        return 1
+    if source == "coingecko":
+        return 2
+    return 3
+
+
+@dataclass(frozen=True, eq=False)
+class Candles:
+    open_time: np.ndarray  # int64 (n,)
+    open: np.ndarray  # float64 (n,)
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray  # NaN = unknown
+    quote_volume: np.ndarray  # NaN = unknown
+    source: np.ndarray  # object (n,) of str
+
+    def __post_init__(self) -> None:
+        n = len(self.open_time)
+        for name in ("open_time", *VALUE_FIELDS, "source"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"candles column {name} has length {len(getattr(self, name))}, expected {n}")
+
+    def __len__(self) -> int:
+        return len(self.open_time)
+
+    @classmethod
+    def build(cls, open_time, open, high, low, close, volume=None, quote_volume=None,
+              source: str | Sequence[str] = "archive") -> "Candles":
+        t = np.asarray(open_time, dtype=np.int64).reshape(-1)
+        n = t.size
+
+        def col(v):
+            return np.full(n, np.nan) if v is None else np.asarray(v, dtype=np.float64).reshape(-1)
+
+        src = np.full(n, source, dtype=object) if isinstance(source, str) else np.asarray(source, dtype=object)
+        return cls(t, col(open), col(high), col(low), col(close), col(volume), col(quote_volume), src)
+
+    @classmethod
+    def empty(cls) -> "Candles":
+        return cls.build([], [], [], [], [])
+
+    def take(self, idx: np.ndarray) -> "Candles":
+        return Candles(*(getattr(self, f)[idx] for f in ("open_time", *VALUE_FIELDS, "source")))
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {f: getattr(self, f) for f in ("open_time", *VALUE_FIELDS, "source")}
+
+
+@dataclass(frozen=True)
+class Validated:
+    accepted: Candles
+    rejected: dict[str, int]  # reason -> count, only reasons with count > 0
+    first_reject_open_time: dict[str, int]  # reason -> open time of the first rejected row (for the log line)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+def validate(c: Candles, interval_ms: int) -> Validated:
+    """Keep only rows that are sane; count the others per reason (first failing reason, ``REJECT_REASONS`` order).
+
+    Checks: open time aligned to the interval grid; open/high/low/close finite; prices > 0;
+    high ≥ max(open, close) and low ≤ min(open, close); volumes not ±inf and ≥ 0 (NaN = unknown is allowed);
+    open times strictly increasing (a row whose open time is not after every earlier accepted row is rejected:
+    out-of-order and duplicate rows).
+    """
+    n = len(c)
+    t = c.open_time
+    o, h, lo, cl = c.open, c.high, c.low, c.close
+    with np.errstate(invalid="ignore"):
+        checks = {
+            "misaligned": t % interval_ms != 0,
+            "non_finite": ~(np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(cl)),
+            "non_positive_price": ~((o > 0) & (h > 0) & (lo > 0) & (cl > 0)),
+            "ohlc_inconsistent": ~((h >= np.maximum(o, cl)) & (lo <= np.minimum(o, cl)) & (lo <= h)),
+            "negative_volume": (np.isinf(c.volume) | (c.volume < 0) | np.isinf(c.quote_volume)
+                                | (c.quote_volume < 0)),
+        }
+    bad = np.zeros(n, dtype=bool)
+    reason_of = np.full(n, -1, dtype=np.int64)
+    for k, name in enumerate(REJECT_REASONS[:-1]):
+        new = checks[name] & ~bad
+        reason_of[new] = k
+        bad |= new
+    # strictly increasing among the rows that passed the value checks
+    ok_idx = np.flatnonzero(~bad)
+    if ok_idx.size > 1:
+        tt = t[ok_idx]
+        prev_max = np.maximum.accumulate(tt)[:-1]
+        ooo = np.concatenate(([False], tt[1:] <= prev_max))
+        reason_of[ok_idx[ooo]] = len(REJECT_REASONS) - 1
+        bad[ok_idx[ooo]] = True
+    rejected, first = {}, {}
+    for k, name in enumerate(REJECT_REASONS):
+        idx = np.flatnonzero(reason_of == k)
+        if idx.size:
+            rejected[name] = int(idx.size)
+            first[name] = int(t[idx[0]])
+    return Validated(c.take(np.flatnonzero(~bad)), rejected, first)
+
+
+def closed_only(c: Candles, interval_ms: int, now_ms: int) -> Candles:
+    """Drop candles still forming at ``now_ms`` (open_time + interval > now)."""
+    keep = c.open_time + interval_ms <= now_ms
+    return c if keep.all() else c.take(np.flatnonzero(keep))
+
+
+def within(c: Candles, start_ms: int, end_ms: int) -> Candles:
+    """Rows with ``start_ms <= open_time < end_ms``."""
+    keep = (c.open_time >= start_ms) & (c.open_time < end_ms)
+    return c if keep.all() else c.take(np.flatnonzero(keep))
+
+
+def concat(batches: Iterable[Candles]) -> Candles:
+    bs = [b for b in batches if len(b)]
+    if not bs:
+        return Candles.empty()
+    if len(bs) == 1:
+        return bs[0]
+    return Candles(*(np.concatenate([getattr(b, f) for b in bs])
+                     for f in ("open_time", *VALUE_FIELDS, "source")))
+
+
+def merge(*batches: Candles) -> Candles:
+    """One row per open time, sorted. On the same open time the best source wins (archive > exchange >
+    coingecko); between equal ranks the later batch wins (newer data replaces older of the same standing).
+    Idempotent: ``merge(merge(a, b), b) == merge(a, b)``."""
+    allc = concat(batches)
+    n = len(allc)
+    if n == 0:
+        return allc
+    ranks = np.fromiter((source_rank(s) for s in allc.source), dtype=np.int64, count=n)
+    seq = np.arange(n, dtype=np.int64)
+    # sort by time, then rank ascending, then latest first; keep the first row of every open time
+    order = np.lexsort((-seq, ranks, allc.open_time))
+    t_sorted = allc.open_time[order]
+    first = np.concatenate(([True], t_sorted[1:] != t_sorted[:-1]))
+    return allc.take(order[first])
+
+
+def source_counts(c: Candles) -> dict[str, int]:
+    values, counts = np.unique(c.source.astype(str), return_counts=True) if len(c) else ((), ())
+    return {str(v): int(k) for v, k in zip(values, counts)}
