@@ -1,0 +1,57 @@
+# One image for every AURA service: ingestor, trader, optimizer and exchange-sim (the command picks the role:
+# `docker run IMAGE trade`, `... ingest`, `... optimize`, `... exchange-sim`).
+#
+#   docker build -t aura:local .                                        # official python:3.11-slim-bookworm base
+#   docker build -t aura:local --build-arg BASE_IMAGE=aura-base:bookworm .   # offline: local base (scripts/docker-setup)
+#
+# The base must provide python3 with the venv module, and ca-certificates. Dependencies are installed with
+# requirements.lock as constraints, so the image runs exactly the versions the tests ran. No secret is baked in:
+# keys come at run time from the environment, <NAME>_FILE or /run/secrets/<name> (Docker secrets).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+# ---------------------------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DEFAULT_TIMEOUT=180 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python3 -m venv /opt/aura && /opt/aura/bin/python -m pip install -q --upgrade "pip>=24" "setuptools>=68" wheel
+WORKDIR /src
+
+# Layer 1: third-party dependencies only (cached until pyproject.toml or requirements.lock changes).
+COPY pyproject.toml requirements.lock ./
+RUN /opt/aura/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > runtime-deps.txt \
+ && /opt/aura/bin/python -m pip install -q -c requirements.lock -r runtime-deps.txt \
+ && for t in pandas/tests pyarrow/tests matplotlib/tests; do rm -rf /opt/aura/lib/python3*/site-packages/$t; done
+
+# Layer 2: AURA itself (not editable; its dependencies are already satisfied, so no resolver surprises).
+COPY README.md ./
+COPY shared ./shared
+COPY services ./services
+RUN /opt/aura/bin/python -m pip install -q --no-deps --no-build-isolation . \
+ && /opt/aura/bin/python -m pip uninstall -q -y pip setuptools wheel
+
+# ---------------------------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS runtime
+ARG AURA_UID=10001
+ARG AURA_GID=10001
+RUN groupadd --gid "${AURA_GID}" aura \
+ && useradd --no-log-init --uid "${AURA_UID}" --gid aura --home-dir /app --no-create-home --shell /usr/sbin/nologin aura
+COPY --from=builder /opt/aura /opt/aura
+WORKDIR /app
+# Defaults ship in the image (read-only for the service user); compose mounts ./config over them.
+COPY config ./config
+# The state directories (paths.* in config/aura.yaml are relative to /app). Compose bind-mounts volumes/ here.
+RUN mkdir -p volumes/data volumes/journal volumes/snapshots volumes/optimizer \
+ && chown -R aura:aura volumes
+ENV PATH=/opt/aura/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    AURA_CONFIG=/app/config/aura.yaml
+USER aura:aura
+# Each service names its own probe in AURA_HEALTH_URL (compose sets it: metrics or /health endpoint); a one-shot
+# command (optimize, config check) has none and is healthy while it runs.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python3", "-c", "import os,sys,urllib.request as u; url=os.environ.get('AURA_HEALTH_URL'); sys.exit(0 if not url else (0 if u.urlopen(url, timeout=4).status == 200 else 1))"]
+ENTRYPOINT ["aura"]
+CMD ["--help"]
