@@ -10,26 +10,32 @@
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # ---------------------------------------------------------------------------------------------------------------
-FROM ${BASE_IMAGE} AS builder
+# deps: a virtualenv with the third-party runtime dependencies only, pinned by requirements.lock. This stage (and
+# the runtime layer copied from it) stays cached until pyproject.toml or requirements.lock changes.
+FROM ${BASE_IMAGE} AS deps
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DEFAULT_TIMEOUT=180 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/aura && /opt/aura/bin/python -m pip install -q --upgrade "pip>=24" "setuptools>=68" wheel
 WORKDIR /src
-
-# Layer 1: third-party dependencies only (cached until pyproject.toml or requirements.lock changes).
 COPY pyproject.toml requirements.lock ./
 RUN /opt/aura/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > runtime-deps.txt \
  && /opt/aura/bin/python -m pip install -q -c requirements.lock -r runtime-deps.txt \
  && for t in pandas/tests pyarrow/tests matplotlib/tests; do rm -rf /opt/aura/lib/python3*/site-packages/$t; done
 
-# Layer 2: AURA itself (not editable; its dependencies are already satisfied, so no resolver surprises).
+# venv: the same environment without the packaging tools, plus a .pth that puts the AURA code on the path.
+FROM deps AS venv
+RUN /opt/aura/bin/python -m pip uninstall -q -y pip setuptools wheel \
+ && echo /opt/aura-app > "$(/opt/aura/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/aura-app.pth"
+
+# app: AURA itself into its own directory (small layer; code changes rebuild only this). Not editable, no deps:
+# they are already satisfied above, so there are no resolver surprises.
+FROM deps AS app
 COPY README.md ./
 COPY shared ./shared
 COPY services ./services
-RUN /opt/aura/bin/python -m pip install -q --no-deps --no-build-isolation . \
- && /opt/aura/bin/python -m pip uninstall -q -y pip setuptools wheel
+RUN /opt/aura/bin/python -m pip install -q --no-deps --no-build-isolation --target /opt/aura-app .
 
 # ---------------------------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS runtime
@@ -37,14 +43,15 @@ ARG AURA_UID=10001
 ARG AURA_GID=10001
 RUN groupadd --gid "${AURA_GID}" aura \
  && useradd --no-log-init --uid "${AURA_UID}" --gid aura --home-dir /app --no-create-home --shell /usr/sbin/nologin aura
-COPY --from=builder /opt/aura /opt/aura
-WORKDIR /app
-# Defaults ship in the image (read-only for the service user); compose mounts ./config over them.
-COPY config ./config
 # The state directories (paths.* in config/aura.yaml are relative to /app). Compose bind-mounts volumes/ here.
+WORKDIR /app
 RUN mkdir -p volumes/data volumes/journal volumes/snapshots volumes/optimizer \
  && chown -R aura:aura volumes
-ENV PATH=/opt/aura/bin:$PATH \
+COPY --from=venv /opt/aura /opt/aura
+# Defaults ship in the image (read-only for the service user); compose mounts ./config over them.
+COPY config ./config
+COPY --from=app /opt/aura-app /opt/aura-app
+ENV PATH=/opt/aura-app/bin:/opt/aura/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     AURA_CONFIG=/app/config/aura.yaml
