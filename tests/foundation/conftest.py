@@ -1,0 +1,42 @@
+"""Fixtures for the foundation tests: real journal files in tmp_path, a stepped clock, real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from aura_common.adapters.clock import SteppedClock
+from aura_common.adapters.journal import Journal
+
+T0_MS = 1_714_521_600_000  # 2024-05-01T00:00:00Z
+
+
+@pytest.fixture
+def clock() -> SteppedClock:
+    return SteppedClock(T0_MS)
+
+
+@pytest.fixture
+def journal_path(tmp_path: Path) -> Path:
+    return tmp_path / "journal" / "aura.sqlite"
+
+
+@pytest.fixture
+def journal(journal_path: Path, clock: SteppedClock):
+    j = Journal.open(journal_path, clock)
+    try:
+        yield j
+    finally:
+        j.close()
+
+
+def python_proc(code: str, *args: str, **kwargs) -> subprocess.Popen:
+    """Start ``.venv/bin/python -c code args...`` as a real second process (text pipes)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AURA_")}
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.PIPE, text=True, env=env, **kwargs)
