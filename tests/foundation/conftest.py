@@ -35,8 +35,23 @@ def journal(journal_path: Path, clock: SteppedClock):
         j.close()
 
 
-def python_proc(code: str, *args: str, **kwargs) -> subprocess.Popen:
-    """Start ``.venv/bin/python -c code args...`` as a real second process (text pipes)."""
+@pytest.fixture
+def spawn():
+    """``spawn(code, *args)`` starts ``python -c code args...`` as a real second process (text pipes);
+    any process still running at teardown is killed."""
+    procs: list[subprocess.Popen] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("AURA_")}
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.PIPE, text=True, env=env, **kwargs)
+
+    def start(code: str, *args: str) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.PIPE, text=True, env=env)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            pipe.close()

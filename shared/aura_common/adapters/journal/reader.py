@@ -31,7 +31,8 @@ class JournalReader:
         self.path, self._conn = path, conn
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> JournalReader:
+    def open(cls, path: str | os.PathLike[str], verify: bool = True) -> JournalReader:
+        """Open a copy read-only; ``verify`` runs ``PRAGMA quick_check`` first (corrupt data is worse than none)."""
         path = Path(path)
         if not path.is_file():
             raise SnapshotError(str(path), "file not found")
@@ -50,12 +51,18 @@ class JournalReader:
         if version != SCHEMA_VERSION:
             conn.close()
             raise SnapshotError(str(path), f"journal schema version {version}, this code reads {SCHEMA_VERSION}")
-        return cls(path, conn)
+        reader = cls(path, conn)
+        if verify:
+            check = reader._q(lambda c: c.execute("PRAGMA quick_check").fetchone()[0])
+            if check != "ok":
+                conn.close()
+                raise SnapshotError(str(path), f"corrupt: {check}")
+        return reader
 
     @classmethod
-    def latest(cls, snapshots_dir: str | os.PathLike[str]) -> JournalReader:
+    def latest(cls, snapshots_dir: str | os.PathLike[str], verify: bool = True) -> JournalReader:
         """The newest copy in the snapshots directory (SnapshotMissingError when there is none yet)."""
-        return cls.open(latest_snapshot(snapshots_dir))
+        return cls.open(latest_snapshot(snapshots_dir), verify)
 
     def close(self) -> None:
         self._conn.close()

@@ -32,7 +32,7 @@ from aura_common.adapters.journal.errors import JournalConflictError, JournalErr
 from aura_common.adapters.journal.lock import WriterLock
 from aura_common.adapters.journal.order_rules import Verdict, judge_update
 from aura_common.adapters.journal.records import (
-    Cycle, CycleStatus, EquitySnapshot, Fill, KillSwitch, KillSwitchState, Order, Position, PositionSnapshot,
+    Cycle, CycleStatus, EquitySnapshot, Fill, Intent, KillSwitch, KillSwitchState, Order, Position, PositionSnapshot,
 )
 from aura_common.adapters.journal.schema import SCHEMA_VERSION, migrate
 from aura_common.adapters.journal.snapshots import snapshot_connection
@@ -249,6 +249,9 @@ class Journal:
 
     def order(self, client_order_id: str) -> Order | None:
         return q.order(self._conn, client_order_id)
+
+    def intent(self, client_order_id: str) -> Intent | None:
+        return q.intent(self._conn, client_order_id)
 
     def open_orders(self) -> list[Order]:
         """Every non-terminal order: what boot reconciliation must refresh."""
