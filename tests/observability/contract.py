@@ -58,9 +58,14 @@ def exposed_names(contract: dict[str, tuple[str, tuple[str, ...]]]) -> set[str]:
 
 
 def trader_sample_names() -> set[str]:
+    """Every sample name TraderMetrics can expose (labelled gauges have no sample until set: use the family)."""
     registry = CollectorRegistry()
     TraderMetrics(registry)
-    return {s.name for family in registry.collect() for s in family.samples}
+    names = set()
+    for family in registry.collect():
+        names |= {s.name for s in family.samples}
+        names |= exposed_names({family.name + ("_total" if family.type == "counter" else ""): (family.type, ())})
+    return names
 
 
 PROMQL_METRIC = re.compile(r"\baura_[a-z0-9_]*[a-z0-9]\b")

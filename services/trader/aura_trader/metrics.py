@@ -59,7 +59,7 @@ class TraderMetrics:
         self.config_reload_errors = c("aura_config_reload_errors", "Strategy file reloads rejected as invalid")
         self.config_reload_failing = g("aura_config_reload_failing", "1 while the current strategy file is invalid")
         self.data_freshness = g("aura_data_freshness_age_seconds",
-                                "Age of the newest closed candle in the cache", ["symbol"])
+                                "Seconds since the close of the newest closed candle in the cache", ["symbol"])
         for regime in REGIMES:
             self.regime.labels(regime).set(0)
         for outcome in ORDER_OUTCOMES:
