@@ -71,7 +71,8 @@ def build_report(reader: JournalReader, config: AuraConfig, now_ms: int) -> dict
         "mode_source": "journal" if journal_mode else "config",
         "config_version": cfg.version if cfg else None,
         "quote_asset": config.execution.quote_asset,
-        "snapshot": {"path": str(reader.path), "taken_at": _iso(taken), "age_seconds": max(0, (now_ms - taken) // 1000)},
+        "snapshot": {"path": str(reader.path), "taken_at": _iso(taken),
+                     "age_seconds": max(0, (now_ms - taken) // 1000)},
         "last_cycle": None if cycle is None else {
             "key": cycle.cycle_key, "status": cycle.status.value, "plan_hash": cycle.plan_hash,
             "started_at": _iso(cycle.started_ms), "finished_at": _iso(cycle.finished_ms), "attempts": cycle.attempts},

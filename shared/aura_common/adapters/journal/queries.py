@@ -98,7 +98,8 @@ def fills(conn: sqlite3.Connection, symbol: str | None = None, since_ms: int | N
           client_order_id: str | None = None) -> list[Fill]:
     """Fills in venue-time order, optionally of one symbol / one order / since a venue time."""
     where, args = [], []
-    for col, op, val in (("symbol", "=", symbol), ("venue_ms", ">=", since_ms), ("client_order_id", "=", client_order_id)):
+    for col, op, val in (("symbol", "=", symbol), ("venue_ms", ">=", since_ms),
+                         ("client_order_id", "=", client_order_id)):
         if val is not None:
             where.append(f"{col} {op} ?")
             args.append(val)
@@ -134,7 +135,8 @@ def equity_curve(conn: sqlite3.Connection, since_ms: int | None = None) -> list[
 
 
 def kill_switch(conn: sqlite3.Connection) -> KillSwitch:
-    r = conn.execute("SELECT kill_switch, tripped_ms, reason, updated_ms FROM risk_state WHERE singleton = 1").fetchone()
+    r = conn.execute("SELECT kill_switch, tripped_ms, reason, updated_ms FROM risk_state "
+                     "WHERE singleton = 1").fetchone()
     return KillSwitch(KillSwitchState(r[0]), r[1], r[2], r[3])
 
 
