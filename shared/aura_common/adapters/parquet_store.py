@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from aura_common.core.candles import Candles
 from aura_common.core.panel import FIELDS, Panel
 from aura_common.domain import Interval
 
@@ -73,7 +74,9 @@ def to_table(data: Any) -> pa.Table:
     ms or timestamps. ``volume``/``quote_volume`` may be missing (all null); NaN becomes null. ``source`` may be a
     single string for every row. Rows are sorted by open time; duplicate open times are an error.
     """
-    if isinstance(data, pa.Table):
+    if isinstance(data, Candles):
+        cols = data.columns()
+    elif isinstance(data, pa.Table):
         cols = {name: data.column(name) for name in data.column_names}
     elif hasattr(data, "to_dict") and hasattr(data, "columns"):  # pandas DataFrame
         cols = {str(c): data[c].to_numpy() for c in data.columns}
@@ -202,6 +205,34 @@ def read_table(path: Path, columns: Iterable[str] | None = None) -> pa.Table | N
         if got != want:
             raise CacheReadError(f"cache file {path} has schema {got}, expected {want}")
     return table
+
+
+def table_to_candles(table: pa.Table) -> Candles:
+    """A full cache table as core ``Candles`` (null volumes become NaN)."""
+    return Candles(_times_ms(table), *(_float_col(table, f) for f in FIELDS),
+                   np.asarray(table.column("source").to_pylist(), dtype=object))
+
+
+def load_candles(data_dir: str | Path, interval: Interval | str, symbol: str) -> Candles | None:
+    """The cached candles of ``symbol`` (None when there is no file). Raises CacheReadError naming the file."""
+    table = read_candles(data_dir, interval, symbol)
+    return None if table is None else table_to_candles(table)
+
+
+def quarantine(data_dir: str | Path, path: Path, stamp: str) -> Path:
+    """Move an unreadable cache file aside to ``<data_dir>/quarantine/`` (keeping its relative path, suffixed
+    with ``stamp``) so that it can be inspected and the cache rebuilt. Returns the new path."""
+    path = Path(path)
+    root = Path(data_dir)
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        rel = Path(path.name)
+    dest = root / "quarantine" / rel.parent / f"{rel.name}.{stamp}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, dest)
+    _fsync_dir(path.parent)
+    return dest
 
 
 def _times_ms(table: pa.Table) -> np.ndarray:
