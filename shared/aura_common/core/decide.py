@@ -1,0 +1,87 @@
+"""The per-day decision: screen → score → vote → regime → plan. Shared by the trader and the backtester.
+
+Two steps, so that the backtester can vectorise the first over all days and still run the very same code:
+
+1. ``signal_rows(features, lo, hi, params, allowed)`` — the path-independent part for rows ``lo..hi-1``
+   (screen, score, ranks, votes, selection order, observed regime). Row-wise array code: row ``t`` is the same
+   whether computed alone (with its voting offsets) or as part of all rows.
+2. ``plan_at(signals, t, holdings, regime_state, params)`` — the path-dependent part for one day: the regime's
+   hysteresis step and the target weights against current holdings.
+
+The trader calls ``decide(features_of_closed_panel, t, ...)``, which is exactly 1 on the minimal block then 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from aura_common.core.features import FeatureStore
+from aura_common.core.params import StrategyParams
+from aura_common.core.plan import Pick, Plan
+from aura_common.core.planning import plan_weights
+from aura_common.core.regime import REGIMES, RegimeState, advance, exposure, observe_rows
+from aura_common.core.scoring import score_rows
+from aura_common.core.screen import allowed_columns, screen_rows
+from aura_common.core.voting import rank_rows, select_rows, vote_rows
+
+
+@dataclass(frozen=True, eq=False)
+class Signals:
+    """Path-independent signals for absolute rows ``lo..lo+R-1`` (arrays R × N unless noted)."""
+
+    lo: int
+    symbols: tuple[str, ...]
+    decision_ms: np.ndarray  # (R,) close time of each row's candle
+    eligible: np.ndarray
+    score: np.ndarray
+    votes: np.ndarray
+    points: np.ndarray
+    selected: np.ndarray  # (R × P) column indices in preference order, -1 pads
+    observed: np.ndarray  # (R,) regime code
+
+
+def signal_rows(fs: FeatureStore, lo: int, hi: int, params: StrategyParams, allowed: np.ndarray) -> Signals:
+    rows = slice(lo, hi)
+    eligible = screen_rows(fs, rows, params.screen, allowed)
+    score = score_rows(fs, rows, eligible, params.scoring, params.screen)
+    votes, points = vote_rows(rank_rows(score, eligible), eligible, params.voting)
+    selected = select_rows(eligible, votes, points, score, params.voting.min_votes, params.portfolio.max_positions)
+    observed = observe_rows(fs, rows, params.regime, allowed)
+    panel = fs.panel
+    return Signals(lo, panel.symbols, panel.times[rows] + panel.interval_ms, eligible, score, votes, points,
+                   selected, observed)
+
+
+def plan_at(sig: Signals, t: int, holdings: Mapping[str, float], state: RegimeState,
+            params: StrategyParams) -> Plan:
+    """The plan for absolute row ``t``: hysteresis step, then target weights against ``holdings`` (weights)."""
+    r = t - sig.lo
+    observed = REGIMES[int(sig.observed[r])]
+    new_state = advance(state, observed, params.regime.confirm_cycles)
+    expo = exposure(new_state.regime, params.regime)
+    picks = []
+    if expo > 0:
+        for j in sig.selected[r].tolist():
+            if j < 0:
+                break
+            picks.append(Pick(sig.symbols[j], float(sig.score[r, j]), int(sig.votes[r, j]), float(sig.points[r, j])))
+    targets, exits = plan_weights([(p.symbol, p.score) for p in picks], expo, holdings, params.portfolio)
+    return Plan(int(sig.decision_ms[r]), new_state, observed, expo, tuple(picks), targets, exits)
+
+
+def voting_lookback(params: StrategyParams) -> int:
+    return max(params.voting.offsets_days)
+
+
+def decide(fs: FeatureStore, t: int, holdings: Mapping[str, float], state: RegimeState, params: StrategyParams,
+           exclusions: Iterable[str] = ()) -> Plan:
+    """The plan at row ``t`` of the features (the trader passes the last row of the closed-by-now panel)."""
+    n_rows = fs.shape[0]
+    if not 0 <= t < n_rows:
+        raise IndexError(f"decision row {t} outside the panel's {n_rows} rows")
+    allowed = allowed_columns(fs.panel.symbols, sorted(set(exclusions)))
+    lo = max(0, t - voting_lookback(params))
+    return plan_at(signal_rows(fs, lo, t + 1, params, allowed), t, holdings, state, params)
