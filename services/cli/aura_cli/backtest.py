@@ -1,0 +1,197 @@
+"""``aura backtest --from DATE --to DATE``: replay history through the decision core and the risk gates.
+
+Data: the Parquet candle cache (``paths.data_dir``, read with ``parquet_store.load_panel``), or ``--fixtures DIR``
+(the gzipped-JSON candle layout of ../shared/data). All candles up to ``--to`` are loaded, so the features on
+the first decision day already have their full history (point in time: a decision never sees a later candle).
+Costs come from ``execution.fee_bps`` / ``slippage_bps``, the starting cash from ``paper_initial_quote``, the
+exclusions from ``universe.exclusions``; the strategy from ``--params`` or ``paths.strategy_file``.
+
+Output: a metrics table, or ``--json`` (one JSON object on stdout); ``--report DIR`` writes ``equity.png``
+(equity and drawdown), ``trades.csv`` and ``equity.csv``, each atomically. Exit 0 ok, 1 no data / failure,
+2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from aura_common.adapters.logs import configure_logging, event
+from aura_common.config import ConfigError, load_config, load_strategy
+
+log = logging.getLogger("aura.backtest")
+DAY_MS = 86_400_000
+METRIC_ORDER = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "turnover",
+                "turnover_annual", "exposure", "trades", "days", "final_equity")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="start", type=_date, required=True, help="first decision day (YYYY-MM-DD, UTC)")
+    parser.add_argument("--to", dest="end", type=_date, required=True, help="last decision day (YYYY-MM-DD, UTC)")
+    parser.add_argument("--params", help="strategy YAML (default: paths.strategy_file of the config)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    parser.add_argument("--report", metavar="DIR", help="write equity.png, trades.csv and equity.csv into DIR")
+    parser.add_argument("--fixtures", metavar="DIR", help="read gzipped-JSON candles (../shared/data layout) "
+                        "instead of the Parquet cache")
+    parser.add_argument("--symbols", help="comma-separated symbols (default: every symbol with data; the regime "
+                        "proxy is always added)")
+
+
+def _ms(d: date) -> int:
+    return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def _load_panel(args: argparse.Namespace, data_dir: str, symbols, end_ms: int):
+    if args.fixtures:
+        from aura_common.adapters.json_candles import json_symbol_files, load_json_panel
+        root = Path(args.fixtures)
+        available = json_symbol_files(root, "1d")
+        if not available:
+            raise FileNotFoundError(f"no daily candle files (1d/*_USDT-1d.json.gz) under {root}")
+        wanted = sorted(available) if symbols is None else [s for s in symbols if s in available]
+        missing = [] if symbols is None else [s for s in symbols if s not in available]
+        if missing:
+            print(f"aura backtest: no fixture data for {', '.join(missing)} (left out)", file=sys.stderr)
+        start = min(int(_first_time(available[s])) for s in wanted) if wanted else 0
+        return load_json_panel(root, "1d", wanted, start, end_ms) if wanted else None, str(root)
+    from aura_common.adapters.parquet_store import cached_symbols, load_panel
+    available = cached_symbols(data_dir, "1d")
+    if not available:
+        raise FileNotFoundError(f"no daily candles in the Parquet cache {data_dir} "
+                                "(run `aura ingest --once`, or pass --fixtures DIR)")
+    wanted = list(available) if symbols is None else [s for s in symbols if s in available]
+    return (load_panel(data_dir, "1d", wanted, None, end_ms) if wanted else None), data_dir
+
+
+def _first_time(path: Path) -> int:
+    from aura_common.adapters.json_candles import read_json_rows
+    return int(read_json_rows(path)[0, 0])
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(stream=sys.stderr)
+    if args.start > args.end:
+        print(f"aura backtest: --from {args.start} is after --to {args.end}", file=sys.stderr)
+        return 2
+    config = load_config(getattr(args, "config", None))
+    params_file = args.params or config.paths.strategy_file
+    params = load_strategy(params_file)
+    symbols = None
+    if args.symbols:
+        symbols = sorted({s.strip().upper() for s in args.symbols.split(",") if s.strip()}
+                         | {params.regime.proxy_symbol})
+    start_ms, end_ms = _ms(args.start), _ms(args.end)
+    try:
+        panel, source = _load_panel(args, config.paths.data_dir, symbols, end_ms + DAY_MS)
+    except (FileNotFoundError, KeyError) as exc:
+        print(f"aura backtest: {str(exc).strip(chr(39))}", file=sys.stderr)
+        return 1
+    if panel is not None:  # drop trailing rows without a single candle (a window reaching past the data)
+        import numpy as np
+        have = np.flatnonzero(~np.all(np.isnan(panel.close), axis=1))
+        panel = panel.rows(0, int(have[-1]) + 1 if len(have) else 0)
+    if panel is None or panel.shape[0] == 0 or panel.times[-1] < start_ms:
+        print(f"aura backtest: no candles between {args.start} and {args.end} in {source}", file=sys.stderr)
+        return 1
+
+    from aura_common.core.backtest import BacktestConfig, CostModel, run_backtest
+    from aura_common.core.features import compute_features
+
+    cfg = BacktestConfig(start_ms=start_ms, end_ms=end_ms, initial_cash=config.execution.paper_initial_quote,
+                         costs=CostModel(config.execution.fee_bps, config.execution.slippage_bps),
+                         exclusions=tuple(config.universe.exclusions))
+    result = run_backtest(compute_features(panel), params, cfg)
+    window = {"from": str(args.start), "to": str(args.end), "symbols": len(panel.symbols), "source": source,
+              "params": str(params_file), "last_candle": _iso(int(panel.times[-1]))}
+    if args.report:
+        _write_report(Path(args.report), result)
+    if args.json:
+        print(json.dumps({"window": window, "metrics": dict(result.metrics),
+                          "gate_events": len(result.gate_events)}, sort_keys=True))
+    else:
+        print(f"backtest {args.start} .. {args.end}: {len(panel.symbols)} symbols from {source}")
+        for k in METRIC_ORDER:
+            print(f"  {k:<16} {result.metrics[k]:>14.4f}")
+        print(f"  {'gate_events':<16} {len(result.gate_events):>14d}")
+    return 0
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_report(out: Path, result) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["time", "symbol", "side", "qty", "price", "notional", "fee", "reason"])
+    for t in result.trades:
+        w.writerow([_iso(t.t_ms), t.symbol, t.side, repr(t.qty), repr(t.price), repr(t.notional), repr(t.fee),
+                    t.reason])
+    _atomic_write(out / "trades.csv", buf.getvalue().encode())
+    event(log, "BACKTEST_REPORT", file=out / "trades.csv", rows=len(result.trades))
+
+    from aura_common.core.backtest.metrics import drawdown_series
+    dd = drawdown_series(result.equity)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["time", "equity", "drawdown", "exposure", "regime"])
+    for ms, e, d, x, r in zip(result.times_ms.tolist(), result.equity.tolist(), dd.tolist(),
+                              result.exposure.tolist(), result.regime):
+        w.writerow([_iso(ms), repr(e), repr(d), repr(x), r])
+    _atomic_write(out / "equity.csv", buf.getvalue().encode())
+    event(log, "BACKTEST_REPORT", file=out / "equity.csv", rows=len(result.equity))
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    days = [datetime.fromtimestamp(ms / 1000, tz=timezone.utc) for ms in result.times_ms.tolist()]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, height_ratios=(3, 1))
+    ax1.plot(days, result.equity, lw=1.0)
+    ax1.set_ylabel("equity (quote)")
+    ax1.set_title("AURA backtest")
+    ax2.fill_between(days, dd * 100, 0, color="tab:red", alpha=0.5)
+    ax2.set_ylabel("drawdown %")
+    fig.tight_layout()
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
+    plt.close(fig)
+    _atomic_write(out / "equity.png", png.getvalue())
+    event(log, "BACKTEST_REPORT", file=out / "equity.png", bytes=len(png.getvalue()))
+
+
+__all__ = ["configure", "run", "ConfigError"]

@@ -1,0 +1,253 @@
+"""Replay history day by day through the decision core and the risk gates, like the trader does.
+
+Pure: a function of the panel's features, the strategy parameters and a ``BacktestConfig``; no I/O, no clock.
+Each day ``t`` (decision at the close of candle ``t``):
+
+1. mark the book at the close (a symbol without a candle that day keeps its last price);
+2. kill switch on the curve of marks: when tripped, no new entries and no additions (sells only); with
+   ``kill_switch_liquidate`` everything is sold;
+3. ``position_exit`` for every position: a DENY (stop-loss / take-profit) sells it today, no re-entry today;
+4. ``plan_at`` — the trader's decision function — gives target weights against the current weights;
+5. the orders (target − current, in quote notional) go through ``cost_benefit`` with the expected benefit of
+   ``rebalance_benefit_bps``; sells caused by a gate or by a regime exposure cut are ``forced``;
+6. sells fill first, then buys, at the close ∓ slippage, fee on the notional, quantities floored to the lot
+   step, orders below min quantity / min notional not placed, buys shrunk to the cash left: cash never goes
+   negative.
+
+The reported daily equity is the mark after that day's trades; the kill switch sees the pre-trade marks (what
+the trader observes at its tick).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aura_common.core.backtest.costs import CostModel, lot_rules
+from aura_common.core.backtest.gates import GateEvent, GateRunner
+from aura_common.core.backtest.metrics import compute_metrics
+from aura_common.core.decide import Signals, plan_at, signal_rows
+from aura_common.core.features import FeatureStore
+from aura_common.core.params import StrategyParams
+from aura_common.core.regime import RegimeState
+from aura_common.core.risk import GateDecision, TradeEstimate, cost_benefit, rebalance_benefit_bps
+from aura_common.core.screen import allowed_columns
+from aura_common.domain.values import MarketSpec, Side
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    start_ms: int | None = None  # first decision candle (open time, inclusive); None = first row
+    end_ms: int | None = None  # last decision candle (open time, inclusive); None = last row
+    initial_cash: float = 10_000.0
+    costs: CostModel = field(default_factory=CostModel)
+    exclusions: tuple[str, ...] = ()
+    specs: Mapping[str, MarketSpec] | None = None
+    screen_gates: bool = True  # skip gate calls whose outcome is certain (see gates.py); False calls every gate
+    record_plans: bool = False  # keep every day's plan hash and its inputs (holdings, regime state)
+
+
+@dataclass(frozen=True)
+class Trade:
+    t_ms: int  # decision time (close of the decision candle)
+    symbol: str
+    side: str  # BUY / SELL
+    qty: float
+    price: float  # fill price after slippage
+    notional: float
+    fee: float
+    reason: str  # rebalance / exit / stop_loss / take_profit / kill_switch / regime
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestResult:
+    times_ms: np.ndarray  # (D,) decision times
+    equity: np.ndarray  # (D,) post-trade marks
+    exposure: np.ndarray  # (D,) invested fraction
+    regime: tuple[str, ...]  # (D,) effective regime
+    trades: tuple[Trade, ...]
+    gate_events: tuple[GateEvent, ...]
+    gate_calls: Mapping[str, int]
+    metrics: Mapping[str, float]
+    final_cash: float
+    final_positions: Mapping[str, float]
+    plan_hashes: tuple[str, ...] = ()
+    plan_inputs: tuple[tuple[dict[str, float], RegimeState], ...] = ()
+
+
+def row_range(fs: FeatureStore, cfg: BacktestConfig) -> tuple[int, int]:
+    times = fs.panel.times
+    lo = 0 if cfg.start_ms is None else int(np.searchsorted(times, cfg.start_ms, side="left"))
+    hi = len(times) if cfg.end_ms is None else int(np.searchsorted(times, cfg.end_ms, side="right"))
+    if lo >= hi:
+        raise ValueError("the backtest window holds no candles")
+    return lo, hi
+
+
+def run_backtest(fs: FeatureStore, params: StrategyParams, cfg: BacktestConfig,
+                 signals: Signals | None = None) -> BacktestResult:
+    """Backtest over the window. ``signals`` (from ``signal_rows(fs, 0, T, ...)``) may be passed to reuse them."""
+    if signals is None:
+        allowed = allowed_columns(fs.panel.symbols, cfg.exclusions)
+        signals = signal_rows(fs, 0, fs.shape[0], params, allowed)
+    return _simulate(fs, signals, params, cfg)
+
+
+def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: BacktestConfig) -> BacktestResult:
+    lo, hi = row_range(fs, cfg)
+    symbols = fs.panel.symbols
+    col = {s: j for j, s in enumerate(symbols)}
+    rules = lot_rules(symbols, cfg.specs)
+    closes = fs.close_rows()
+    dec_ms = sig.decision_ms.tolist()
+    risk = params.risk
+    fee = cfg.costs.fee_bps / 1e4
+    slip = cfg.costs.slippage_bps / 1e4
+    gates = GateRunner(risk, screen=cfg.screen_gates)
+
+    cash = float(cfg.initial_cash)
+    qty: dict[str, float] = {}
+    entry: dict[str, float] = {}
+    last_px: dict[str, float] = {}
+    state = RegimeState()
+    curve: list[tuple[int, float]] = []
+    eq_out = np.empty(hi - lo)
+    expo_out = np.empty(hi - lo)
+    regimes: list[str] = []
+    trades: list[Trade] = []
+    hashes: list[str] = []
+    inputs: list[tuple[dict[str, float], RegimeState]] = []
+    traded = 0.0
+    prev_exposure = 0.0
+
+    for i, t in enumerate(range(lo, hi)):
+        row = closes[t]
+        now = dec_ms[t - sig.lo]
+        value = 0.0
+        for s, q in qty.items():
+            p = row[col[s]]
+            if p == p:
+                last_px[s] = p
+            value += q * last_px[s]
+        equity = cash + value
+        curve.append((now, equity))
+
+        blocked = gates.kill_switch_blocks(curve, now) if equity > 0 else True
+        forced: dict[str, str] = {}
+        for s in sorted(qty):
+            reason = gates.exit_now(s, entry[s], last_px[s], now)
+            if reason:
+                forced[s] = reason
+        weights = {s: q * last_px[s] / equity for s, q in qty.items()} if equity > 0 else {}
+        plan = plan_at(sig, t, weights, state, params)
+        if cfg.record_plans:
+            hashes.append(plan.hash)
+            inputs.append((dict(weights), state))
+        state = plan.regime
+        targets = dict(plan.targets)
+        for s in forced:
+            targets.pop(s, None)
+        if blocked:
+            if risk.kill_switch_liquidate:
+                for s in qty:
+                    forced.setdefault(s, "kill_switch")
+                targets = {}
+            else:
+                targets = {s: min(w, weights[s]) for s, w in targets.items() if s in weights}
+        regime_cut = plan.exposure < prev_exposure
+        prev_exposure = plan.exposure
+
+        # orders: (symbol, side, notional, forced, reason)
+        orders = []
+        for s in sorted(set(qty) | set(targets)):
+            cur = weights.get(s, 0.0)
+            tgt = 0.0 if s in forced else targets.get(s, 0.0)
+            if tgt == cur:
+                continue
+            if tgt < cur:
+                why = forced.get(s) or ("regime" if regime_cut else ("exit" if tgt == 0 else "rebalance"))
+                orders.append((s, Side.SELL, (cur - tgt) * equity, s in forced or regime_cut, why))
+            else:
+                orders.append((s, Side.BUY, (tgt - cur) * equity, False, "rebalance"))
+        if not orders:
+            _record(i, eq_out, expo_out, regimes, cash, qty, last_px, state)
+            continue
+        discretionary = [o for o in orders if not o[3]]
+        if discretionary:
+            estimates = [TradeEstimate(s, side, round(n, 8), f) for s, side, n, f, _ in orders]
+            scores = {p.symbol: p.score for p in plan.picks}
+            benefit = rebalance_benefit_bps(weights, {s: targets.get(s, 0.0) for s in set(weights) | set(targets)
+                                                      if s not in forced}, scores, risk.cost_benefit_bps_per_score)
+            gates.calls["cost_benefit"] += 1
+            result, kept = cost_benefit(estimates, benefit, equity, risk, cfg.costs.fee_bps, cfg.costs.slippage_bps)
+            if result.decision is not GateDecision.PASS:
+                gates.events.append(GateEvent(now, result.gate, result.decision.value, "", result.reason))
+                keep = {(k.symbol, k.side) for k in kept}
+                orders = [o for o in orders if (o[0], o[1]) in keep]
+
+        for s, side, notional, _, why in orders:
+            if side is not Side.SELL:
+                continue
+            j = col[s]
+            px = last_px[s] * (1 - slip)
+            held = qty[s]
+            q = held if s in forced or notional >= held * last_px[s] * (1 - 1e-9) else rules[j].floor_qty(
+                notional / last_px[s])
+            if q <= 0 or not rules[j].placeable(q, px):
+                continue
+            gross = q * px
+            f = gross * fee
+            cash += gross - f
+            traded += gross
+            left = held - q
+            if left <= 0:
+                del qty[s], entry[s]
+            else:
+                qty[s] = left
+            trades.append(Trade(now, s, "SELL", q, px, gross, f, why))
+        for s, side, notional, _, why in orders:
+            if side is not Side.BUY:
+                continue
+            j = col[s]
+            price = row[j]
+            if price != price or cash <= 0:
+                continue
+            px = price * (1 + slip)
+            budget = min(notional, cash / (1 + fee))
+            rule = rules[j]
+            q = rule.floor_qty(budget / px)
+            cost = q * px * (1 + fee)
+            if cost > cash:
+                q -= rule.step
+                cost = q * px * (1 + fee)
+            if q <= 0 or not rule.placeable(q, px):
+                continue
+            gross = q * px
+            cash -= cost
+            traded += gross
+            held = qty.get(s, 0.0)
+            entry[s] = (entry.get(s, 0.0) * held + gross) / (held + q)
+            qty[s] = held + q
+            last_px[s] = price
+            trades.append(Trade(now, s, "BUY", q, px, gross, gross * fee, why))
+        if cash < 0:  # pragma: no cover - an invariant; a negative balance means an accounting bug
+            raise AssertionError(f"cash went negative ({cash}) at {now}")
+        _record(i, eq_out, expo_out, regimes, cash, qty, last_px, state)
+
+    metrics = compute_metrics(eq_out, expo_out, traded, len(trades))
+    return BacktestResult(np.asarray(dec_ms[lo - sig.lo:hi - sig.lo], dtype=np.int64), eq_out, expo_out,
+                          tuple(regimes), tuple(trades), tuple(gates.events), dict(gates.calls), metrics, cash,
+                          dict(sorted(qty.items())), tuple(hashes), tuple(inputs))
+
+
+def _record(i: int, eq_out: np.ndarray, expo_out: np.ndarray, regimes: list[str], cash: float,
+            qty: dict[str, float], last_px: dict[str, float], state: RegimeState) -> None:
+    value = 0.0
+    for s, q in qty.items():
+        value += q * last_px[s]
+    equity = cash + value
+    eq_out[i] = equity
+    expo_out[i] = value / equity if equity > 0 else 0.0
+    regimes.append(state.regime.value)

@@ -1,0 +1,85 @@
+"""The trader's three risk gates (``aura_common.core.risk``) as the backtester calls them, day by day.
+
+The gates are the real ones; nothing here decides for them. Because the gates compute in Decimal and explain
+themselves in sentences, calling them for every position on every day would dominate a backtest, so two calls
+are skipped when their outcome is certain (``screen=True``, the default):
+
+- ``kill_switch`` is not called while it is armed and the drawdown from the peak of a window one day *wider*
+  than the gate's is more than one percentage point below the threshold (a wider window can only see a higher
+  peak, so the gate would PASS), nor while it is tripped and its cooldown (``cooldown_ends_ms``) has not ended
+  (it stays tripped: DENY);
+- ``position_exit`` is not called while the last price is more than 1 % inside both the stop and the take
+  price (the gate would PASS).
+
+``tests/core/test_backtest_gates.py`` runs whole backtests with ``screen=False`` (every gate called every day)
+and asserts identical trades, equity and gate decisions, so the screen can never change a result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aura_common.core.params import RiskParams
+from aura_common.core.risk import GateDecision, KillSwitchState, cooldown_ends_ms, kill_switch, position_exit
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class GateEvent:
+    """A non-pass gate decision, as the trader would journal it."""
+
+    t_ms: int
+    gate: str
+    decision: str
+    symbol: str
+    reason: str
+
+
+@dataclass
+class GateRunner:
+    params: RiskParams
+    screen: bool = True
+    state: KillSwitchState = field(default_factory=KillSwitchState)
+    events: list[GateEvent] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=lambda: {"kill_switch": 0, "position_exit": 0, "cost_benefit": 0})
+
+    def __post_init__(self) -> None:
+        p = self.params
+        self._ks_margin = (p.kill_switch_max_drawdown_pct - 1.0) / 100.0
+        self._ks_points = p.kill_switch_window_days + 2
+        self._stop_hi = (1 - p.stop_loss_pct / 100.0) * 1.01
+        self._take_lo = (1 + p.take_profit_pct / 100.0) * 0.99
+
+    def kill_switch_blocks(self, curve: list[tuple[int, float]], now_ms: int) -> bool:
+        """True when the kill switch is tripped (new entries blocked) after this tick."""
+        if self.screen and self.state.tripped:
+            ends = cooldown_ends_ms(self.state, self.params)
+            if ends is None or now_ms < ends:
+                return True  # stays tripped until a reset or the end of the cooldown
+        elif self.screen:
+            window = curve[-self._ks_points:]
+            peak = max(e for _, e in window)
+            if peak <= 0 or (peak - window[-1][1]) / peak < self._ks_margin:
+                return False
+        self.calls["kill_switch"] += 1
+        start = now_ms - (self.params.kill_switch_window_days + 1) * DAY_MS
+        lo = len(curve)
+        while lo > 0 and curve[lo - 1][0] >= start:
+            lo -= 1
+        was_tripped = self.state.tripped
+        result, self.state = kill_switch(curve[lo:], self.state, self.params, now_ms)
+        if result.decision is not GateDecision.PASS and not was_tripped:
+            self.events.append(GateEvent(now_ms, result.gate, result.decision.value, "", result.reason))
+        return result.decision is GateDecision.DENY
+
+    def exit_now(self, symbol: str, entry: float, last: float, now_ms: int) -> str | None:
+        """The gate name (stop_loss / take_profit) when the position must be exited now, else None."""
+        if self.screen and entry > 0 and entry * self._stop_hi < last < entry * self._take_lo:
+            return None
+        self.calls["position_exit"] += 1
+        result = position_exit(symbol, entry, last, self.params)
+        if result.decision is GateDecision.DENY:
+            self.events.append(GateEvent(now_ms, result.gate, result.decision.value, symbol, result.reason))
+            return result.gate
+        return None

@@ -1,0 +1,156 @@
+"""The backtester: same plans as the trader's path, gates really applied, cash accounting, lot rules, metrics."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aura_common.core.backtest import BacktestConfig, CostModel, LotRule, compute_metrics, run_backtest
+from aura_common.core.backtest.metrics import max_drawdown
+from aura_common.core.decide import decide
+from aura_common.core.features import compute_features
+from aura_common.core.regime import RegimeState
+from aura_common.domain.values import MarketSpec, Symbol
+
+from .conftest import ACTIVE, strategy
+
+
+@pytest.fixture(scope="module")
+def fs(small_panel):
+    return compute_features(small_panel)
+
+
+def test_trades_and_every_gate_fires(fs, active_params):
+    r = run_backtest(fs, active_params, BacktestConfig())
+    assert len(r.trades) > 20
+    gates = {e.gate for e in r.gate_events}
+    assert {"stop_loss", "kill_switch", "cost_benefit"} <= gates, gates
+    assert {t.reason for t in r.trades} >= {"rebalance", "stop_loss"}
+
+
+def test_screened_gate_calls_change_nothing(fs, active_params):
+    """Skipping gate calls whose outcome is certain gives the very same run as calling every gate every day."""
+    for params in (active_params, strategy(**{**ACTIVE, "risk": {**ACTIVE["risk"], "kill_switch_liquidate": True,
+                                                                   "take_profit_pct": 12.0}})):
+        fast = run_backtest(fs, params, BacktestConfig())
+        slow = run_backtest(fs, params, BacktestConfig(screen_gates=False))
+        assert slow.gate_calls["kill_switch"] == fs.shape[0] > fast.gate_calls["kill_switch"]
+        assert fast.trades == slow.trades
+        assert fast.gate_events == slow.gate_events
+        np.testing.assert_array_equal(fast.equity, slow.equity)
+
+
+def test_backtest_plans_are_the_traders_plans(fs, small_panel, active_params):
+    """Each day's plan in the backtest equals decide() on the closed-by-then panel with the same holdings."""
+    r = run_backtest(fs, active_params, BacktestConfig(record_plans=True))
+    assert len(r.plan_hashes) == small_panel.shape[0]
+    held_days = 0
+    for t in range(0, small_panel.shape[0], 13):
+        live = compute_features(small_panel.closed_by(int(small_panel.times[t]) + small_panel.interval_ms))
+        assert live.shape[0] == t + 1
+        holdings, state = r.plan_inputs[t]
+        held_days += bool(holdings)
+        assert decide(live, t, holdings, state, active_params).hash == r.plan_hashes[t], t
+    assert held_days > 5
+
+
+def test_stop_loss_exits_only_below_the_stop(fs, active_params):
+    r = run_backtest(fs, active_params, BacktestConfig())
+    entries: dict[str, float] = {}
+    qty: dict[str, float] = {}
+    for t in r.trades:
+        if t.side == "BUY":
+            held = qty.get(t.symbol, 0.0)
+            entries[t.symbol] = (entries.get(t.symbol, 0.0) * held + t.notional) / (held + t.qty)
+            qty[t.symbol] = held + t.qty
+        else:
+            if t.reason == "stop_loss":
+                mark = t.price / (1 - 5e-4)
+                assert mark <= entries[t.symbol] * (1 - active_params.risk.stop_loss_pct / 100) * (1 + 1e-9)
+            qty[t.symbol] -= t.qty
+            if qty[t.symbol] <= 1e-12:
+                del qty[t.symbol], entries[t.symbol]
+
+
+def test_kill_switch_liquidation_empties_the_book(fs):
+    params = strategy(**{**ACTIVE, "risk": {**ACTIVE["risk"], "kill_switch_liquidate": True,
+                                            "kill_switch_cooldown_hours": 0.0}})
+    r = run_backtest(fs, params, BacktestConfig())
+    trip = [e for e in r.gate_events if e.gate == "kill_switch"]
+    assert len(trip) == 1
+    after = r.times_ms >= trip[0].t_ms
+    assert np.all(r.exposure[after] == 0.0)
+    assert not r.final_positions
+    assert all(t.side == "SELL" for t in r.trades if t.t_ms > trip[0].t_ms)
+
+
+@settings(max_examples=25, deadline=None)
+@given(fee=st.floats(0, 100), slip=st.floats(0, 100), cash=st.floats(5, 1e7),
+       step=st.sampled_from(["0.00000001", "0.001", "1", "100"]), min_notional=st.sampled_from(["0", "10", "1000"]))
+def test_cash_never_negative_and_lots_respected(fs, active_params, fee, slip, cash, step, min_notional):
+    specs = {s: MarketSpec(Symbol(s), s[:-4], "USDT", Decimal("0.01"), Decimal(step), Decimal(step),
+                           Decimal(min_notional)) for s in fs.panel.symbols}
+    r = run_backtest(fs, active_params, BacktestConfig(initial_cash=cash, costs=CostModel(fee, slip), specs=specs))
+    assert r.final_cash >= 0
+    assert np.all(r.equity >= 0)
+    assert all(q > 0 for q in r.final_positions.values())
+    for t in r.trades:
+        assert t.notional >= float(min_notional) * (1 - 1e-12)
+        if t.side == "BUY":
+            assert math.isclose(t.qty / float(step), round(t.qty / float(step)), abs_tol=1e-6)
+        assert t.fee == pytest.approx(t.notional * fee / 1e4)
+
+
+def test_costs_only_lower_the_result(fs, active_params):
+    free = run_backtest(fs, active_params, BacktestConfig(costs=CostModel(0.0, 0.0)))
+    assert free.trades and all(t.fee == 0 for t in free.trades)
+    costly = run_backtest(fs, active_params, BacktestConfig(costs=CostModel(30.0, 20.0)))
+    assert sum(t.fee for t in costly.trades) > 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(qty=st.decimals(min_value=0, max_value=10**6, places=10, allow_nan=False),
+       step=st.sampled_from(["0.00000001", "0.0001", "0.01", "1", "10"]))
+def test_float_lot_rounding_never_exceeds_and_stays_within_a_step_of_the_spec(qty, step):
+    spec = MarketSpec(Symbol("XUSDT"), "X", "USDT", Decimal("0.01"), Decimal(step), Decimal(step), Decimal(0))
+    got = LotRule.from_spec(spec).floor_qty(float(qty))
+    exact = float(spec.floor_qty(qty))
+    assert got <= float(qty)
+    assert exact - float(Decimal(step)) * 1.000001 <= got <= exact + 1e-9 * max(1.0, exact)
+
+
+def test_window_and_empty_window(fs, small_panel, active_params):
+    t = small_panel.times
+    r = run_backtest(fs, active_params, BacktestConfig(start_ms=int(t[100]), end_ms=int(t[199])))
+    assert len(r.equity) == 100 and r.times_ms[0] == t[100] + small_panel.interval_ms
+    with pytest.raises(ValueError, match="no candles"):
+        run_backtest(fs, active_params, BacktestConfig(start_ms=int(t[-1]) + 1))
+
+
+@pytest.mark.parametrize(("equity", "key", "value"), [
+    ([100.0] * 10, "total_return", 0.0),
+    ([100.0] * 10, "sharpe", 0.0),
+    ([100.0, 200.0], "total_return", 1.0),
+    (list(np.linspace(100, 200, 366)), "cagr", 1.0),
+    ([100.0, 150.0, 75.0, 120.0], "max_drawdown", 0.5),
+    ([100.0, 90.0, 99.0, 108.9], "max_drawdown", 0.1),
+])
+def test_metrics_table(equity, key, value):
+    m = compute_metrics(np.array(equity), np.zeros(len(equity)), 0.0, 0)
+    assert m[key] == pytest.approx(value)
+
+
+def test_metrics_ratios():
+    eq = np.array([100.0, 110.0, 99.0, 108.9, 119.79])
+    m = compute_metrics(eq, np.full(5, 0.5), 50.0, 3)
+    r = eq[1:] / eq[:-1] - 1
+    assert m["sharpe"] == pytest.approx(r.mean() / r.std() * math.sqrt(365))
+    assert m["sortino"] == pytest.approx(r.mean() / math.sqrt(np.mean(np.minimum(r, 0) ** 2)) * math.sqrt(365))
+    assert m["calmar"] == pytest.approx(m["cagr"] / max_drawdown(eq))
+    assert m["turnover"] == pytest.approx(50.0 / eq.mean())
+    assert m["exposure"] == 0.5 and m["trades"] == 3.0
