@@ -5,13 +5,16 @@ consistent state (whole transactions only) while writes continue, into a temp fi
 directory; the copy is switched to rollback-journal mode (so read-only openers need no -wal/-shm files),
 checked with ``PRAGMA quick_check``, fsynced, and atomically renamed to ``latest.sqlite``. A reader therefore
 sees the previous copy or the new one, never a half-written file. Optionally the last ``keep`` copies stay
-beside it as ``journal-<UTC stamp>.sqlite`` (hard links: no extra space for the newest).
+beside it as ``journal-<UTC stamp>.sqlite`` (hard links where the filesystem has them).
+
+From a thread other than the writer's, use ``snapshot_file(journal_path, ...)`` (its own connection).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,7 +70,11 @@ def snapshot_connection(conn: sqlite3.Connection, dest_dir: str | os.PathLike[st
         if keep > 0:
             stamped = dest / f"{STAMPED_PREFIX}{stamp(now_ms)}.sqlite"
             stamped.unlink(missing_ok=True)
-            os.link(tmp, stamped)
+            try:
+                os.link(tmp, stamped)
+            except OSError:  # a filesystem without hard links: a second full copy
+                shutil.copyfile(tmp, stamped)
+                _fsync_file(stamped)
         os.replace(tmp, target)
         _fsync_dir(dest)
     except SnapshotError:
