@@ -33,6 +33,12 @@ def test_cycle_begin_reenter_finish(journal, clock):
     assert (done.status, done.finished_ms, done.detail) == (CycleStatus.DONE, clock.now_ms(),
                                                             {"orders": 2, "turnover": "0.1"})
     assert journal.last_cycle() == done
+    clock.advance(5)
+    assert journal.finish_cycle(KEY, CycleStatus.DONE) == done  # the same outcome again: nothing rewritten
+    with pytest.raises(JournalConflictError, match=f"cycle {KEY} already finished DONE"):
+        journal.finish_cycle(KEY, CycleStatus.FAILED)
+    with pytest.raises(JournalError, match=f"order c-9: cycle {KEY} is DONE, not RUNNING"):
+        journal.record_intent(KEY, "c-9", "BTCUSDT", Side.BUY, D(1))
     with pytest.raises(ValueError, match="RUNNING"):
         journal.finish_cycle(KEY, CycleStatus.RUNNING)
     with pytest.raises(JournalError, match="never begun"):

@@ -139,11 +139,17 @@ class Journal(AccountStateWriter):
         if not status.is_finished:
             raise ValueError(f"cycle {cycle_key}: finish_cycle needs DONE, FAILED or SKIPPED, not {status.value}")
         with self.transaction():
-            cur = self._x("""UPDATE cycles SET status = ?, finished_ms = ?, plan_hash = coalesce(?, plan_hash),
+            current = q.cycle(self._conn, cycle_key)
+            if current is None:
+                raise JournalError(f"cycle {cycle_key} was never begun in {self.path}")
+            if current.status.is_finished:  # a recorded outcome is never rewritten
+                if current.status is status:
+                    return current
+                raise JournalConflictError(f"cycle {cycle_key} already finished {current.status.value}, "
+                                           f"cannot become {status.value}")
+            self._x("""UPDATE cycles SET status = ?, finished_ms = ?, plan_hash = coalesce(?, plan_hash),
                 detail = ? WHERE cycle_key = ?""", (status.value, self._clock.now_ms(), plan_hash,
                                                     fields_to_json(detail or {}), cycle_key))
-            if cur.rowcount != 1:
-                raise JournalError(f"cycle {cycle_key} was never begun in {self.path}")
             return q.cycle(self._conn, cycle_key)
 
     def cycle(self, cycle_key: str) -> Cycle | None:
@@ -156,8 +162,9 @@ class Journal(AccountStateWriter):
     def record_intent(self, cycle_key: str, client_order_id: str, symbol: str, side: Side, qty: Decimal, *,
                       order_type: OrderType = OrderType.MARKET, limit_price: Decimal | None = None,
                       ref_price: Decimal | None = None, reason: str = "") -> Order:
-        """Journal an intent and its PENDING order BEFORE sending. Re-recording the same intent is a no-op
-        (deterministic ids after a restart); the same id with different content is a JournalConflictError."""
+        """Journal an intent and its PENDING order BEFORE sending, in a RUNNING cycle. Re-recording the same
+        intent is a no-op (deterministic ids after a restart); the same id with different content is a
+        JournalConflictError."""
         coid = validate_client_order_id(client_order_id)
         side, order_type = Side(side), OrderType(order_type)
         who = f"order {coid}"
@@ -179,12 +186,13 @@ class Journal(AccountStateWriter):
                     raise JournalConflictError(f"{who} is already journaled with different content "
                                                f"({old[1]} {old[3]} {old[5]} {old[2]}) in {self.path}")
                 return q.order(self._conn, coid)
+            cycle = q.cycle(self._conn, cycle_key)
+            if cycle is None or cycle.status is not CycleStatus.RUNNING:
+                state = "was never begun" if cycle is None else f"is {cycle.status.value}, not RUNNING"
+                raise JournalError(f"{who}: cycle {cycle_key} {state}")
             now = self._clock.now_ms()
-            try:
-                self._x("""INSERT INTO intents (client_order_id, cycle_key, symbol, side, order_type, qty,
-                    limit_price, ref_price, reason, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", (*row, now))
-            except sqlite3.IntegrityError as exc:
-                raise JournalError(f"{who}: cycle {cycle_key} was never begun ({exc})") from None
+            self._x("""INSERT INTO intents (client_order_id, cycle_key, symbol, side, order_type, qty,
+                limit_price, ref_price, reason, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", (*row, now))
             self._x("INSERT INTO orders (client_order_id, status, updated_ms) VALUES (?, 'PENDING', ?)", (coid, now))
             return q.order(self._conn, coid)
 
