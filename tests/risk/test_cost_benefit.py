@@ -100,7 +100,7 @@ trades_st = st.lists(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(trades_st, st.floats(-100, 200), st.sampled_from([SKIP, TRIM]), st.floats(0, 50), st.floats(0, 50))
 def test_properties(trades, benefit, params, fee, slip):
     result, kept = cost_benefit(trades, benefit, EQ, params, fee, slip)
@@ -123,7 +123,7 @@ def test_properties(trades, benefit, params, fee, slip):
     assert again.decision is GateDecision.PASS and kept2 == kept
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(trades_st, st.floats(-100, 200), st.sampled_from([SKIP, TRIM]), st.randoms(use_true_random=False))
 def test_kept_set_does_not_depend_on_input_order(trades, benefit, params, rnd):
     shuffled = list(trades)

@@ -133,7 +133,7 @@ risk_params = st.builds(
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(equity_values, min_size=1, max_size=50), risk_params, st.integers(1, 5 * DAY_MS))
 def test_never_trips_when_equity_is_non_decreasing(values, params, step):
     pts = curve(*sorted(values), step_ms=step)
@@ -144,7 +144,7 @@ def test_never_trips_when_equity_is_non_decreasing(values, params, step):
         assert not state.tripped
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(equity_values, st.floats(0.1, 99.9), st.sampled_from([-1, 0, 1]))
 def test_trips_exactly_at_the_threshold(peak, pct, offset):
     params = RiskParams(kill_switch_max_drawdown_pct=pct)
@@ -158,7 +158,7 @@ def test_trips_exactly_at_the_threshold(peak, pct, offset):
     assert state.tripped is (offset <= 0)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(equity_values, min_size=1, max_size=30), risk_params, st.integers(0, 40 * DAY_MS))
 def test_gate_is_idempotent(values, params, extra):
     pts = curve(*values, step_ms=DAY_MS)
@@ -168,7 +168,7 @@ def test_gate_is_idempotent(values, params, extra):
     assert (r2, s2) == (r1, s1)
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(equity_values, min_size=2, max_size=30), risk_params)
 def test_decision_matches_the_definition(values, params):
     pts = curve(*values, step_ms=DAY_MS)

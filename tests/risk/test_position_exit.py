@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aura_common.core.params import RiskParams
-from aura_common.core.risk import GateDecision, exit_prices, position_exit
+from aura_common.core.risk import GateDecision, exit_prices, position_exit, sl_check_decision
 
 P = RiskParams(stop_loss_pct=15.0, take_profit_pct=60.0)
 
@@ -33,6 +33,7 @@ P = RiskParams(stop_loss_pct=15.0, take_profit_pct=60.0)
 def test_exit_table(entry, last, gate, decision):
     result = position_exit("BTCUSDT", entry, last, P)
     assert (result.gate, result.decision) == (gate, decision)
+    assert sl_check_decision(result) == (gate if decision is GateDecision.DENY else "hold")
     assert result.reason.startswith("BTCUSDT: ")
     assert result.figures["entry"] == float(entry) and result.figures["last"] == float(last)
     assert result.figures["stop"] == pytest.approx(float(entry) * 0.85)
@@ -44,6 +45,7 @@ def test_no_entry_price_holds(entry):
     result = position_exit("ETHUSDT", entry, Decimal("10"), P)
     assert result.decision is GateDecision.PASS
     assert "no entry price" in result.reason
+    assert sl_check_decision(result) == "no_entry"
 
 
 def test_no_last_price_holds():
@@ -61,7 +63,7 @@ prices = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("1000000
 params = st.builds(RiskParams, stop_loss_pct=st.floats(0.1, 99.9), take_profit_pct=st.floats(0.1, 1000))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(prices, prices, params)
 def test_exit_iff_outside_the_band(entry, last, p):
     stop, take = exit_prices(entry, p)
@@ -72,7 +74,7 @@ def test_exit_iff_outside_the_band(entry, last, p):
     assert position_exit("X", entry, last, p) == result  # deterministic, idempotent
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(prices, prices, prices, params)
 def test_monotone_in_last_price(entry, a, b, p):
     """A lower price never turns a stop-loss exit into a hold; a higher one never undoes a take-profit."""

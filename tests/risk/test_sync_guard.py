@@ -122,7 +122,7 @@ glitch = st.one_of(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(factor, st.lists(glitch, max_size=K - 1)), min_size=1, max_size=25))
 def test_transient_glitches_never_reach_equity_or_the_kill_switch(steps):
     state, ks, curve = SyncGuardState(), KillSwitchState(), []
@@ -144,7 +144,7 @@ def test_transient_glitches_never_reach_equity_or_the_kill_switch(steps):
     assert accepted == good_seen
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(glitch, min_size=1, max_size=K - 1), min_size=1, max_size=20))
 def test_zero_phantom_kill_switch_trips_on_a_flat_account(glitch_runs):
     state, ks, curve, t = SyncGuardState(), KillSwitchState(), [], 0
@@ -158,7 +158,7 @@ def test_zero_phantom_kill_switch_trips_on_a_flat_account(glitch_runs):
             assert not ks.tripped
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.decimals(min_value=D("0.05"), max_value=D("0.79"), places=2), st.integers(0, K - 1),
        st.lists(factor.map(lambda f: 1 + (f - 1) / 10), min_size=K, max_size=K))
 def test_a_real_crash_persisting_k_reads_is_accepted_and_trips_the_kill_switch(level, glitch_reads, wiggles):

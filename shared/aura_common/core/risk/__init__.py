@@ -7,7 +7,7 @@ sentence of reason and its figures).
 from aura_common.core.risk.cost_benefit import TradeEstimate, cost_benefit, rebalance_benefit_bps, trades_cost_bps
 from aura_common.core.risk.gate import GateDecision, GateResult
 from aura_common.core.risk.kill_switch import KillSwitchState, cooldown_ends_ms, kill_switch, reset_kill_switch
-from aura_common.core.risk.position_exit import exit_prices, position_exit
+from aura_common.core.risk.position_exit import exit_prices, position_exit, sl_check_decision
 
 __all__ = [
     "GateDecision",
@@ -21,5 +21,6 @@ __all__ = [
     "position_exit",
     "rebalance_benefit_bps",
     "reset_kill_switch",
+    "sl_check_decision",
     "trades_cost_bps",
 ]

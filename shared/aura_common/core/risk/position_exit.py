@@ -66,3 +66,10 @@ def position_exit(
                           figures)
     return GateResult(STOP_LOSS, GateDecision.PASS, f"{symbol}: last {last} is between the stop {stop} and the "
                       f"take {take} ({change} from entry {entry}); holding.", figures)
+
+
+def sl_check_decision(result: GateResult) -> str:
+    """The [SL_CHECK] ``decision`` field for a ``position_exit`` result: hold / stop_loss / take_profit / no_entry."""
+    if result.decision is GateDecision.DENY:
+        return result.gate
+    return "hold" if "entry" in result.figures else "no_entry"
