@@ -1,0 +1,126 @@
+"""The admin API (JSON, no auth: bind it to loopback or a private network). Documented in ARCHITECTURE.md.
+
+  GET  /health                          {"status": "ok", ...}
+  GET  /admin/clock                     {"now_ms", "speed", "mode", "wall_ms"}
+  POST /admin/clock                     {"step_ms": N} | {"set_ms": T} | {"speed": X}  (any combination, in that
+                                        order: speed, set, step); resting orders are matched up to the new time
+  GET  /admin/faults                    installed rules with their counters
+  POST /admin/faults                    {"faults": [rule, ...]} (or a bare list) -> adds rules
+  DELETE /admin/faults                  removes every rule (also POST /admin/faults/clear)
+  GET  /admin/ledger?since=S&limit=L    {"entries": [...], "next": seq} (entries with seq > S)
+  GET  /admin/balances                  {"balances": {"USDT": {"free", "locked"}}}
+  POST /admin/balances                  {"USDT": "1000", ...} sets FREE balances (ledger reason "admin")
+  GET  /admin/orders?symbol=&status=    every order (query shape + "fills")
+  POST /admin/reset                     {"balances": {...}?} wipes orders, trades, ledger, faults and rate-limit
+                                        state; balances back to the given or the initial ones
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from aura_exchange_sim.faults import FaultSpecError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aura_exchange_sim.app import Simulator
+
+
+class AdminError(ValueError):
+    pass
+
+
+def _decimals(obj, where: str) -> dict[str, Decimal]:
+    if not isinstance(obj, dict):
+        raise AdminError(f"{where}: expected a mapping of asset -> amount")
+    out = {}
+    for k, v in obj.items():
+        try:
+            out[str(k)] = Decimal(str(v))
+        except InvalidOperation:
+            raise AdminError(f"{where}.{k}: not a number: {v!r}") from None
+        if not out[str(k)].is_finite() or out[str(k)] < 0:
+            raise AdminError(f"{where}.{k}: must be a finite number >= 0, got {v!r}")
+    return out
+
+
+def handle(sim: Simulator, method: str, path: str, query: str, body: str) -> tuple[int, object]:
+    try:
+        data = json.loads(body) if body.strip() else {}
+    except ValueError as exc:
+        return 400, {"error": f"{path}: body is not JSON: {exc}"}
+    q = dict(parse_qsl(query))
+    try:
+        return 200, _route(sim, method, path, q, data)
+    except (AdminError, FaultSpecError, ValueError) as exc:
+        return 400, {"error": f"{method} {path}: {exc}"}
+    except KeyError:
+        return 404, {"error": f"no admin endpoint {method} {path}"}
+
+
+def _route(sim: Simulator, method: str, path: str, q: dict, data) -> object:
+    wall = sim.clock.wall_ms()
+    if path == "/health":
+        return {"status": "ok", "now_ms": sim.clock.now_ms(), "mode": sim.clock.mode,
+                "symbols": len(sim.market.specs), "orders": len(sim.engine.orders)}
+    if path == "/admin/clock":
+        if method == "POST":
+            if not isinstance(data, dict) or not set(data) <= {"step_ms", "set_ms", "speed"} or not data:
+                raise AdminError("expected {step_ms | set_ms | speed}")
+            if "speed" in data:
+                sim.clock.set_speed(float(data["speed"]))
+            if "set_ms" in data:
+                sim.clock.set(int(data["set_ms"]))
+            if "step_ms" in data:
+                sim.clock.step(int(data["step_ms"]))
+            sim.engine.sync(sim.clock.now_ms())
+            sim.persist()
+        elif method != "GET":
+            raise KeyError(path)
+        return sim.clock.snapshot()
+    if path == "/admin/faults":
+        if method == "GET":
+            return {"faults": sim.faults.list()}
+        if method == "DELETE":
+            sim.faults.clear()
+            return {"faults": []}
+        if method == "POST":
+            rules = data.get("faults") if isinstance(data, dict) else data
+            if not isinstance(rules, list):
+                raise AdminError("expected {\"faults\": [rule, ...]}")
+            sim.faults.add(rules, wall, "POST /admin/faults: faults")
+            return {"faults": sim.faults.list()}
+    if path == "/admin/faults/clear" and method == "POST":
+        sim.faults.clear()
+        return {"faults": []}
+    if path == "/admin/ledger" and method == "GET":
+        since = int(q.get("since", 0))
+        limit = int(q["limit"]) if "limit" in q else None
+        with sim.engine.lock:
+            sim.engine.sync(sim.clock.now_ms())
+            entries = sim.engine.book.since(since, limit)
+            return {"entries": entries, "next": entries[-1]["seq"] if entries else since}
+    if path == "/admin/balances":
+        if method == "POST":
+            sim.engine.set_balances(_decimals(data, "balances"), sim.clock.now_ms())
+            sim.persist()
+        elif method != "GET":
+            raise KeyError(path)
+        return {"balances": {a: {"free": format(f, "f"), "locked": format(lk, "f")}
+                             for a, f, lk in sim.engine.balances()}}
+    if path == "/admin/orders" and method == "GET":
+        with sim.engine.lock:
+            sim.engine.sync(sim.clock.now_ms())
+            rows = [o for o in sim.engine.orders.values()
+                    if (not q.get("symbol") or o.symbol == q["symbol"])
+                    and (not q.get("status") or o.status == q["status"]
+                         or (q["status"] == "open" and o.is_open))]
+            return {"orders": [{**o.query_json(), "fills": [t.fill_json() for t in o.trades]} for o in rows]}
+    if path == "/admin/reset" and method == "POST":
+        balances = _decimals(data["balances"], "balances") if isinstance(data, dict) and "balances" in data \
+            else None
+        sim.reset(balances)
+        return {"status": "reset", "now_ms": sim.clock.now_ms()}
+    raise KeyError(path)

@@ -1,0 +1,112 @@
+"""The simulator object: market + clock + engine + faults + rate limiter + keys (+ optional SQLite state),
+and ``serve``/``start_in_thread`` to put it on a socket.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+from aura_common.adapters.logs import event
+from aura_exchange_sim.clock import SimClock
+from aura_exchange_sim.engine import Engine, EngineConfig
+from aura_exchange_sim.faults import FaultBook
+from aura_exchange_sim.market import MarketData
+from aura_exchange_sim.ratelimit import RateLimiter
+
+log = logging.getLogger("aura_exchange_sim")
+DEFAULT_API_KEY = "aura-sim-key"
+DEFAULT_API_SECRET = "aura-sim-secret"
+
+
+class Simulator:
+    def __init__(self, market: MarketData, clock: SimClock, balances: dict[str, Decimal],
+                 config: EngineConfig | None = None, keys: dict[str, str] | None = None, seed: int = 0,
+                 weight_limit: int = 6000, ban_seconds: int = 120, state_path: str | Path | None = None) -> None:
+        self.market, self.clock = market, clock
+        self.config = config or EngineConfig()
+        self.keys = dict(keys or {DEFAULT_API_KEY: DEFAULT_API_SECRET})
+        self.seed = seed
+        self.initial_balances = dict(balances)
+        self.engine = Engine(market, self.config, balances, clock.now_ms())
+        self.faults = FaultBook(seed)
+        self.limiter = RateLimiter(weight_limit, ban_seconds)
+        self._orders_10s: collections.deque[int] = collections.deque()
+        self._orders_day: tuple[int, int] = (0, 0)
+        self._count_lock = threading.Lock()
+        self.store = None
+        if state_path is not None:
+            from aura_exchange_sim.persistence import StateStore
+            self.store = StateStore(state_path)
+            restored = self.store.load(self)
+            event(log, "SIM_STATE", path=str(state_path), restored=restored, orders=len(self.engine.orders),
+                  ledger=len(self.engine.book.entries))
+
+    def depth_qty(self, symbol: str, now: int) -> Decimal:
+        """Quantity shown at the best bid/ask (one depth level; 1,000,000 quote worth with unlimited depth)."""
+        price = self.market.price(symbol, now)
+        if not price:
+            return Decimal(0)
+        notional = self.config.depth_notional if self.config.depth_notional > 0 else Decimal(1_000_000)
+        return self.market.specs[symbol].floor_qty(notional / Decimal(repr(price)))
+
+    def order_count_headers(self, wall: int) -> dict[str, str]:
+        with self._count_lock:
+            q = self._orders_10s
+            q.append(wall)
+            while q and q[0] <= wall - 10_000:
+                q.popleft()
+            day, n = self._orders_day
+            day_now = wall // 86_400_000
+            self._orders_day = (day_now, (n if day == day_now else 0) + 1)
+            return {"X-MBX-ORDER-COUNT-10S": str(len(q)), "X-MBX-ORDER-COUNT-1D": str(self._orders_day[1])}
+
+    def persist(self) -> None:
+        if self.store is not None:
+            with self.engine.lock:
+                self.store.save(self)
+
+    def reset(self, balances: dict[str, Decimal] | None = None) -> None:
+        with self.engine.lock:
+            self.engine.reset(dict(balances if balances is not None else self.initial_balances), self.clock.now_ms())
+            self.faults.clear()
+            self.limiter.reset()
+            if self.store is not None:
+                self.store.wipe()
+                self.store.save(self)
+        event(log, "SIM_RESET", balances=",".join(f"{a}={v}" for a, v in sorted(
+            (balances or self.initial_balances).items())))
+
+
+class RunningServer:
+    """A simulator served on a background thread (tests, benchmarks, ``aura exchange-sim``)."""
+
+    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        from aura_exchange_sim.server import SimHTTPServer
+        self.sim = sim
+        self.httpd = SimHTTPServer((host, port), sim)
+        self.host, self.port = self.httpd.server_address[0], self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="exchange-sim", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "RunningServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "RunningServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,186 @@
+"""``aura exchange-sim``: serve the Binance-Spot-compatible simulator.
+
+Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 1 runtime failure (e.g. port in use), 2 bad options or files.
+The API secret comes from --api-secret, $AURA_SIM_API_SECRET or the offline default and is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+
+from aura_common.adapters.logs import configure_logging, event
+
+DAY_MS = 86_400_000
+log = logging.getLogger("aura_exchange_sim")
+
+
+class UsageError(ValueError):
+    pass
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
+    parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument("--data-dir", help="Parquet candle cache (ingestor format); default: seeded synthetic data")
+    parser.add_argument("--interval", default="1d", help="candle interval of the replayed panel (default 1d)")
+    parser.add_argument("--symbols", help="comma-separated symbols to load from --data-dir (default: all cached)")
+    parser.add_argument("--synthetic-symbols", type=int, default=20, help="symbols of the synthetic market")
+    parser.add_argument("--synthetic-days", type=int, default=730, help="synthetic history before --start")
+    parser.add_argument("--speed", default="1",
+                        help="clock speed: 1 real time, N accelerated, 0 or 'step' = stepped via POST /admin/clock")
+    parser.add_argument("--start", help="replay start: ISO date/time (UTC) or epoch ms (default: now for synthetic "
+                                        "data, one year into the data for --data-dir)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic market and of the faults")
+    parser.add_argument("--balances", default="USDT=10000", help="initial balances, e.g. USDT=10000,BTC=0.5")
+    parser.add_argument("--faults", help="YAML faults file ({seed?, faults: [...]})")
+    parser.add_argument("--state", help="SQLite file: keep orders, ledger and clock across restarts")
+    parser.add_argument("--fee-bps", type=Decimal, default=Decimal(10), help="taker and maker fee (bps)")
+    parser.add_argument("--maker-fee-bps", type=Decimal, help="maker fee (bps), default --fee-bps")
+    parser.add_argument("--slippage-bps", type=Decimal, default=Decimal(5), help="half spread for taker fills")
+    parser.add_argument("--depth-notional", type=Decimal, default=Decimal(0),
+                        help="quote value per synthetic book level (0 = unlimited depth)")
+    parser.add_argument("--depth-level-bps", type=Decimal, default=Decimal(5), help="price step between levels")
+    parser.add_argument("--partial-fill-ratio", type=Decimal, default=Decimal(1),
+                        help="share of a resting order filled per price crossing (1 = all at once)")
+    parser.add_argument("--weight-limit", type=int, default=6000, help="request weight per minute (0 = no limit)")
+    parser.add_argument("--api-key", default=os.environ.get("AURA_SIM_API_KEY"))
+    parser.add_argument("--api-secret", default=os.environ.get("AURA_SIM_API_SECRET"))
+    parser.add_argument("--log-level", default="INFO")
+
+
+def parse_balances(text: str) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        asset, sep, amount = part.partition("=")
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not sep or not asset.isalnum() or not value.is_finite() or value < 0:
+            raise UsageError(f"--balances: {part!r} is not ASSET=AMOUNT with AMOUNT >= 0")
+        out[asset.upper()] = value
+    return out
+
+
+def parse_time(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--start: {text!r} is neither epoch ms nor an ISO date/time") from None
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp() * 1000)
+
+
+def parse_speed(text: str) -> float:
+    if text.lower() in ("step", "stepped"):
+        return 0.0
+    try:
+        speed = float(text)
+    except ValueError:
+        raise UsageError(f"--speed: {text!r} is not a number or 'step'") from None
+    if speed < 0:
+        raise UsageError(f"--speed: must be >= 0, got {text}")
+    return speed
+
+
+def build(args: argparse.Namespace, wall_now_ms: int):
+    """Everything but the socket: returns the Simulator. Raises UsageError for bad options or files."""
+    from aura_exchange_sim.app import DEFAULT_API_KEY, DEFAULT_API_SECRET, Simulator
+    from aura_exchange_sim.clock import SimClock
+    from aura_exchange_sim.engine import EngineConfig
+    from aura_exchange_sim.faults import FaultSpecError, load_faults_file
+    from aura_exchange_sim.market import INTERVALS_MS, MarketData
+
+    speed, start = parse_speed(args.speed), parse_time(args.start)
+    balances = parse_balances(args.balances)
+    if args.interval not in INTERVALS_MS:
+        raise UsageError(f"--interval: {args.interval!r} is not one of {', '.join(INTERVALS_MS)}")
+    if args.data_dir:
+        from aura_common.adapters import parquet_store
+        symbols = [s.strip().upper() for s in args.symbols.split(",")] if args.symbols else None
+        try:
+            panel = parquet_store.load_panel(args.data_dir, args.interval, symbols=symbols)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise UsageError(f"--data-dir {args.data_dir}: {exc}") from None
+        if len(panel.times) == 0 or not panel.symbols:
+            raise UsageError(f"--data-dir {args.data_dir}: no {args.interval} candles found")
+        if start is None:
+            start = int(min(panel.times[0] + 365 * DAY_MS, panel.times[-1]))
+    else:
+        from aura_common.core.synthetic import synthetic_panel
+        if args.synthetic_symbols < 1 or args.synthetic_days < 2:
+            raise UsageError("--synthetic-symbols must be >= 1 and --synthetic-days >= 2")
+        iv = INTERVALS_MS[args.interval]
+        anchor = start if start is not None else wall_now_ms
+        first = anchor - anchor % iv - args.synthetic_days * iv
+        n = args.synthetic_days + max(2, 365 * DAY_MS // iv)
+        panel = synthetic_panel(args.synthetic_symbols, n, args.seed, start_ms=first, interval_ms=iv)
+    market = MarketData(panel)
+    fee = args.fee_bps
+    config = EngineConfig(taker_bps=fee, maker_bps=args.maker_fee_bps if args.maker_fee_bps is not None else fee,
+                          slippage_bps=args.slippage_bps, depth_notional=args.depth_notional,
+                          depth_level_bps=args.depth_level_bps, partial_fill_ratio=args.partial_fill_ratio)
+    if not 0 < config.partial_fill_ratio <= 1:
+        raise UsageError("--partial-fill-ratio must be in (0, 1]")
+    key = args.api_key or DEFAULT_API_KEY
+    secret = args.api_secret or DEFAULT_API_SECRET
+    seed = args.seed
+    rules: list[dict] = []
+    if args.faults:
+        try:
+            file_seed, rules = load_faults_file(args.faults)
+        except FaultSpecError as exc:
+            raise UsageError(str(exc)) from None
+        seed = file_seed if file_seed is not None else seed
+    sim = Simulator(market, SimClock(start, speed), balances, config, {key: secret}, seed=seed,
+                    weight_limit=args.weight_limit, state_path=args.state)
+    if rules:
+        sim.faults.add(rules, sim.clock.wall_ms(), args.faults)
+    return sim
+
+
+def run(args: argparse.Namespace) -> int:
+    from aura_exchange_sim.app import RunningServer
+    from aura_exchange_sim.clock import wall_ms
+
+    secret = args.api_secret or ""
+    configure_logging(args.log_level, secrets=[secret] if secret else [])
+    try:
+        sim = build(args, wall_ms())
+    except UsageError as exc:
+        print(f"aura exchange-sim: {exc}", file=sys.stderr)
+        return 2
+    try:
+        server = RunningServer(sim, args.host, args.port)
+    except OSError as exc:
+        print(f"aura exchange-sim: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    stop = {"signal": None}
+
+    def _stop(signum, _frame):
+        stop["signal"] = signum
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    clock = sim.clock.snapshot()
+    event(log, "SIM_START", url=server.url, mode=clock["mode"], speed=clock["speed"], now_ms=clock["now_ms"],
+          symbols=len(sim.market.specs), interval=args.interval, data=args.data_dir or "synthetic", seed=args.seed,
+          faults=len(sim.faults.list()), state=args.state, api_key=next(iter(sim.keys)))
+    try:
+        server.httpd.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+        sim.persist()
+    event(log, "SIM_STOP", orders=len(sim.engine.orders), ledger=len(sim.engine.book.entries))
+    return 0

@@ -1,0 +1,88 @@
+"""Pure request validation for new orders: decimal parsing and Binance's symbol filters (spec §3.2, §4.4).
+
+Raises ``ApiError`` with Binance's codes and messages; the order matters for ccxt's exception class:
+LOT_SIZE / PRICE_FILTER -> InvalidOrder, NOTIONAL -> BadRequest (spec §9 item 5).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from aura_exchange_sim import errors
+from aura_exchange_sim.market import SymbolSpec
+
+DECIMAL_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
+CLIENT_ID_RE = re.compile(r"^[a-zA-Z0-9\-_]{1,36}$")
+MAX_PRICE = Decimal("100000000")
+Q8 = Decimal("0.00000001")
+
+
+def parse_decimal(params: dict[str, str], name: str, required: bool = False) -> Decimal | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise errors.missing(name)
+        return None
+    if not DECIMAL_RE.match(raw):
+        raise errors.bad_param(name, DECIMAL_RE.pattern)
+    try:
+        return Decimal(raw)
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid decimals
+        raise errors.bad_param(name, DECIMAL_RE.pattern) from exc
+
+
+def parse_int(params: dict[str, str], name: str) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 20:
+        raise errors.bad_param(name, "^[0-9]{1,20}$")
+    return int(raw)
+
+
+def check_client_id(value: str | None, name: str = "newClientOrderId") -> None:
+    if value is None:
+        return
+    if value == "":
+        raise errors.ApiError(400, -1118 if name == "newClientOrderId" else -1119,
+                              "New client order ID was empty." if name == "newClientOrderId"
+                              else "Original client order ID was empty.")
+    if not CLIENT_ID_RE.match(value):
+        raise errors.bad_param(name, errors.CLIENT_ID_PATTERN)
+
+
+def _on_grid(value: Decimal, step: Decimal) -> bool:
+    return step == 0 or (value % step) == 0
+
+
+def check_price(spec: SymbolSpec, price: Decimal) -> None:
+    if price <= 0:
+        raise errors.rejected("Price * QTY is zero or less.")
+    if price < spec.tick or price > MAX_PRICE or not _on_grid(price, spec.tick):
+        raise errors.filter_failure("PRICE_FILTER")
+
+
+def check_qty(spec: SymbolSpec, qty: Decimal) -> None:
+    if qty < spec.min_qty or qty > spec.max_qty or not _on_grid(qty, spec.step):
+        raise errors.filter_failure("LOT_SIZE")
+
+
+def check_notional(spec: SymbolSpec, notional: Decimal, is_market: bool) -> None:
+    if notional < spec.min_notional:
+        raise errors.filter_failure("NOTIONAL")
+    if not is_market and notional > spec.max_notional:
+        raise errors.filter_failure("NOTIONAL")
+
+
+def exchange_filters(spec: SymbolSpec) -> list[dict]:
+    s = lambda d: f"{d:.8f}"  # noqa: E731
+    return [
+        {"filterType": "PRICE_FILTER", "minPrice": s(spec.tick), "maxPrice": s(MAX_PRICE), "tickSize": s(spec.tick)},
+        {"filterType": "LOT_SIZE", "minQty": s(spec.min_qty), "maxQty": s(spec.max_qty), "stepSize": s(spec.step)},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": s(Decimal(0)), "maxQty": s(spec.max_qty),
+         "stepSize": s(Decimal(0))},
+        {"filterType": "NOTIONAL", "minNotional": s(spec.min_notional), "applyMinToMarket": True,
+         "maxNotional": s(spec.max_notional), "applyMaxToMarket": False, "avgPriceMins": 0},
+        {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+    ]

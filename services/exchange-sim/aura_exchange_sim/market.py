@@ -1,0 +1,245 @@
+"""Market data replayed from a Panel: the price path inside a candle, klines at any interval, 24h tickers.
+
+Inside candle ``k`` (open time ``t0``, length ``I``) the price moves linearly through four vertices:
+``open`` at 0, then ``low`` at I/3 and ``high`` at 2I/3 for an up candle (close >= open) or ``high`` then ``low``
+for a down candle, and ``close`` at the end. So the path is deterministic, touches the candle's high and low, and
+klines of any interval (smaller or larger than the panel's) are cut from it consistently: the replayed 1h candles
+of a 1d panel aggregate back to the 1d candle. Volume is spread evenly over each candle.
+
+A NaN candle (symbol not listed yet, or a gap) has no price: such a symbol is not in exchangeInfo before its first
+candle, and is reported as ``BREAK`` (orders get "Market is closed.") during a gap. Past the panel's last candle the
+market freezes at the last close with zero volume.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+import numpy as np
+
+from aura_common.core.panel import Panel
+
+QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB")
+INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+                "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
+                "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000}
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class SymbolSpec:
+    symbol: str
+    base: str
+    quote: str
+    tick: Decimal
+    step: Decimal
+    min_qty: Decimal
+    max_qty: Decimal
+    min_notional: Decimal
+    max_notional: Decimal
+    listed_ms: int  # open time of the first candle with a price
+
+    def round_price(self, price: float | Decimal, up: bool | None = None) -> Decimal:
+        q = Decimal(repr(float(price))) / self.tick
+        mode = ROUND_CEILING if up else ROUND_FLOOR if up is False else "ROUND_HALF_EVEN"
+        return (q.to_integral_value(rounding=mode) * self.tick).quantize(self.tick)
+
+    def floor_qty(self, qty: Decimal) -> Decimal:
+        return ((qty / self.step).to_integral_value(rounding=ROUND_FLOOR) * self.step).quantize(self.step)
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    for q in QUOTES:
+        if symbol.endswith(q) and len(symbol) > len(q):
+            return symbol[: -len(q)], q
+    raise ValueError(f"cannot split symbol {symbol!r} into base and quote (known quotes: {', '.join(QUOTES)})")
+
+
+def _pow10(exp: int, lo: int = -8, hi: int = 0) -> Decimal:
+    return Decimal(1).scaleb(min(max(exp, lo), hi))
+
+
+def derive_spec(symbol: str, typical_price: float, listed_ms: int, min_notional: Decimal) -> SymbolSpec:
+    """Binance-like filters from a price level: ~6 significant digits of price, a lot step worth ~0.01-0.1 quote."""
+    base, quote = split_symbol(symbol)
+    exp = math.floor(math.log10(typical_price))
+    tick = _pow10(exp - 6)
+    step = _pow10(math.floor(math.log10(1.0 / typical_price)) - 1)
+    return SymbolSpec(symbol, base, quote, tick, step, step, Decimal("9000000"), min_notional,
+                      Decimal("9000000"), listed_ms)
+
+
+class MarketData:
+    def __init__(self, panel: Panel, min_notional: Decimal = Decimal(5)) -> None:
+        if len(panel.times) < 1:
+            raise ValueError("the market panel has no candles")
+        self.panel = panel
+        self.I = int(panel.interval_ms)
+        self.t_first = int(panel.times[0])
+        self.t_end = int(panel.times[-1]) + self.I
+        self._col = {s: i for i, s in enumerate(panel.symbols)}
+        # python lists for fast scalar access in the per-request paths
+        self._o, self._h, self._l, self._c = (getattr(panel, f).T.tolist() for f in ("open", "high", "low", "close"))
+        vol = np.nan_to_num(panel.volume, nan=0.0)
+        qv = np.where(np.isnan(panel.quote_volume), vol * np.nan_to_num(panel.close, nan=0.0),
+                      panel.quote_volume)
+        self._v, self._qv = vol.T.tolist(), np.nan_to_num(qv, nan=0.0).T.tolist()
+        self.specs: dict[str, SymbolSpec] = {}
+        for s, j in self._col.items():
+            col = panel.close[:, j]
+            ok = np.flatnonzero(~np.isnan(col))
+            if len(ok) == 0:
+                continue
+            self.specs[s] = derive_spec(s, float(np.median(col[ok])), int(panel.times[ok[0]]), min_notional)
+
+    # ---- candle lookup ---------------------------------------------------------------------------------------
+    def _k(self, t: int) -> int:
+        """Index of the candle containing t (clamped to the panel)."""
+        k = (t - self.t_first) // self.I
+        return min(max(k, 0), len(self.panel.times) - 1)
+
+    def listed(self, symbol: str, now: int) -> bool:
+        spec = self.specs.get(symbol)
+        return spec is not None and spec.listed_ms <= now
+
+    def _at(self, j: int, k: int, f: float) -> float:
+        o, h, l, c = self._o[j][k], self._h[j][k], self._l[j][k], self._c[j][k]
+        a, b = (l, h) if c >= o else (h, l)
+        if f <= 1 / 3:
+            return o + (a - o) * f * 3
+        if f <= 2 / 3:
+            return a + (b - a) * (f - 1 / 3) * 3
+        return b + (c - b) * (min(f, 1.0) - 2 / 3) * 3
+
+    def _pos(self, t: int) -> tuple[int, float]:
+        if t >= self.t_end:
+            return len(self.panel.times) - 1, 1.0
+        if t < self.t_first:
+            return 0, 0.0
+        k = (t - self.t_first) // self.I
+        return k, (t - self.t_first - k * self.I) / self.I
+
+    def price(self, symbol: str, t: int) -> float | None:
+        """The replay price at time t, or None when the symbol has no candle then (not listed, gap)."""
+        j = self._col.get(symbol)
+        if j is None or t < self.t_first:
+            return None
+        k, f = self._pos(t)
+        p = self._at(j, k, f)
+        return None if p != p else p
+
+    def extremes(self, symbol: str, t0: int, t1: int) -> tuple[float, float] | None:
+        """(low, high) of the price path over [t0, t1], or None when there was no price at all."""
+        j = self._col[symbol]
+        t0, t1 = max(t0, self.t_first), min(t1, self.t_end)
+        if t1 < t0:
+            return None
+        (k0, f0), (k1, f1) = self._pos(t0), self._pos(t1)
+        if f1 == 0.0 and k1 > k0:
+            k1, f1 = k1 - 1, 1.0
+        pts: list[float] = []
+        segs = [(k0, f0, f1)] if k1 == k0 else [(k0, f0, 1.0), (k1, 0.0, f1)]
+        for k, fa, fb in segs:
+            pts.append(self._at(j, k, fa))
+            pts.append(self._at(j, k, fb))
+            for v in (1 / 3, 2 / 3):
+                if fa < v < fb:
+                    pts.append(self._at(j, k, v))
+        if k1 > k0 + 1:
+            hs = self.panel.high[k0 + 1:k1, j]
+            ls = self.panel.low[k0 + 1:k1, j]
+            if not np.all(np.isnan(hs)):
+                pts += [float(np.nanmax(hs)), float(np.nanmin(ls))]
+        pts = [p for p in pts if p == p]
+        return (min(pts), max(pts)) if pts else None
+
+    def _volume(self, j: int, t0: int, t1: int) -> tuple[float, float]:
+        """Base and quote volume traded over [t0, t1) (volume is uniform inside a candle)."""
+        t0, t1 = max(t0, self.t_first), min(t1, self.t_end)
+        if t1 <= t0:
+            return 0.0, 0.0
+        k0, k1 = (t0 - self.t_first) // self.I, (t1 - 1 - self.t_first) // self.I
+        if k0 == k1:
+            w = (t1 - t0) / self.I
+            return self._v[j][k0] * w, self._qv[j][k0] * w
+        w0 = (self.t_first + (k0 + 1) * self.I - t0) / self.I
+        w1 = (t1 - (self.t_first + k1 * self.I)) / self.I
+        v = self._v[j][k0] * w0 + self._v[j][k1] * w1 + sum(self._v[j][k0 + 1:k1])
+        qv = self._qv[j][k0] * w0 + self._qv[j][k1] * w1 + sum(self._qv[j][k0 + 1:k1])
+        return v, qv
+
+    def bar(self, symbol: str, t0: int, t1: int) -> tuple[float, float, float, float, float, float] | None:
+        """(open, high, low, close, volume, quote_volume) of the path over [t0, t1)."""
+        j = self._col[symbol]
+        o = self.price(symbol, t0)
+        c = self.price(symbol, t1 - 1) if t1 < self.t_end else self.price(symbol, self.t_end)
+        ext = self.extremes(symbol, t0, t1 - 1 if t1 < self.t_end else t1)
+        if o is None or c is None or ext is None:
+            return None
+        v, qv = self._volume(j, t0, t1)
+        return o, max(ext[1], o, c), min(ext[0], o, c), c, v, qv
+
+    # ---- REST shapes -----------------------------------------------------------------------------------------
+    def klines(self, symbol: str, interval: str, now: int, start: int | None, end: int | None,
+               limit: int) -> list[list]:
+        iv = INTERVALS_MS[interval]
+        spec = self.specs[symbol]
+        last_open = now - now % iv  # the still-forming candle is included
+        first_open = spec.listed_ms - spec.listed_ms % iv
+        hi = last_open if end is None else min(last_open, end - end % iv)
+        if start is not None:
+            lo = max(first_open, -(-start // iv) * iv)
+            opens = range(lo, min(hi, lo + (limit - 1) * iv) + 1, iv)
+        else:
+            lo = max(first_open, hi - (limit - 1) * iv)
+            opens = range(lo, hi + 1, iv)
+        out = []
+        for a in opens:
+            b = a + iv
+            bar = self.bar(symbol, a, min(b, now + 1))
+            if bar is None:
+                continue
+            o, h, l, c, v, qv = bar
+            out.append([a, _s(spec.round_price(o)), _s(spec.round_price(h)), _s(spec.round_price(l)),
+                        _s(spec.round_price(c)), f"{v:.8f}", b - 1, f"{qv:.8f}", int(v * 7) % 100_000 + 1,
+                        f"{v * 0.5:.8f}", f"{qv * 0.5:.8f}", "0"])
+        return out
+
+    def ticker_24h(self, symbol: str, now: int, spread_bps: float, depth_qty: Decimal) -> dict:
+        spec = self.specs[symbol]
+        t0 = max(now - DAY_MS, spec.listed_ms)
+        bar = self.bar(symbol, t0, now + 1) if now + 1 > t0 else None
+        last = self.price(symbol, now)
+        if bar is None or last is None:
+            o = h = l = c = last or 0.0
+            v = qv = 0.0
+        else:
+            o, h, l, c, v, qv = bar
+        bid, ask = self.quotes(symbol, now, spread_bps) or (Decimal(0), Decimal(0))
+        return {"symbol": symbol, "priceChange": _s(spec.round_price(c - o)),
+                "priceChangePercent": f"{((c - o) / o * 100) if o else 0.0:.3f}",
+                "weightedAvgPrice": _s(spec.round_price(qv / v if v else c)),
+                "prevClosePrice": _s(spec.round_price(o)), "lastPrice": _s(spec.round_price(c)),
+                "lastQty": _s(spec.step), "bidPrice": _s(bid), "bidQty": _s(depth_qty),
+                "askPrice": _s(ask), "askQty": _s(depth_qty), "openPrice": _s(spec.round_price(o)),
+                "highPrice": _s(spec.round_price(h)), "lowPrice": _s(spec.round_price(l)),
+                "volume": f"{v:.8f}", "quoteVolume": f"{qv:.8f}", "openTime": t0, "closeTime": now,
+                "firstId": 1, "lastId": max(1, int(v)), "count": max(1, int(v))}
+
+    def quotes(self, symbol: str, now: int, spread_bps: float) -> tuple[Decimal, Decimal] | None:
+        """Best bid and ask: the replay price minus/plus the half spread, on the tick grid."""
+        p = self.price(symbol, now)
+        if p is None:
+            return None
+        spec = self.specs[symbol]
+        bid = spec.round_price(p * (1 - spread_bps / 1e4), up=False)
+        ask = spec.round_price(p * (1 + spread_bps / 1e4), up=True)
+        if ask <= bid:
+            ask = bid + spec.tick
+        return bid, ask
+
+
+def _s(d: Decimal) -> str:
+    return f"{d:.8f}"

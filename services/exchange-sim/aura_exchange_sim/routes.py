@@ -1,0 +1,264 @@
+"""The Binance Spot REST subset ccxt.binance uses (spec §3): one function per endpoint, and the route table.
+
+Each route gets the simulator and the parsed request and returns a JSON-able object (HTTP 200) or raises
+``ApiError``. Handler-stage faults (empty balances, status lag, forced partial fills, insufficient balance) are
+applied here, where the endpoint's meaning is known.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Callable
+
+from aura_exchange_sim import errors
+from aura_exchange_sim.filters import check_client_id, exchange_filters, parse_int
+from aura_exchange_sim.market import INTERVALS_MS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aura_exchange_sim.app import Simulator
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: str
+    body: str
+    params: dict[str, str]
+    api_key: str | None
+    ip: str
+    wall: int
+    now: int = 0
+
+    @property
+    def symbol(self) -> str | None:
+        return self.params.get("symbol")
+
+
+RATE_LIMITS = [
+    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+]
+
+
+def _symbol_json(sim: Simulator, symbol: str, now: int) -> dict:
+    spec = sim.market.specs[symbol]
+    trading = sim.market.price(symbol, now) is not None
+    return {"symbol": symbol, "status": "TRADING" if trading else "BREAK", "baseAsset": spec.base,
+            "baseAssetPrecision": 8, "quoteAsset": spec.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+            "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
+            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "icebergAllowed": False, "ocoAllowed": False,
+            "otoAllowed": False, "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": False,
+            "cancelReplaceAllowed": False, "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
+            "filters": exchange_filters(spec), "permissions": [], "permissionSets": [["SPOT"]],
+            "defaultSelfTradePreventionMode": "EXPIRE_MAKER", "allowedSelfTradePreventionModes": ["EXPIRE_MAKER"]}
+
+
+def _symbols_param(sim: Simulator, req: Request) -> list[str] | None:
+    """``symbol=X`` or ``symbols=["X","Y"]`` -> validated list; None = all listed symbols."""
+    if req.params.get("symbol"):
+        names = [req.params["symbol"]]
+    elif req.params.get("symbols"):
+        try:
+            names = json.loads(req.params["symbols"])
+        except ValueError:
+            raise errors.bad_param("symbols", '^\\["[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}\\]$') from None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise errors.bad_param("symbols", '^\\["[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}\\]$')
+    else:
+        return None
+    for n in names:
+        if not sim.market.listed(n, req.now):
+            raise errors.invalid_symbol()
+    return names
+
+
+def _listed(sim: Simulator, now: int) -> list[str]:
+    return [s for s in sim.market.specs if sim.market.listed(s, now)]
+
+
+# ---- public -----------------------------------------------------------------------------------------------------
+def ping(sim: Simulator, req: Request) -> Any:
+    return {}
+
+
+def server_time(sim: Simulator, req: Request) -> Any:
+    return {"serverTime": req.now}
+
+
+def exchange_info(sim: Simulator, req: Request) -> Any:
+    names = _symbols_param(sim, req)
+    names = names if names is not None else _listed(sim, req.now)
+    return {"timezone": "UTC", "serverTime": req.now, "rateLimits": RATE_LIMITS, "exchangeFilters": [],
+            "symbols": [_symbol_json(sim, s, req.now) for s in names]}
+
+
+def klines(sim: Simulator, req: Request) -> Any:
+    p = req.params
+    spec = sim.engine.spec(p.get("symbol"), req.now)
+    interval = p.get("interval")
+    if not interval:
+        raise errors.missing("interval")
+    if interval not in INTERVALS_MS:
+        raise errors.invalid_interval()
+    limit = parse_int(p, "limit") or 500
+    limit = max(1, min(limit, 1000))
+    start, end = parse_int(p, "startTime"), parse_int(p, "endTime")
+    start = start // 1000 if start and start > 10**14 else start
+    end = end // 1000 if end and end > 10**14 else end
+    return sim.market.klines(spec.symbol, interval, req.now, start, end, limit)
+
+
+def ticker_24hr(sim: Simulator, req: Request) -> Any:
+    names = _symbols_param(sim, req)
+    one = req.params.get("symbol") is not None
+    rows = [sim.market.ticker_24h(s, req.now, float(sim.config.slippage_bps), sim.depth_qty(s, req.now))
+            for s in (names if names is not None else _listed(sim, req.now))]
+    return rows[0] if one else rows
+
+
+def ticker_price(sim: Simulator, req: Request) -> Any:
+    names = _symbols_param(sim, req)
+    one = req.params.get("symbol") is not None
+    rows = []
+    for s in names if names is not None else _listed(sim, req.now):
+        p = sim.market.price(s, req.now)
+        spec = sim.market.specs[s]
+        rows.append({"symbol": s, "price": f"{spec.round_price(p or 0.0):.8f}"})
+    return rows[0] if one else rows
+
+
+def book_ticker(sim: Simulator, req: Request) -> Any:
+    names = _symbols_param(sim, req)
+    one = req.params.get("symbol") is not None
+    rows = []
+    for s in names if names is not None else _listed(sim, req.now):
+        bid, ask = sim.market.quotes(s, req.now, float(sim.config.slippage_bps)) or (Decimal(0), Decimal(0))
+        qty = f"{sim.depth_qty(s, req.now):.8f}"
+        rows.append({"symbol": s, "bidPrice": f"{bid:.8f}", "bidQty": qty, "askPrice": f"{ask:.8f}", "askQty": qty})
+    return rows[0] if one else rows
+
+
+# ---- private ----------------------------------------------------------------------------------------------------
+def account(sim: Simulator, req: Request) -> Any:
+    balances = [{"asset": a, "free": f"{f:.8f}", "locked": f"{lk:.8f}"} for a, f, lk in sim.engine.balances()]
+    if req.params.get("omitZeroBalances") == "true":
+        balances = [b for b in balances if float(b["free"]) or float(b["locked"])]
+    if sim.faults.take("handler", req.method, req.path, req.symbol, req.wall, ("empty_balances",)):
+        balances = []
+    rate = lambda bps: f"{bps / Decimal(10_000):.8f}"  # noqa: E731
+    return {"makerCommission": int(sim.config.maker_bps), "takerCommission": int(sim.config.taker_bps),
+            "buyerCommission": 0, "sellerCommission": 0,
+            "commissionRates": {"maker": rate(sim.config.maker_bps), "taker": rate(sim.config.taker_bps),
+                                "buyer": "0.00000000", "seller": "0.00000000"},
+            "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
+            "requireSelfTradePrevention": False, "preventSor": False, "updateTime": req.now, "accountType": "SPOT",
+            "balances": balances, "permissions": ["SPOT"], "uid": 100000001}
+
+
+def new_order(sim: Simulator, req: Request) -> Any:
+    fired = sim.faults.take("handler", req.method, req.path, req.symbol, req.wall,
+                            ("insufficient_balance", "partial_fill"))
+    if any(r.kind == "insufficient_balance" for r in fired):
+        raise errors.insufficient_balance()
+    ratio = next((Decimal(repr(r.ratio)) for r in fired if r.kind == "partial_fill"), None)
+    resp_type = req.params.get("newOrderRespType") or "FULL"
+    if resp_type not in ("ACK", "RESULT", "FULL"):
+        raise errors.ApiError(400, -1177, "Invalid newOrderRespType.")
+    order = sim.engine.place(req.params, req.now, req.wall, ratio)
+    sim.persist()
+    if resp_type == "ACK":
+        return order.ack_json()
+    return order.result_json() if resp_type == "RESULT" else order.full_json()
+
+
+def _ids(req: Request) -> tuple[int | None, str | None]:
+    cid = req.params.get("origClientOrderId")
+    check_client_id(cid, "origClientOrderId")
+    return parse_int(req.params, "orderId"), cid
+
+
+def get_order(sim: Simulator, req: Request) -> Any:
+    oid, cid = _ids(req)
+    with sim.engine.lock:
+        sim.engine.sync(req.now)
+        order = sim.engine.find(req.symbol, oid, cid, req.now)
+        for rule in sim.faults.take("handler", req.method, req.path, req.symbol, req.wall, ("status_lag",),
+                                    consume=False):
+            if req.wall - order.accepted_wall_ms < rule.lag_ms:
+                sim.faults.consume(rule)
+                raise errors.order_not_found()
+        return order.query_json()
+
+
+def cancel_order(sim: Simulator, req: Request) -> Any:
+    oid, cid = _ids(req)
+    cancel_id = req.params.get("newClientOrderId")
+    check_client_id(cancel_id)
+    with sim.engine.lock:
+        order = sim.engine.cancel(req.symbol, oid, cid, req.now)
+        cancel_id = cancel_id or f"cancel-{order.order_id}-{req.now % 10**8}"
+        out = order.cancel_json(cancel_id, req.now)
+    sim.persist()
+    return out
+
+
+def open_orders(sim: Simulator, req: Request) -> Any:
+    return [o.query_json() for o in sim.engine.open_orders(req.symbol, req.now)]
+
+
+def _limit(req: Request) -> int:
+    return max(1, min(parse_int(req.params, "limit") or 500, 1000))
+
+
+def all_orders(sim: Simulator, req: Request) -> Any:
+    p = req.params
+    rows = sim.engine.all_orders(req.symbol, req.now, parse_int(p, "orderId"), parse_int(p, "startTime"),
+                                 parse_int(p, "endTime"), _limit(req))
+    return [o.query_json() for o in rows]
+
+
+def my_trades(sim: Simulator, req: Request) -> Any:
+    p = req.params
+    rows = sim.engine.my_trades(req.symbol, req.now, parse_int(p, "orderId"), parse_int(p, "startTime"),
+                                parse_int(p, "endTime"), parse_int(p, "fromId"), _limit(req))
+    return [t.my_trade_json() for t in rows]
+
+
+def _ticker_weight(req: Request) -> int:
+    if req.params.get("symbol"):
+        return 2
+    raw = req.params.get("symbols")
+    if raw:
+        n = raw.count(",") + 1
+        return 2 if n <= 20 else 40 if n <= 100 else 80
+    return 80
+
+
+Route = tuple[Callable[["Simulator", Request], Any], Callable[[Request], int], bool]
+
+
+def _w(n: int) -> Callable[[Request], int]:
+    return lambda req: n
+
+
+ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "/api/v3/ping"): (ping, _w(1), False),
+    ("GET", "/api/v3/time"): (server_time, _w(1), False),
+    ("GET", "/api/v3/exchangeInfo"): (exchange_info, _w(20), False),
+    ("GET", "/api/v3/klines"): (klines, _w(2), False),
+    ("GET", "/api/v3/ticker/24hr"): (ticker_24hr, _ticker_weight, False),
+    ("GET", "/api/v3/ticker/price"): (ticker_price, lambda r: 2 if r.params.get("symbol") else 4, False),
+    ("GET", "/api/v3/ticker/bookTicker"): (book_ticker, lambda r: 2 if r.params.get("symbol") else 4, False),
+    ("GET", "/api/v3/account"): (account, _w(20), True),
+    ("POST", "/api/v3/order"): (new_order, _w(1), True),
+    ("GET", "/api/v3/order"): (get_order, _w(4), True),
+    ("DELETE", "/api/v3/order"): (cancel_order, _w(1), True),
+    ("GET", "/api/v3/openOrders"): (open_orders, lambda r: 6 if r.params.get("symbol") else 80, True),
+    ("GET", "/api/v3/allOrders"): (all_orders, _w(20), True),
+    ("GET", "/api/v3/myTrades"): (my_trades, lambda r: 5 if r.params.get("orderId") else 20, True),
+}

@@ -1,0 +1,172 @@
+"""The HTTP layer: a threaded HTTP/1.1 keep-alive server, request parsing, fault stages, weights, signing.
+
+Flow of an API request: route lookup (unknown path -> 404 HTML) -> pre-stage faults (latency, reset, 5xx, 429,
+-1021) -> request weight (429/418) -> signature checks for signed routes -> the route (engine under its lock) ->
+post-stage faults (drop the response after the order was booked, reset, 5xx after processing) -> JSON response
+with ``X-MBX-USED-WEIGHT-1M`` (and order-count headers on accepted orders). ``/health`` and ``/admin/*`` bypass
+faults, weights and signing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import struct
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from aura_exchange_sim import admin, auth, errors
+from aura_exchange_sim.routes import ROUTES, Request
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aura_exchange_sim.app import Simulator
+
+log = logging.getLogger("aura_exchange_sim.server")
+NOT_FOUND = b"<html><body><h2>404 Not found</h2></body></html>"
+ERROR_HTML = b"<html><body><h2>%d Server Error</h2></body></html>"
+
+
+class _Dropped(Exception):
+    """The response must never be sent (a fault)."""
+
+
+class SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
+        self.sim = sim
+        super().__init__(address, Handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "aura-exchange-sim"
+    sys_version = ""
+    server: SimHTTPServer
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        return
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._handle("DELETE")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._handle("PUT")
+
+    # ---- plumbing --------------------------------------------------------------------------------------------
+    def send_bytes(self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None
+                   ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def send_json(self, status: int, obj, headers: dict[str, str] | None = None) -> None:
+        self.send_bytes(status, json.dumps(obj, separators=(",", ":")).encode(), "application/json;charset=UTF-8",
+                        headers)
+
+    def _reset(self) -> None:
+        """Close with a TCP RST and no response."""
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+        self.close_connection = True
+        raise _Dropped()
+
+    def _drop(self, hold_ms: int, mode: str) -> None:
+        if mode == "hold" and hold_ms > 0:
+            time.sleep(hold_ms / 1000)
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.connection.close()
+        except OSError:
+            pass
+        self.close_connection = True
+        raise _Dropped()
+
+    def _handle(self, method: str) -> None:
+        try:
+            self._dispatch(method)
+        except _Dropped:
+            return
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _dispatch(self, method: str) -> None:
+        sim = self.server.sim
+        path, _, query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+        if path == "/health" or path.startswith("/admin/") or path == "/admin":
+            status, obj = admin.handle(sim, method, path, query, body)
+            self.send_json(status, obj)
+            return
+        route = ROUTES.get((method, path))
+        if route is None:
+            self.send_bytes(404, NOT_FOUND, "text/html")
+            return
+        fn, weight, signed = route
+        params = dict(parse_qsl(body, keep_blank_values=True)) if body else {}
+        if query:
+            params.update(parse_qsl(query, keep_blank_values=True))
+        ip = self.client_address[0]
+        wall = sim.clock.wall_ms()
+        req = Request(method, path, query, body, params, self.headers.get("X-MBX-APIKEY"), ip, wall)
+        headers: dict[str, str] = {}
+        try:
+            for rule in sim.faults.take("pre", method, path, req.symbol, wall):
+                if rule.kind == "latency":
+                    time.sleep(rule.delay_ms / 1000)
+                elif rule.kind == "reset":
+                    self._reset()
+                elif rule.kind == "http_error":
+                    self._send_error_fault(rule)
+                    return
+                elif rule.kind == "rate_limit":
+                    raise sim.limiter.penalize(ip, rule.retry_after_s, wall)
+                elif rule.kind == "timestamp":
+                    raise errors.timestamp_outside()
+            headers["X-MBX-USED-WEIGHT-1M"] = str(sim.limiter.charge(ip, weight(req), wall))
+            req.now = sim.clock.now_ms()
+            if signed:
+                auth.verify(query, body, params, req.api_key, sim.keys, (wall, req.now))
+            status, obj = 200, fn(sim, req)
+            if method == "POST":
+                headers.update(sim.order_count_headers(wall))
+        except errors.ApiError as exc:
+            status, obj = exc.status, exc.body()
+            headers.update(exc.headers)
+            if "X-MBX-USED-WEIGHT-1M" not in headers:
+                headers["X-MBX-USED-WEIGHT-1M"] = str(sim.limiter.used(ip, wall))
+        for rule in sim.faults.take("post", method, path, req.symbol, wall):
+            if rule.kind == "drop_after_accept":
+                self._drop(rule.hold_ms, rule.mode)
+            elif rule.kind == "reset":
+                self._reset()
+            elif rule.kind == "http_error":
+                self._send_error_fault(rule)
+                return
+        self.send_json(status, obj, headers)
+
+    def _send_error_fault(self, rule) -> None:
+        if rule.body == "json":
+            self.send_json(rule.status, {"code": -1001, "msg": "Internal error; unable to process your request. "
+                                         "Please try again."})
+        else:
+            self.send_bytes(rule.status, ERROR_HTML % rule.status, "text/html")

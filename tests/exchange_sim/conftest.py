@@ -1,0 +1,90 @@
+"""Exchange-simulator fixtures: a seeded synthetic market on a STEPPED clock served on a loopback port, and a real
+ccxt.binance client built by THE factory (aura_common.adapters.exchange.make_binance)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import requests
+
+from aura_common.adapters.exchange import make_binance
+from aura_common.core.synthetic import synthetic_panel
+from aura_exchange_sim.app import DEFAULT_API_KEY, DEFAULT_API_SECRET, RunningServer, Simulator
+from aura_exchange_sim.clock import SimClock
+from aura_exchange_sim.engine import EngineConfig
+from aura_exchange_sim.market import MarketData
+
+DAY = 86_400_000
+HOUR = 3_600_000
+START = 1_600_000_000_000 - 1_600_000_000_000 % DAY  # 2020-09-13, a day boundary
+
+
+def make_market(n_symbols: int = 4, n_days: int = 120, seed: int = 7) -> MarketData:
+    return MarketData(synthetic_panel(n_symbols, n_days, seed, start_ms=START, late_listing_fraction=0.0))
+
+
+def make_sim(balances=None, start_ms: int = START + 100 * DAY + 12 * HOUR, speed: float = 0.0,
+             market: MarketData | None = None, **config) -> Simulator:
+    bal = {k: Decimal(str(v)) for k, v in (balances or {"USDT": 10_000, "BTC": 1}).items()}
+    weight_limit = config.pop("weight_limit", 0)
+    return Simulator(market or make_market(), SimClock(start_ms, speed), bal, EngineConfig(**config),
+                     weight_limit=weight_limit)
+
+
+class Admin:
+    def __init__(self, url: str) -> None:
+        self.url, self.s = url, requests.Session()
+
+    def get(self, path: str, **params):
+        r = self.s.get(self.url + path, params=params, timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def post(self, path: str, body=None):
+        r = self.s.post(self.url + path, json=body or {}, timeout=5)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def faults(self, *rules):
+        return self.post("/admin/faults", {"faults": list(rules)})
+
+    def step(self, ms: int):
+        return self.post("/admin/clock", {"step_ms": ms})
+
+    def ledger(self):
+        return self.get("/admin/ledger")["entries"]
+
+
+@pytest.fixture
+def sim_factory():
+    servers = []
+
+    def start(**kw) -> RunningServer:
+        srv = RunningServer(make_sim(**kw)).start()
+        servers.append(srv)
+        return srv
+
+    yield start
+    for srv in servers:
+        srv.stop()
+
+
+@pytest.fixture
+def server(sim_factory) -> RunningServer:
+    return sim_factory()
+
+
+def client(url: str, timeout: float = 3.0, **options):
+    return make_binance(url, DEFAULT_API_KEY, DEFAULT_API_SECRET, timeout_seconds=timeout, enable_rate_limit=False,
+                        extra_options=options or None)
+
+
+@pytest.fixture
+def ex(server):
+    return client(server.url)
+
+
+@pytest.fixture
+def admin(server) -> Admin:
+    return Admin(server.url)
