@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -60,18 +61,28 @@ def reset_kill_switch(state: KillSwitchState, now_ms: int, reason: str) -> KillS
     return KillSwitchState(reason=f"reset at {iso_ms(now_ms)}: {reason.strip()}", armed_since_ms=now_ms)
 
 
-def _window(curve: Sequence[tuple[int, object]], start_ms: int, now_ms: int) -> list[tuple[int, Decimal]]:
+def _window(curve: Sequence[tuple[int, float | Decimal]], start_ms: int,
+            now_ms: int) -> tuple[Decimal, Decimal] | None:
+    """(equity, peak) over the points in ``[start_ms, now_ms]`` as Decimal, or None when there are none.
+
+    Points are validated cheaply (sorted, finite, >= 0); only the two that matter are converted to Decimal.
+    """
     lo = bisect_left(curve, start_ms, key=lambda p: p[0])
     hi = bisect_right(curve, now_ms, key=lambda p: p[0])
-    out: list[tuple[int, Decimal]] = []
+    if lo >= hi:
+        return None
+    prev_t = curve[lo][0]
+    peak = curve[lo][1]
     for t, e in curve[lo:hi]:
-        if out and t < out[-1][0]:
-            raise ValueError(f"equity_curve must be sorted by time (point at {t} after {out[-1][0]})")
-        eq = as_decimal(e, f"equity at {t}")
-        if eq < 0:
-            raise ValueError(f"equity at {t} is negative: {eq}")
-        out.append((t, eq))
-    return out
+        if t < prev_t:
+            raise ValueError(f"equity_curve must be sorted by time (point at {t} after {prev_t})")
+        prev_t = t
+        f = float(e)
+        if not math.isfinite(f) or f < 0:
+            raise ValueError(f"equity at {t} must be a finite number >= 0, got {e!r}")
+        if e > peak:
+            peak = e
+    return as_decimal(curve[hi - 1][1], f"equity at {curve[hi - 1][0]}"), as_decimal(peak, "peak equity")
 
 
 def _at_or_past(peak: Decimal, equity: Decimal, threshold: Decimal) -> bool:
@@ -94,7 +105,7 @@ def kill_switch(
     start = now_ms - params.kill_switch_window_days * DAY_MS
     if state.armed_since_ms is not None:
         start = max(start, state.armed_since_ms)
-    points = _window(equity_curve, start, now_ms)
+    window = _window(equity_curve, start, now_ms)
     threshold = as_decimal(params.kill_switch_max_drawdown_pct, "kill_switch_max_drawdown_pct") / 100
 
     figures: dict[str, float] = {
@@ -103,9 +114,8 @@ def kill_switch(
     }
     peak: Decimal | None = None
     drawdown = Decimal(0)
-    if points:
-        equity = points[-1][1]
-        peak = max(e for _, e in points)
+    if window is not None:
+        equity, peak = window
         drawdown = (peak - equity) / peak if peak > 0 else Decimal(0)
         figures.update(equity=float(equity), peak=float(peak), drawdown_pct=float(drawdown * 100))
         state = replace(state, peak_equity=float(peak))
@@ -114,7 +124,7 @@ def kill_switch(
     else:
         measured = "no equity observed in the window"
 
-    if not state.tripped and peak is not None and peak > 0 and _at_or_past(peak, points[-1][1], threshold):
+    if not state.tripped and peak is not None and peak > 0 and _at_or_past(peak, equity, threshold):
         state = replace(state, tripped=True, tripped_at_ms=now_ms,
                         reason=f"{measured} reached the {fmt(threshold * 100)}% threshold")
 
@@ -126,7 +136,7 @@ def kill_switch(
                   f"new entries are blocked until {until}.")
         return GateResult(GATE, GateDecision.DENY, reason, figures), state
 
-    if points:
+    if window is not None:
         reason = (f"Kill switch armed: {measured} is below the "
                   f"{fmt(params.kill_switch_max_drawdown_pct)}% threshold.")
     else:
