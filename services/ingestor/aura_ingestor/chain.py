@@ -97,6 +97,13 @@ def update_symbol(ctx: ChainContext, symbol: str, interval: Interval, now_ms: in
         ctx.manifest.drop(iv.value, symbol)
     existing = existing if existing is not None else Candles.empty()
     settled = [tuple(r) for r in (entry.settled if entry else [])]
+    if len(existing) and cov.is_fresh(int(existing.open_time[-1]), now_ms, step):
+        # the file holds the last closed candle (the manifest was lost or stale): no request, just re-describe it
+        fresh_entry = summarize(existing, step, now_ms, cov.normalize(settled))
+        fresh_entry.describe_file(path)
+        ctx.manifest.put(iv.value, symbol, fresh_entry)
+        ctx.recorder.symbol_state(symbol, iv.value, _age_s(fresh_entry, now_ms, step), fresh_entry.gap_candles)
+        return SymbolOutcome(symbol, iv.value, "fresh", gap_candles=fresh_entry.gap_candles)
 
     covered = cov.runs(existing.open_time, step)
     missing = cov.plan_missing(covered, ctx.start_ms, cov.closed_end(now_ms, step), step, now_ms,

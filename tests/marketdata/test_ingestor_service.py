@@ -1,0 +1,213 @@
+"""The ingestor pass, its CLI and its metrics: real fakes, real files, real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import DAY, synth_rows
+from marketdata_fakes import CoinGeckoFake
+from prometheus_client import CollectorRegistry
+
+from aura_common.adapters.clock import SteppedClock
+from aura_common.adapters.manifest import load_manifest, manifest_path
+from aura_common.adapters.parquet_store import candle_path, load_candles, load_panel
+from aura_common.adapters.providers.archive import ArchiveProvider
+from aura_common.adapters.providers.coingecko import CoinGeckoProvider
+from aura_common.domain import Interval
+from aura_ingestor.metrics import IngestorMetrics
+from aura_ingestor.service import IngestService
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = 1_739_188_800_000  # 2025-02-10T12:00Z
+START = 1_735_689_600_000  # 2025-01-01
+
+
+def service(tmp_path, providers, symbols, clock, intervals=("1d",), metrics=None):
+    m = metrics or IngestorMetrics(CollectorRegistry())
+    return IngestService(tmp_path, lambda: providers, lambda: symbols, [Interval(i) for i in intervals], START, 0,
+                         clock, m, on_pass_success=m.pass_succeeded, progress=False), m
+
+
+def test_pass_summary_freshness_and_last_success(tmp_path, archive_fake):
+    clock = SteppedClock(NOW)
+    for k, s in enumerate(("AAAUSDT", "BBBUSDT")):
+        archive_fake.add_rows(s, "1d", synth_rows(START, 40, DAY, seed=k), daily_from_ms=1_738_368_000_000)
+    svc, m = service(tmp_path, [ArchiveProvider(archive_fake.url, clock)], ["AAAUSDT", "BBBUSDT"], clock)
+    first = svc.run_pass()
+    assert (first.updated, first.rows, first.failed, first.ok) == (2, 80, 0, True)
+    assert m.registry.get_sample_value("aura_ingest_last_success_timestamp_seconds") == NOW / 1000
+    assert m.registry.get_sample_value("aura_ingest_rows_written_total", {"interval": "1d"}) == 80
+    n = archive_fake.count()
+    again = svc.run_pass()
+    assert (again.fresh, again.requests, again.ok) == (2, 0, True) and archive_fake.count() == n
+    age = m.registry.get_sample_value("aura_ingest_symbol_freshness_age_seconds",
+                                      {"symbol": "AAAUSDT", "interval": "1d"})
+    assert age == (NOW - (1_739_059_200_000 + DAY)) / 1000  # the 2025-02-09 candle closed 12 h before NOW
+    entry = load_manifest(tmp_path).get("1d", "AAAUSDT")
+    assert (entry.rows, entry.sources, entry.gap_candles) == (40, {"archive": 40}, 0)
+
+
+def test_nothing_updatable_is_not_ok(tmp_path, archive_fake):
+    clock = SteppedClock(NOW)
+    archive_fake.faults["/data/"] = "500"
+    svc, _ = service(tmp_path, [ArchiveProvider(archive_fake.url, clock)], ["AAAUSDT"], clock)
+    s = svc.run_pass()
+    assert not s.ok and s.updated == 0 and s.unchanged == 1
+
+
+def test_unwritable_cache_fails_that_pair_keeps_going_and_keeps_the_old_file(tmp_path, archive_fake):
+    """Honest "cannot write": the 4h cache directory path is occupied by a file (works as root, unlike chmod).
+    The disk-full case (a real EFBIG mid-write) is in test_parquet_store.py."""
+    clock = SteppedClock(NOW)
+    rows = synth_rows(START, 40, DAY, seed=3)
+    archive_fake.add_rows("AAAUSDT", "1d", rows[:35])
+    archive_fake.add_rows("AAAUSDT", "4h", synth_rows(START, 200, 14_400_000, seed=4))
+    svc, _ = service(tmp_path, [ArchiveProvider(archive_fake.url, clock)], ["AAAUSDT"], clock)
+    svc.run_pass()
+    before = candle_path(tmp_path, "1d", "AAAUSDT").read_bytes()
+    archive_fake.add_rows("AAAUSDT", "1d", rows, daily_from_ms=1_738_368_000_000)  # 5 more days appear
+    (tmp_path / "parquet" / "1d").rename(tmp_path / "moved")
+    (tmp_path / "parquet" / "1d").write_text("in the way")
+    svc2, _ = service(tmp_path, [ArchiveProvider(archive_fake.url, clock)], ["AAAUSDT"], clock,
+                      intervals=("1d", "4h"))
+    s = svc2.run_pass()
+    assert s.failed == 1 and "1d" in s.failures[0] and "parquet/1d" in s.failures[0]
+    assert s.updated == 1  # 4h still went through
+    assert (tmp_path / "moved" / "AAAUSDT.parquet").read_bytes() == before
+
+
+def test_corrupt_manifest_is_quarantined_and_rebuilt(tmp_path, archive_fake):
+    clock = SteppedClock(NOW)
+    archive_fake.add_rows("AAAUSDT", "1d", synth_rows(START, 40, DAY), daily_from_ms=1_738_368_000_000)
+    svc, _ = service(tmp_path, [ArchiveProvider(archive_fake.url, clock)], ["AAAUSDT"], clock)
+    svc.run_pass()
+    manifest_path(tmp_path).write_text('{"version": 1, "intervals": {"1d": ')
+    s = svc.run_pass()
+    assert s.ok and s.failed == 0
+    assert load_manifest(tmp_path).get("1d", "AAAUSDT").rows == 40
+    assert list((tmp_path / "quarantine").rglob("manifest.json.*"))
+
+
+def test_coingecko_fills_daily_closes_without_volume(tmp_path):
+    clock = SteppedClock(NOW)
+    with CoinGeckoFake(NOW) as cg:
+        closes = {START + k * DAY: 100.0 + k for k in range(41)}  # 00:00 prices through 2025-02-10
+        cg.prices["aaa-coin"] = closes
+        svc, m = service(tmp_path, [CoinGeckoProvider(cg.url, {"AAAUSDT": "aaa-coin"}, clock)], ["AAAUSDT"],
+                         clock)
+        s = svc.run_pass()
+        got = load_candles(tmp_path, "1d", "AAAUSDT")
+        assert s.ok and len(got) == 40 and set(got.source) == {"coingecko"}
+        assert np.isnan(got.volume).all() and np.isnan(got.quote_volume).all()
+        assert got.open[0] == 100.0 and got.close[0] == 101.0  # day D: open at D 00:00, close at D+1 00:00
+        assert np.all(got.high == np.maximum(got.open, got.close))
+        assert cg.count("/coins/aaa-coin/market_chart") == 1
+        panel = load_panel(tmp_path, "1d")
+        assert np.isnan(panel.volume).all()  # the read API shows "unknown", not zero
+
+
+@pytest.mark.parametrize("fault", ["malformed", "html", "429"])
+def test_coingecko_bad_answers_are_errors_not_data(tmp_path, fault):
+    clock = SteppedClock(NOW)
+    with CoinGeckoFake(NOW) as cg:
+        cg.prices["aaa-coin"] = {START + k * DAY: 100.0 + k for k in range(41)}
+        cg.faults["/coins/"] = fault
+        m = IngestorMetrics(CollectorRegistry())
+        svc, _ = service(tmp_path, [CoinGeckoProvider(cg.url, {"AAAUSDT": "aaa-coin"}, clock, max_retries=2)],
+                         ["AAAUSDT"], clock, metrics=m)
+        s = svc.run_pass()
+        assert not s.ok and not candle_path(tmp_path, "1d", "AAAUSDT").exists()
+        kind = "rate_limited" if fault == "429" else "bad_response"
+        assert m.registry.get_sample_value("aura_provider_errors_total",
+                                           {"provider": "coingecko", "kind": kind}) == 1
+        assert cg.count() == (3 if fault == "429" else 1)
+
+
+# ------------------------------------------------------------------------------------------------ CLI (subprocess)
+
+def _config(tmp_path, archive_url, klines_url, symbols, start_days_ago=40):
+    start = time.strftime("%Y-%m-%d", time.gmtime(time.time() - start_days_ago * 86400))
+    cfg = {"universe": {"source": "fixed", "symbols": symbols},
+           "data": {"intervals": ["1d"], "start_date": start, "lookback_padding_days": 0,
+                    "archive": {"base_url": archive_url, "timeout_seconds": 2},
+                    "exchanges": [{"name": "binance", "base_url": klines_url, "timeout_seconds": 2}],
+                    "coingecko": {"enabled": False}},
+           "paths": {"data_dir": str(tmp_path / "data")}}
+    path = tmp_path / "aura.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _aura(*args, timeout=120):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "aura_cli.main", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO, env=env)
+
+
+def test_cli_once_then_fresh_then_failure(tmp_path, archive_fake, klines_fake):
+    today = int(time.time() * 1000) // DAY * DAY
+    rows = synth_rows(today - 45 * DAY, 46, DAY, seed=5)  # includes today's still-forming candle
+    klines_fake.data[("AAAUSDT", "1d")] = rows
+    cfg = _config(tmp_path, archive_fake.url, klines_fake.url, ["AAAUSDT"])
+    first = _aura("--config", str(cfg), "ingest", "--once")
+    assert first.returncode == 0, first.stdout + first.stderr
+    summary = [ln for ln in first.stdout.splitlines() if "[INGEST]" in ln]
+    assert len(summary) == 1 and "status=ok" in summary[0] and "updated=1" in summary[0]
+    got = load_candles(tmp_path / "data", "1d", "AAAUSDT")
+    assert got.open_time[-1] == today - DAY  # closed candles only
+    n = archive_fake.count() + klines_fake.count()
+    second = _aura("--config", str(cfg), "ingest", "--once")
+    assert second.returncode == 0 and "fresh=1" in second.stdout and "requests=0" in second.stdout
+    assert archive_fake.count() + klines_fake.count() == n  # zero requests when fresh
+    # a symbol nobody has: nothing could be updated -> exit 1, one clear line, no traceback
+    third = _aura("--config", str(cfg), "ingest", "--once", "--symbols", "ZZZUSDT")
+    assert third.returncode == 1 and "status=failed" in third.stdout and "Traceback" not in third.stderr
+
+
+def test_cli_bad_config_is_exit_2(tmp_path):
+    bad = tmp_path / "aura.yaml"
+    bad.write_text("data:\n  intervals: [7m]\n")
+    proc = _aura("--config", str(bad), "ingest", "--once")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "intervals" in proc.stderr
+
+
+def test_scheduled_service_serves_metrics(tmp_path, archive_fake, klines_fake, port):
+    today = int(time.time() * 1000) // DAY * DAY
+    klines_fake.data[("AAAUSDT", "1d")] = synth_rows(today - 45 * DAY, 46, DAY, seed=6)
+    cfg = _config(tmp_path, archive_fake.url, klines_fake.url, ["AAAUSDT"])
+    doc = yaml.safe_load(cfg.read_text())
+    doc["metrics"] = {"ingestor_port": port, "bind": "127.0.0.1"}
+    cfg.write_text(yaml.safe_dump(doc))
+    proc = subprocess.Popen([sys.executable, "-m", "aura_cli.main", "--config", str(cfg), "ingest"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        body = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            except OSError:
+                body = ""
+            if "aura_ingest_last_success_timestamp_seconds" in body and \
+                    'aura_ingest_rows_written_total{interval="1d"}' in body:
+                break
+            time.sleep(0.2)
+        assert 'aura_ingest_rows_written_total{interval="1d"} 40.0' in body
+        assert 'aura_ingest_gaps{interval="1d",symbol="AAAUSDT"} 0.0' in body
+        assert "aura_provider_request_duration_seconds_count" in body
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
