@@ -61,6 +61,18 @@ def trader_sample_names() -> set[str]:
     """Every sample name TraderMetrics can expose (labelled gauges have no sample until set: use the family)."""
     registry = CollectorRegistry()
     TraderMetrics(registry)
+    return registry_names(registry)
+
+
+def ingestor_sample_names() -> set[str]:
+    from aura_ingestor.metrics import IngestorMetrics
+
+    registry = CollectorRegistry()
+    IngestorMetrics(registry)
+    return registry_names(registry)
+
+
+def registry_names(registry: CollectorRegistry) -> set[str]:
     names = set()
     for family in registry.collect():
         names |= {s.name for s in family.samples}

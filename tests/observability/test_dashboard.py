@@ -7,8 +7,8 @@ import json
 import yaml
 
 from .contract import (
-    DASHBOARD, DATASOURCE_UID, GRAFANA_DIR, INGESTOR, PROMETHEUS_DIR, exposed_names, metric_names_in,
-    trader_sample_names,
+    DASHBOARD, DATASOURCE_UID, GRAFANA_DIR, INGESTOR, PROMETHEUS_DIR, TRADER, exposed_names,
+    ingestor_sample_names, metric_names_in, trader_sample_names,
 )
 
 
@@ -80,7 +80,7 @@ def test_required_panels_are_there():
 
 
 def test_every_metric_used_exists():
-    known = trader_sample_names() | exposed_names(INGESTOR)
+    known = trader_sample_names() | ingestor_sample_names()
     used = {}
     for title, t in targets():
         for name in metric_names_in(t["expr"]):
@@ -91,6 +91,11 @@ def test_every_metric_used_exists():
     assert used, "no aura_* metric found: the regex is broken"
     unknown = {name: where for name, where in used.items() if name not in known}
     assert not unknown, f"metrics not served by TraderMetrics or the ingestor: {unknown}"
+
+
+def test_services_serve_the_contract():
+    assert exposed_names(TRADER) <= trader_sample_names()
+    assert exposed_names(INGESTOR) <= ingestor_sample_names()
 
 
 def test_the_name_regex_sees_through_promql():
