@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import replace
 from decimal import Decimal, localcontext
 
@@ -95,6 +96,13 @@ def test_reset_rebases_the_peak():
     pts3 = pts2 + [(reset_at + 2 * HOUR_MS, 55.0)]  # a fresh 20.3 % fall from the new peak trips again
     result, _ = kill_switch(pts3, state2, P, reset_at + 2 * HOUR_MS)
     assert result.decision is GateDecision.DENY
+
+
+def test_results_and_states_pickle_and_compare():
+    pts = curve(100, 70)
+    result, state = kill_switch(pts, KillSwitchState(), P, pts[-1][0])
+    assert pickle.loads(pickle.dumps((result, state))) == (result, state)
+    assert all(type(v) is float for v in result.figures.values())
 
 
 @pytest.mark.parametrize("reason", ["", "   "])

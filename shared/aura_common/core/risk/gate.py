@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from types import MappingProxyType
 
 from aura_common.domain.values import to_decimal
 
@@ -23,7 +22,8 @@ class GateDecision(str, Enum):
 
 @dataclass(frozen=True)
 class GateResult:
-    """One gate's verdict. ``figures`` are plain floats (for logs, metrics and the journal), read-only."""
+    """One gate's verdict. ``figures`` are plain floats (for logs, metrics and the journal); a private copy, so the
+    result stays picklable (the optimizer's worker processes return results)."""
 
     gate: str
     decision: GateDecision
@@ -31,7 +31,7 @@ class GateResult:
     figures: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "figures", MappingProxyType({k: float(v) for k, v in self.figures.items()}))
+        object.__setattr__(self, "figures", {str(k): float(v) for k, v in self.figures.items()})
 
     @property
     def is_pass(self) -> bool:
