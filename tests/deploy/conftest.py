@@ -1,0 +1,130 @@
+"""Fixtures for the deployment tests: a real Docker engine, the compose v2 CLI, and the AURA image.
+
+Without an engine the tests skip with the reason — except in CI (``CI=true``), where they FAIL: CI runs
+``scripts/docker-setup`` first, so a missing engine there is a broken pipeline, not an optional extra.
+The image is built once per session from a copy of the checkout in which secrets are planted (``.env``,
+``secrets/``, ``volumes/``), so the tests can prove none of them reaches the image. The build is cached by
+the engine: an unchanged tree rebuilds in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OFFICIAL_BASE = "python:3.11-slim-bookworm"
+LOCAL_BASE = "aura-base:bookworm"
+IMAGE_TAG = os.environ.get("AURA_TEST_IMAGE", "aura:local")
+BUILD_TIMEOUT_S = 1200
+COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", ".hypothesis",
+                                     "*.egg-info", ".bench-out", "build", "dist", ".env")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def unavailable(reason: str) -> None:
+    """Skip outside CI; fail in CI, where scripts/docker-setup must have provided everything."""
+    if in_ci():
+        pytest.fail(f"{reason} — CI=true, so the deployment tests must run (scripts/docker-setup prepares "
+                    "the engine, compose and the base image)", pytrace=False)
+    pytest.skip(reason)
+
+
+def run(cmd: list[str], *, timeout: float = 120, check: bool = True, cwd: Path | None = None,
+        env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, input=input)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"timed out after {timeout}s: {' '.join(cmd)}", pytrace=False)
+    if check and proc.returncode != 0:
+        pytest.fail(f"exit {proc.returncode}: {' '.join(cmd)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}",
+                    pytrace=False)
+    return proc
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> str:
+    """A Docker engine that answers; returns its server version."""
+    if shutil.which("docker") is None:
+        unavailable("no docker client on PATH")
+    try:
+        proc = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True,
+                              timeout=30)
+    except subprocess.TimeoutExpired:
+        unavailable("the Docker engine did not answer within 30s")
+    if proc.returncode != 0:
+        unavailable(f"no Docker engine answers: {proc.stderr.strip().splitlines()[-1:] or proc.stdout.strip()}")
+    return proc.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def compose_cli() -> str:
+    """The compose v2 CLI plugin (``docker compose``); returns its version."""
+    if shutil.which("docker") is None:
+        unavailable("no docker client on PATH")
+    proc = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True, timeout=30)
+    version = proc.stdout.strip().lstrip("v")
+    if proc.returncode != 0 or not version.startswith("2."):
+        unavailable(f"docker compose v2 is not installed (got {version or proc.stderr.strip()!r}); "
+                    "run ./scripts/docker-setup")
+    return version
+
+
+def _image_exists(ref: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", ref], capture_output=True, timeout=30).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_engine: str) -> str:
+    """$AURA_BASE_IMAGE, else the official python image when present, else scripts/docker-setup's local base."""
+    explicit = os.environ.get("AURA_BASE_IMAGE")
+    candidates = [explicit] if explicit else [OFFICIAL_BASE, LOCAL_BASE]
+    for ref in candidates:
+        if _image_exists(ref):
+            return ref
+    unavailable(f"no base image ({' or '.join(candidates)}) in the engine; run ./scripts/docker-setup")
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    tag: str
+    base: str
+    canary: str            # a secret value planted in the build context (and the build's environment)
+    context: Path          # the copy of the checkout the image was built from (has .env, secrets/, volumes/)
+
+
+@pytest.fixture(scope="session")
+def aura_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> BuiltImage:
+    canary = f"aura-canary-{secrets.token_hex(12)}"
+    ctx = tmp_path_factory.mktemp("build") / "aura"
+    shutil.copytree(REPO_ROOT, ctx, ignore=COPY_IGNORE, symlinks=True)
+    (ctx / ".env").write_text(f"GF_SECURITY_ADMIN_PASSWORD={canary}\nAURA_API_SECRET={canary}\n")
+    (ctx / "secrets").mkdir(exist_ok=True)
+    (ctx / "secrets" / "aura_api_secret").write_text(canary)
+    (ctx / "volumes" / "journal").mkdir(parents=True, exist_ok=True)
+    (ctx / "volumes" / "journal" / "leak.txt").write_text(canary)
+    (ctx / "config" / "aura.local.yaml").write_text(f"# {canary}\n")
+    env = {**os.environ, "AURA_API_SECRET": canary, "GF_SECURITY_ADMIN_PASSWORD": canary}
+    cmd = ["docker", "build", "-q", "-t", IMAGE_TAG, "--build-arg", f"BASE_IMAGE={base_image}", str(ctx)]
+    run(cmd, timeout=BUILD_TIMEOUT_S, env=env)
+    return BuiltImage(tag=IMAGE_TAG, base=base_image, canary=canary, context=ctx)
+
+
+def docker_run(image: str, *args: str, entrypoint: str | None = None, env: dict[str, str] | None = None,
+               timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
+    cmd = ["docker", "run", "--rm", "--network", "none"]
+    for k, v in (env or {}).items():
+        cmd += ["-e", f"{k}={v}"]
+    if entrypoint is not None:
+        cmd += ["--entrypoint", entrypoint]
+    return run([*cmd, image, *args], timeout=timeout, check=check)

@@ -1,0 +1,211 @@
+"""compose.yaml and its overlays, as the compose v2 CLI renders them (``docker compose config``).
+
+These check the deployment's promises on the fully resolved model: which services `up` starts, who may write
+which volume, what is published on the host, which mode the trader runs in, and that live trading and Grafana
+refuse to start without what they need.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO_ROOT, run
+
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
+
+AURA_SERVICES = ("ingestor", "trader", "optimizer", "optimizer-apply", "exchange-sim")
+
+
+def _clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment without anything that would change how compose renders the files."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("COMPOSE_", "AURA_", "GF_", "GRAFANA_", "DOCKER_DEFAULT_PLATFORM"))}
+    env.update(extra or {})
+    return env
+
+
+def compose(env_file: Path, *args: str, files: tuple[str, ...] = ("compose.yaml",),
+            env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = ["docker", "compose", "--project-directory", str(REPO_ROOT), "--env-file", str(env_file)]
+    for f in files:
+        cmd += ["-f", str(REPO_ROOT / f)]
+    return run([*cmd, *args], cwd=REPO_ROOT, env=_clean_env(env), check=check, timeout=60)
+
+
+def rendered(env_file: Path, *args: str, **kw) -> dict:
+    return json.loads(compose(env_file, *args, "config", "--format", "json", **kw).stdout)
+
+
+@pytest.fixture(scope="module")
+def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """.env.example with the one required value filled in, as a user would after `cp .env.example .env`."""
+    text = (REPO_ROOT / ".env.example").read_text()
+    assert "\nGF_SECURITY_ADMIN_PASSWORD=\n" in text, ".env.example must ship the Grafana password empty"
+    path = tmp_path_factory.mktemp("compose") / ".env"
+    path.write_text(text.replace("\nGF_SECURITY_ADMIN_PASSWORD=\n", "\nGF_SECURITY_ADMIN_PASSWORD=pw-from-env\n"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(compose_cli: str, env_file: Path) -> dict:
+    """`docker compose up`'s model (default profiles)."""
+    return rendered(env_file)
+
+
+@pytest.fixture(scope="module")
+def full_model(compose_cli: str, env_file: Path) -> dict:
+    """Every profile enabled (optimizer, sim)."""
+    return rendered(env_file, "--profile", "*")
+
+
+def mounts(service: dict) -> dict[str, bool]:
+    """container path -> read_only, for bind mounts."""
+    return {v["target"]: bool(v.get("read_only")) for v in service.get("volumes", []) if v["type"] == "bind"}
+
+
+def test_config_is_valid_with_and_without_the_sim_profile(compose_cli: str, env_file: Path) -> None:
+    compose(env_file, "config", "--quiet")
+    compose(env_file, "--profile", "sim", "config", "--quiet")
+    compose(env_file, "config", "--quiet", files=("compose.yaml", "compose.sim.yaml"))
+
+
+def test_up_starts_the_stack_but_not_the_optimizer_or_the_simulator(compose_cli: str, env_file: Path) -> None:
+    default = set(compose(env_file, "config", "--services").stdout.split())
+    assert default == {"volumes-init", "ingestor", "trader", "prometheus", "grafana"}
+    with_sim = set(compose(env_file, "--profile", "sim", "config", "--services").stdout.split())
+    assert with_sim == default | {"exchange-sim"}
+    with_opt = set(compose(env_file, "--profile", "optimizer", "config", "--services").stdout.split())
+    assert with_opt == default | {"optimizer", "optimizer-apply"}
+
+
+def test_grafana_refuses_to_start_without_a_password(compose_cli: str, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    for env_file in (empty, REPO_ROOT / ".env.example"):  # unset, and set-but-empty as shipped
+        proc = compose(env_file, "config", "--quiet", check=False)
+        assert proc.returncode != 0
+        assert "GF_SECURITY_ADMIN_PASSWORD" in proc.stderr
+
+
+def test_only_grafana_is_published_and_only_on_localhost_by_default(model: dict) -> None:
+    published = {name: s["ports"] for name, s in model["services"].items() if s.get("ports")}
+    assert list(published) == ["grafana"]
+    (port,) = published["grafana"]
+    assert port["host_ip"] == "127.0.0.1" and port["target"] == 3000
+    assert model["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "pw-from-env"
+    assert model["services"]["trader"]["expose"] == ["9101"]
+    assert model["services"]["ingestor"]["expose"] == ["9102"]
+
+
+@pytest.mark.parametrize("service, target, read_only", [
+    ("ingestor", "/app/volumes/data", False),
+    ("trader", "/app/volumes/data", True),
+    ("trader", "/app/volumes/journal", False),
+    ("trader", "/app/volumes/snapshots", False),
+    ("trader", "/app/config", True),
+    ("ingestor", "/app/config", True),
+    ("optimizer", "/app/volumes/data", True),
+    ("optimizer", "/app/volumes/snapshots", True),
+    ("optimizer", "/app/volumes/optimizer", False),
+    ("optimizer", "/app/config", True),
+    ("optimizer-apply", "/app/config", False),
+    ("optimizer-apply", "/app/volumes/snapshots", True),
+    ("exchange-sim", "/app/volumes/data", True),
+    ("exchange-sim", "/app/volumes/sim", False),
+])
+def test_volume_ownership(full_model: dict, service: str, target: str, read_only: bool) -> None:
+    assert mounts(full_model["services"][service])[target] is read_only
+
+
+def test_the_journal_is_mounted_in_the_trader_only(full_model: dict) -> None:
+    holders = [n for n, s in full_model["services"].items() if "/app/volumes/journal" in mounts(s)]
+    assert holders == ["trader"]
+
+
+def test_aura_services_run_the_one_image_hardened(full_model: dict) -> None:
+    model = full_model
+    for name in AURA_SERVICES:
+        s = model["services"][name]
+        assert s["image"] == "aura:local" and s["build"]["context"] == str(REPO_ROOT), name
+        assert s["user"] == "10001:10001", name
+        assert s["read_only"] is True and s["cap_drop"] == ["ALL"] and s["init"] is True, name
+        assert "no-new-privileges:true" in s["security_opt"], name
+        assert s["depends_on"]["volumes-init"]["condition"] == "service_completed_successfully", name
+    assert model["services"]["volumes-init"]["user"] == "0:0"
+
+
+def test_restart_policies_healthchecks_and_start_order(model: dict) -> None:
+    svc = model["services"]
+    for name in ("ingestor", "trader", "prometheus", "grafana"):
+        assert svc[name]["restart"] == "unless-stopped", name
+        assert "healthcheck" in svc[name], name
+    assert svc["trader"]["container_name"] == "trader"
+    assert svc["trader"]["depends_on"]["ingestor"]["condition"] == "service_healthy"
+    assert svc["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    assert svc["trader"]["environment"]["AURA_HEALTH_URL"] == "http://127.0.0.1:9101/metrics"
+    assert svc["ingestor"]["environment"]["AURA_HEALTH_URL"] == "http://127.0.0.1:9102/metrics"
+
+
+def test_monitoring_images_are_pinned_and_mount_the_provisioning(model: dict) -> None:
+    svc = model["services"]
+    for name in ("prometheus", "grafana"):
+        repo, _, tag = svc[name]["image"].rpartition(":")
+        assert repo and tag not in ("", "latest") and (tag[0].isdigit() or tag.startswith("v")), svc[name]["image"]
+    prom = {v["target"]: v.get("source") for v in svc["prometheus"]["volumes"]}
+    assert prom["/etc/prometheus/prometheus.yml"] == str(REPO_ROOT / "prometheus" / "prometheus.yml")
+    assert prom["/etc/prometheus/rules"] == str(REPO_ROOT / "prometheus" / "rules")
+    graf = mounts(svc["grafana"])
+    assert graf == {"/etc/grafana/provisioning/datasources": True, "/etc/grafana/provisioning/dashboards": True,
+                    "/var/lib/grafana/dashboards": True}
+    home = svc["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == "/var/lib/grafana/dashboards/aura.json"
+
+
+def test_trader_is_paper_without_keys_by_default(compose_cli: str, env_file: Path, tmp_path: Path) -> None:
+    # Even a .env that tries to switch to live must not reach the trader without the live overlay.
+    hostile = tmp_path / ".env"
+    hostile.write_text(env_file.read_text() + "AURA_EXECUTION__MODE=live\nAURA_LIVE_CONFIRM=true\nAURA_API_KEY=k\n")
+    model = rendered(hostile)
+    trader = model["services"]["trader"]
+    assert trader["environment"]["AURA_EXECUTION__MODE"] == "paper"
+    assert trader["environment"]["AURA_EXECUTION__LIVE_CONFIRM"] == "false"
+    assert not any(k.startswith("AURA_API_") for k in trader["environment"])
+    assert "secrets" not in trader and "secrets" not in model
+
+
+def test_sim_overlay_points_ingestor_and_trader_at_the_simulator(compose_cli: str, env_file: Path) -> None:
+    model = rendered(env_file, files=("compose.yaml", "compose.sim.yaml"))
+    svc = model["services"]
+    assert "exchange-sim" in svc  # the overlay enables the sim profile's service by itself
+    assert "http://exchange-sim:8700" in svc["ingestor"]["environment"]["AURA_DATA__EXCHANGES"]
+    assert svc["ingestor"]["environment"]["AURA_DATA__PROVIDER_ORDER"] == "[exchange]"
+    assert svc["trader"]["environment"]["AURA_EXECUTION__BASE_URL"] == "http://exchange-sim:8700"
+    assert svc["trader"]["environment"]["AURA_EXECUTION__MODE"] == "testnet"
+    for name in ("ingestor", "trader"):
+        assert svc[name]["depends_on"]["exchange-sim"]["condition"] == "service_healthy", name
+    assert "ports" not in svc["exchange-sim"]
+
+
+def test_live_overlay_needs_both_key_files_and_the_confirmation(compose_cli: str, env_file: Path,
+                                                                tmp_path: Path) -> None:
+    key, secret = tmp_path / "key", tmp_path / "secret"
+    key.write_text("k")
+    secret.write_text("s")
+    complete = {"AURA_API_KEY_FILE": str(key), "AURA_API_SECRET_FILE": str(secret), "AURA_LIVE_CONFIRM": "true"}
+    files = ("compose.yaml", "compose.live.yaml")
+    for missing in complete:
+        partial = {k: v for k, v in complete.items() if k != missing}
+        proc = compose(env_file, "config", "--quiet", files=files, env=partial, check=False)
+        assert proc.returncode != 0 and missing in proc.stderr, missing
+    model = rendered(env_file, files=files, env=complete)
+    trader = model["services"]["trader"]
+    assert trader["environment"]["AURA_EXECUTION__MODE"] == "live"
+    assert trader["environment"]["AURA_EXECUTION__LIVE_CONFIRM"] == "true"
+    assert {s["target"] for s in trader["secrets"]} == {"/run/secrets/aura_api_key", "/run/secrets/aura_api_secret"}
+    assert not any(k.startswith("AURA_API_") for k in trader["environment"])  # keys as files, never env
+    assert model["secrets"]["aura_api_key"]["file"] == str(key)
