@@ -1,0 +1,132 @@
+"""``aura exchange-sim`` as a real subprocess: /health, ccxt orders, faults file, SIGTERM, --state restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ccxt
+import pytest
+import requests
+
+from aura_common.adapters.exchange import make_binance
+
+from ..conftest import free_port
+
+pytestmark = pytest.mark.slow
+AURA = str(Path(sys.executable).with_name("aura"))
+
+
+def start(*args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AURA_")} | (env or {})
+    proc = subprocess.Popen([AURA, "exchange-sim", "--port", str(port), *args], env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"exchange-sim exited {proc.returncode}: {proc.stderr.read()}")
+        try:
+            if requests.get(url + "/health", timeout=1).status_code == 200:
+                return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("exchange-sim did not become healthy in 30 s")
+
+
+def stop(proc: subprocess.Popen) -> tuple[int, str, str]:
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    return proc.returncode, out, err
+
+
+def test_subprocess_health_orders_faults_and_clean_stop(tmp_path):
+    faults = tmp_path / "faults.yaml"
+    faults.write_text("seed: 3\nfaults:\n  - kind: empty_balances\n    count: 1\n")
+    secret = "very-secret-value-123"
+    proc, url = start("--speed", "step", "--seed", "5", "--balances", "USDT=2000,BTC=0.1", "--faults", str(faults),
+                      env={"AURA_SIM_API_KEY": "key-1", "AURA_SIM_API_SECRET": secret})
+    try:
+        health = requests.get(url + "/health", timeout=5).json()
+        assert health["status"] == "ok" and health["mode"] == "stepped" and health["symbols"] == 20
+        ex = make_binance(url, "key-1", secret, timeout_seconds=5, enable_rate_limit=False)
+        assert ex.fetch_balance()["total"] == {}  # the faults file is active
+        assert ex.fetch_balance()["USDT"]["total"] == 2000
+        o = ex.create_order("BTC/USDT", "market", "buy", 0.01, None, {"newClientOrderId": "cli-1"})
+        assert o["status"] == "closed"
+        with pytest.raises(ccxt.AuthenticationError):
+            make_binance(url, "key-1", "wrong", enable_rate_limit=False).fetch_balance()
+    finally:
+        code, out, err = stop(proc)
+    assert code == 0, err
+    assert "[SIM_START]" in out and "[SIM_STOP]" in out and secret not in out + err
+
+
+def test_state_survives_a_restart(tmp_path):
+    state = tmp_path / "sim.sqlite"
+    args = ("--speed", "step", "--state", str(state), "--start", "2026-01-01T00:00:00Z")
+    proc, url = start(*args)
+    try:
+        ex = make_binance(url, "aura-sim-key", "aura-sim-secret", enable_rate_limit=False)
+        ex.load_markets()
+        o = ex.create_order("BTC/USDT", "market", "buy", 0.01, None, {"newClientOrderId": "keep-1"})
+        last = ex.fetch_ticker("BTC/USDT")["last"]
+        lim = ex.create_order("BTC/USDT", "limit", "buy", 0.01, float(ex.price_to_precision("BTC/USDT", last * 0.8)),
+                              {"newClientOrderId": "rest-1"})
+        requests.post(url + "/admin/clock", json={"step_ms": 3_600_000}, timeout=5).raise_for_status()
+        before = requests.get(url + "/admin/ledger", timeout=5).json()["entries"]
+        balance = ex.fetch_balance()["total"]
+        t_before = ex.fetch_time()
+    finally:
+        proc.kill()  # a crash, not a clean stop
+        proc.communicate(timeout=20)
+    proc, url = start(*args)
+    try:
+        ex = make_binance(url, "aura-sim-key", "aura-sim-secret", enable_rate_limit=False)
+        assert ex.fetch_time() == t_before
+        assert requests.get(url + "/admin/ledger", timeout=5).json()["entries"] == before
+        assert ex.fetch_balance()["total"] == balance
+        assert ex.fetch_order(None, "BTC/USDT", {"origClientOrderId": "keep-1"})["id"] == o["id"]
+        assert [x["id"] for x in ex.fetch_open_orders("BTC/USDT")] == [lim["id"]]
+        with pytest.raises(ccxt.InvalidOrder):  # still open after the restart: a duplicate
+            ex.create_order("BTC/USDT", "limit", "buy", 0.01, lim["price"], {"newClientOrderId": "rest-1"})
+        nxt = ex.create_order("BTC/USDT", "market", "buy", 0.01)
+        assert int(nxt["id"]) > int(lim["id"])
+    finally:
+        assert stop(proc)[0] == 0
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("--balances", "USDT=lots"), "--balances"),
+    (("--speed", "fast"), "--speed"),
+    (("--interval", "7m"), "--interval"),
+    (("--start", "yesterday"), "--start"),
+])
+def test_bad_options_exit_2_with_one_line(args, needle):
+    proc = subprocess.run([AURA, "exchange-sim", "--port", str(free_port()), *args], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and needle in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_bad_faults_file_names_file_and_rule(tmp_path):
+    bad = tmp_path / "f.yaml"
+    bad.write_text("faults:\n  - kind: latency\n  - kind: tornado\n")
+    proc = subprocess.run([AURA, "exchange-sim", "--faults", str(bad)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and str(bad) in proc.stderr and "faults[1].kind" in proc.stderr
+
+
+def test_port_in_use_exits_1(tmp_path):
+    proc, url = start("--speed", "step")
+    try:
+        port = url.rsplit(":", 1)[1]
+        other = subprocess.run([AURA, "exchange-sim", "--port", port], capture_output=True, text=True, timeout=60)
+        assert other.returncode == 1 and "cannot listen" in other.stderr and "Traceback" not in other.stderr
+    finally:
+        stop(proc)
