@@ -260,3 +260,40 @@ class CoinGeckoFake(FakeServer):
                     "total_volumes": [[t, 1.0] for t, _ in pts]}
             return 200, json.dumps(body).encode(), "application/json"
         return 404, b'{"error":"not found"}', "application/json"
+
+
+# ------------------------------------------------------------------------------------------------------ okx
+
+OKX_BARS = {"1Dutc": "1d", "4H": "4h", "1H": "1h"}
+
+
+class OkxFake(FakeServer):
+    """The two OKX v5 endpoints ccxt's okx uses for candles: instruments (SPOT) and (history-)candles.
+
+    Candles answer rows with ``before < ts < after``, newest first, as strings, with ``confirm`` "1" (closed)."""
+
+    def __init__(self) -> None:
+        self.data: dict[tuple[str, str], np.ndarray] = {}  # (BTCUSDT, "1d") -> rows [t, o, h, l, c, v]
+        super().__init__()
+
+    def route(self, path, query):
+        if path == "/api/v5/public/instruments":
+            insts = [{"instType": "SPOT", "instId": f"{s[:-4]}-{s[-4:]}", "baseCcy": s[:-4], "quoteCcy": s[-4:],
+                      "settleCcy": "", "ctVal": "", "ctMult": "", "ctValCcy": "", "optType": "", "stk": "",
+                      "listTime": "1606468572000", "expTime": "", "lever": "", "tickSz": "0.00000001",
+                      "lotSz": "0.00000001", "minSz": "0.00001", "ctType": "", "alias": "", "state": "live",
+                      "maxLmtSz": "9999999999", "maxMktSz": "1000000", "instFamily": "", "uly": "", "category": "1"}
+                     for s in sorted({s for s, _ in self.data})]
+            return 200, json.dumps({"code": "0", "msg": "", "data": insts}).encode(), "application/json"
+        if path in ("/api/v5/market/candles", "/api/v5/market/history-candles"):
+            symbol = query.get("instId", "").replace("-", "")
+            rows = self.data.get((symbol, OKX_BARS.get(query.get("bar", ""), "?")))
+            if rows is None:
+                return 200, b'{"code":"51001","msg":"Instrument ID does not exist","data":[]}', "application/json"
+            before = int(query.get("before", -1))
+            after = int(query.get("after", 2**62))
+            limit = min(int(query.get("limit", 100)), 100)
+            sel = [r for r in rows if before < int(r[0]) < after][::-1][:limit]
+            out = [[str(int(r[0])), *(f"{x:.8f}" for x in r[1:6]), "0", "0", "1"] for r in sel]
+            return 200, json.dumps({"code": "0", "msg": "", "data": out}).encode(), "application/json"
+        return 404, b'{"code":"1","msg":"not found","data":[]}', "application/json"

@@ -314,3 +314,33 @@ def test_4h_interval_and_listing_gap(tmp_path, archive_fake, klines_fake):
     assert got.open_time[-1] == ms(2025, 2, 10, 8)  # 08:00 closed at 12:00 exactly
     entry = manifest.get("4h", "NEWUSDT")
     assert [ms(2024, 12, 1), listing] in entry.settled
+
+
+def test_okx_takes_over_when_binance_fails(tmp_path, klines_fake):
+    """The second configured exchange (okx, through real ccxt.okx) fills what Binance could not."""
+    from marketdata_fakes import OkxFake
+    clock = SteppedClock(NOW)
+    start = ms(2024, 9, 1)
+    rows = synth_rows(start, 163, DAY, seed=12)  # > 100 rows: okx pages of 100
+    klines_fake.faults["/api/v3/"] = "500"
+    with OkxFake() as okx:
+        okx.data[("BTCUSDT", "1d")] = rows
+        m = IngestorMetrics(CollectorRegistry())
+        okx_feed = CcxtTailProvider(lambda: make_exchange("okx", okx.url, 2), "okx", clock)
+        c = ctx(tmp_path, [tail(klines_fake, clock), okx_feed], start, metrics=m)
+        update_symbol(c, "BTCUSDT", Interval.D1, NOW)
+        got = load_candles(tmp_path, "1d", "BTCUSDT")
+        assert got.open_time.tolist() == rows[:162, 0].astype(np.int64).tolist()  # 2025-02-10 still forming
+        assert set(got.source) == {"exchange:okx"}
+        assert okx.count("/api/v5/market/") >= 2
+        assert sample(m, "aura_provider_errors_total", provider="exchange:binance", kind="connection") == 1
+
+
+def test_previous_month_without_monthly_file_falls_back_to_daily_files(tmp_path, archive_fake):
+    clock = SteppedClock(ms(2025, 2, 2, 12))  # January's monthly file is not published yet
+    start = ms(2025, 1, 1)
+    archive_fake.add_rows("BTCUSDT", "1d", synth_rows(start, 32, DAY, seed=13), daily_from_ms=start)
+    c = ctx(tmp_path, [archive(archive_fake, clock)], start)
+    out = update_symbol(c, "BTCUSDT", Interval.D1, ms(2025, 2, 2, 12))
+    assert out.rows_written == 32 and out.gap_candles == 0
+    assert ArchiveFake.monthly_path("BTCUSDT", "1d", 2025, 1) in archive_fake.requests
