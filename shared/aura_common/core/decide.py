@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from aura_common.core.features import FeatureStore
 from aura_common.core.params import StrategyParams
 from aura_common.core.plan import Pick, Plan
 from aura_common.core.planning import plan_weights
-from aura_common.core.regime import REGIMES, RegimeState, advance, exposure, observe_rows
+from aura_common.core.regime import REGIMES, Regime, RegimeState, advance, exposure, observe_rows
 from aura_common.core.scoring import score_rows
 from aura_common.core.screen import allowed_columns, screen_rows
 from aura_common.core.voting import rank_rows, select_rows, vote_rows
@@ -42,6 +43,30 @@ class Signals:
     selected: np.ndarray  # (R × P) column indices in preference order, -1 pads
     observed: np.ndarray  # (R,) regime code
 
+    @cached_property
+    def picks(self) -> list[tuple[Pick, ...]]:
+        """Per row, the selected symbols as ``Pick`` values in preference order (built once, then reused)."""
+        sel = self.selected
+        rows = np.arange(len(sel))[:, None]
+        cols = np.maximum(sel, 0)
+        syms = self.symbols
+        out = []
+        for js, sc, vo, po in zip(sel.tolist(), self.score[rows, cols].tolist(), self.votes[rows, cols].tolist(),
+                                  self.points[rows, cols].tolist()):
+            out.append(tuple(Pick(syms[j], s, v, p) for j, s, v, p in zip(js, sc, vo, po) if j >= 0))
+        return out
+
+    @cached_property
+    def score_floor(self) -> list[float]:
+        """Per row, the lowest score of the cross-section (0.0 when nothing is scored)."""
+        has = self.eligible.any(axis=1)
+        low = np.min(np.where(self.eligible, self.score, np.inf), axis=1)
+        return np.where(has, low, 0.0).tolist()
+
+    @cached_property
+    def observed_regimes(self) -> list[Regime]:
+        return [REGIMES[c] for c in self.observed.tolist()]
+
 
 def signal_rows(fs: FeatureStore, lo: int, hi: int, params: StrategyParams, allowed: np.ndarray) -> Signals:
     rows = slice(lo, hi)
@@ -59,17 +84,14 @@ def plan_at(sig: Signals, t: int, holdings: Mapping[str, float], state: RegimeSt
             params: StrategyParams) -> Plan:
     """The plan for absolute row ``t``: hysteresis step, then target weights against ``holdings`` (weights)."""
     r = t - sig.lo
-    observed = REGIMES[int(sig.observed[r])]
+    if not 0 <= r < len(sig.observed):
+        raise IndexError(f"decision row {t} outside the signals' rows {sig.lo}..{sig.lo + len(sig.observed) - 1}")
+    observed = sig.observed_regimes[r]
     new_state = advance(state, observed, params.regime.confirm_cycles)
     expo = exposure(new_state.regime, params.regime)
-    picks = []
-    if expo > 0:
-        for j in sig.selected[r].tolist():
-            if j < 0:
-                break
-            picks.append(Pick(sig.symbols[j], float(sig.score[r, j]), int(sig.votes[r, j]), float(sig.points[r, j])))
+    picks = sig.picks[r] if expo > 0 else ()
     targets, exits = plan_weights([(p.symbol, p.score) for p in picks], expo, holdings, params.portfolio)
-    return Plan(int(sig.decision_ms[r]), new_state, observed, expo, tuple(picks), targets, exits)
+    return Plan(int(sig.decision_ms[r]), new_state, observed, expo, picks, targets, exits)
 
 
 def voting_lookback(params: StrategyParams) -> int:

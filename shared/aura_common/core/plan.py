@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from functools import cached_property
+from typing import NamedTuple
 
 from aura_common.core.regime import Regime, RegimeState
 
@@ -24,8 +23,7 @@ def canonical_float(x: float) -> str:
     return format(x, ".12e")
 
 
-@dataclass(frozen=True)
-class Pick:
+class Pick(NamedTuple):
     """A selected symbol: its composite score, its votes (offsets where it ranked top K) and its points."""
 
     symbol: str
@@ -34,8 +32,9 @@ class Pick:
     points: float
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
+    """Immutable (a NamedTuple: cheap to build once a day for thousands of simulated days)."""
+
     decision_ms: int  # the close time of the last candle used (= when the decision may be taken)
     regime: RegimeState  # after this cycle's hysteresis step
     observed: Regime  # what this cycle's data said
@@ -62,6 +61,6 @@ class Plan:
     def canonical_json(self) -> bytes:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
-    @cached_property
+    @property
     def hash(self) -> str:
         return hashlib.sha256(self.canonical_json()).hexdigest()

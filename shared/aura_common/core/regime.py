@@ -35,8 +35,7 @@ REGIMES = (Regime.BULL, Regime.SIDEWAYS, Regime.BEAR)  # code = index
 
 
 def exposure(regime: Regime, params: RegimeParams) -> float:
-    return {Regime.BULL: params.exposure_bull, Regime.SIDEWAYS: params.exposure_sideways,
-            Regime.BEAR: params.exposure_bear}[regime]
+    return getattr(params, f"exposure_{regime.value}")
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,8 @@ class RegimeState:
 
 def advance(state: RegimeState, observed: Regime, confirm_cycles: int) -> RegimeState:
     """One cycle of hysteresis."""
-    if observed == state.regime:
-        return RegimeState(state.regime)
+    if observed is state.regime:
+        return state if state.candidate is None else RegimeState(state.regime)
     streak = state.streak + 1 if observed == state.candidate else 1
     if streak >= confirm_cycles:
         return RegimeState(observed)

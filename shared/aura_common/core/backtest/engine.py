@@ -10,9 +10,10 @@ Each day ``t`` (decision at the close of candle ``t``):
 4. ``plan_at`` — the trader's decision function — gives target weights against the current weights;
 5. the orders (target − current, in quote notional) go through ``cost_benefit`` with the expected benefit of
    ``rebalance_benefit_bps``; sells caused by a gate or by a regime exposure cut are ``forced``;
-6. sells fill first, then buys, at the close ∓ slippage, fee on the notional, quantities floored to the lot
-   step, orders below min quantity / min notional not placed, buys shrunk to the cash left: cash never goes
-   negative.
+6. sells fill first, then buys, at the close ∓ slippage, fee on the notional. A quantity is the order's
+   notional at the mark (the close), as the trader sizes a market order from the last price, floored to the lot
+   step; orders below min quantity / min notional are not placed; buys shrink to the cash left, so cash never
+   goes negative.
 
 The reported daily equity is the mark after that day's trades; the kill switch sees the pre-trade marks (what
 the trader observes at its tick).
@@ -32,9 +33,12 @@ from aura_common.core.decide import Signals, plan_at, signal_rows
 from aura_common.core.features import FeatureStore
 from aura_common.core.params import StrategyParams
 from aura_common.core.regime import RegimeState
-from aura_common.core.risk import GateDecision, TradeEstimate, cost_benefit, rebalance_benefit_bps
+from aura_common.core.risk import rebalance_benefit_bps
 from aura_common.core.screen import allowed_columns
 from aura_common.domain.values import MarketSpec, Side
+
+
+ALL_GATES = frozenset({"kill_switch", "position_exit", "cost_benefit"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,9 @@ class BacktestConfig:
     exclusions: tuple[str, ...] = ()
     specs: Mapping[str, MarketSpec] | None = None
     screen_gates: bool = True  # skip gate calls whose outcome is certain (see gates.py); False calls every gate
+    # Which risk gates run. All three, as in the trader, unless a research comparison (the benchmark's plain
+    # rotation) switches them off explicitly; a gate that is off is not consulted at all.
+    gates: frozenset[str] = ALL_GATES
     record_plans: bool = False  # keep every day's plan hash and its inputs (holdings, regime state)
 
 
@@ -97,15 +104,21 @@ def run_backtest(fs: FeatureStore, params: StrategyParams, cfg: BacktestConfig,
 
 def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: BacktestConfig) -> BacktestResult:
     lo, hi = row_range(fs, cfg)
+    unknown = set(cfg.gates) - ALL_GATES
+    if unknown:
+        raise ValueError(f"unknown risk gates: {sorted(unknown)}")
+    use_ks, use_exit, use_cb = ("kill_switch" in cfg.gates, "position_exit" in cfg.gates,
+                                "cost_benefit" in cfg.gates)
     symbols = fs.panel.symbols
     col = {s: j for j, s in enumerate(symbols)}
     rules = lot_rules(symbols, cfg.specs)
     closes = fs.close_rows()
     dec_ms = sig.decision_ms.tolist()
     risk = params.risk
-    fee = cfg.costs.fee_bps / 1e4
-    slip = cfg.costs.slippage_bps / 1e4
+    fee_bps, slip_bps = cfg.costs.fee_bps, cfg.costs.slippage_bps
+    fee, slip = fee_bps / 1e4, slip_bps / 1e4
     gates = GateRunner(risk, screen=cfg.screen_gates)
+    score_rows, row_floor = sig.score, sig.score_floor
 
     cash = float(cfg.initial_cash)
     qty: dict[str, float] = {}
@@ -113,6 +126,7 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
     last_px: dict[str, float] = {}
     state = RegimeState()
     curve: list[tuple[int, float]] = []
+    marks: list[float] = []
     eq_out = np.empty(hi - lo)
     expo_out = np.empty(hi - lo)
     regimes: list[str] = []
@@ -124,7 +138,8 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
 
     for i, t in enumerate(range(lo, hi)):
         row = closes[t]
-        now = dec_ms[t - sig.lo]
+        r = t - sig.lo
+        now = dec_ms[r]
         value = 0.0
         for s, q in qty.items():
             p = row[col[s]]
@@ -133,13 +148,17 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
             value += q * last_px[s]
         equity = cash + value
         curve.append((now, equity))
+        marks.append(equity)
 
-        blocked = gates.kill_switch_blocks(curve, now) if equity > 0 else True
+        # 1. the gates that watch the book
+        blocked = equity <= 0 or (use_ks and gates.kill_switch_blocks(curve, marks, now))
         forced: dict[str, str] = {}
-        for s in sorted(qty):
-            reason = gates.exit_now(s, entry[s], last_px[s], now)
-            if reason:
-                forced[s] = reason
+        if use_exit and qty:
+            for s in sorted(qty):
+                reason = gates.exit_now(s, entry[s], last_px[s], now)
+                if reason:
+                    forced[s] = reason
+        # 2. the trader's decision
         weights = {s: q * last_px[s] / equity for s, q in qty.items()} if equity > 0 else {}
         plan = plan_at(sig, t, weights, state, params)
         if cfg.record_plans:
@@ -159,70 +178,56 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
         regime_cut = plan.exposure < prev_exposure
         prev_exposure = plan.exposure
 
-        # orders: (symbol, side, notional, forced, reason)
+        # 3. orders: (symbol, side, notional, forced, why), weighed by the cost-benefit gate
         orders = []
-        for s in sorted(set(qty) | set(targets)):
+        for s in sorted(qty.keys() | targets.keys()):
             cur = weights.get(s, 0.0)
             tgt = 0.0 if s in forced else targets.get(s, 0.0)
-            if tgt == cur:
-                continue
             if tgt < cur:
                 why = forced.get(s) or ("regime" if regime_cut else ("exit" if tgt == 0 else "rebalance"))
                 orders.append((s, Side.SELL, (cur - tgt) * equity, s in forced or regime_cut, why))
-            else:
+            elif tgt > cur:
                 orders.append((s, Side.BUY, (tgt - cur) * equity, False, "rebalance"))
-        if not orders:
-            _record(i, eq_out, expo_out, regimes, cash, qty, last_px, state)
-            continue
-        discretionary = [o for o in orders if not o[3]]
-        if discretionary:
-            estimates = [TradeEstimate(s, side, round(n, 8), f) for s, side, n, f, _ in orders]
+        if use_cb and orders and not all(o[3] for o in orders):
             scores = {p.symbol: p.score for p in plan.picks}
-            benefit = rebalance_benefit_bps(weights, {s: targets.get(s, 0.0) for s in set(weights) | set(targets)
-                                                      if s not in forced}, scores, risk.cost_benefit_bps_per_score)
-            gates.calls["cost_benefit"] += 1
-            result, kept = cost_benefit(estimates, benefit, equity, risk, cfg.costs.fee_bps, cfg.costs.slippage_bps)
-            if result.decision is not GateDecision.PASS:
-                gates.events.append(GateEvent(now, result.gate, result.decision.value, "", result.reason))
-                keep = {(k.symbol, k.side) for k in kept}
-                orders = [o for o in orders if (o[0], o[1]) in keep]
+            for s in weights:  # held symbols: their score, or the cross-section's lowest when unscored
+                if s not in scores:
+                    v = score_rows[r, col[s]]
+                    scores[s] = float(v) if v == v else row_floor[r]
+            benefit = rebalance_benefit_bps(weights, targets, scores, risk.cost_benefit_bps_per_score)
+            orders = gates.weigh(orders, benefit, equity, fee_bps, slip_bps, now)
 
+        # 4. fills: sells first, then buys with the cash there is
         for s, side, notional, _, why in orders:
             if side is not Side.SELL:
                 continue
-            j = col[s]
             px = last_px[s] * (1 - slip)
             held = qty[s]
-            q = held if s in forced or notional >= held * last_px[s] * (1 - 1e-9) else rules[j].floor_qty(
+            q = held if s in forced or notional >= held * last_px[s] * (1 - 1e-9) else rules[col[s]].floor_qty(
                 notional / last_px[s])
-            if q <= 0 or not rules[j].placeable(q, px):
+            if q <= 0 or not rules[col[s]].placeable(q, px):
                 continue
             gross = q * px
             f = gross * fee
             cash += gross - f
             traded += gross
-            left = held - q
-            if left <= 0:
+            if q >= held:
                 del qty[s], entry[s]
             else:
-                qty[s] = left
+                qty[s] = held - q
             trades.append(Trade(now, s, "SELL", q, px, gross, f, why))
         for s, side, notional, _, why in orders:
             if side is not Side.BUY:
                 continue
-            j = col[s]
-            price = row[j]
+            price = row[col[s]]
             if price != price or cash <= 0:
                 continue
             px = price * (1 + slip)
-            budget = min(notional, cash / (1 + fee))
-            rule = rules[j]
-            q = rule.floor_qty(budget / px)
+            rule = rules[col[s]]
+            # 1e-12 below the cash: float rounding of the quotient must never buy a hair more than we have
+            q = rule.floor_qty(min(notional / price, cash / (px * (1 + fee)) * (1 - 1e-12)))
             cost = q * px * (1 + fee)
-            if cost > cash:
-                q -= rule.step
-                cost = q * px * (1 + fee)
-            if q <= 0 or not rule.placeable(q, px):
+            if q <= 0 or cost > cash or not rule.placeable(q, px):
                 continue
             gross = q * px
             cash -= cost

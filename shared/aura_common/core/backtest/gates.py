@@ -9,7 +9,12 @@ are skipped when their outcome is certain (``screen=True``, the default):
   peak, so the gate would PASS), nor while it is tripped and its cooldown (``cooldown_ends_ms``) has not ended
   (it stays tripped: DENY);
 - ``position_exit`` is not called while the last price is more than 1 % inside both the stop and the take
-  price (the gate would PASS).
+  price (the gate would PASS);
+- ``cost_benefit`` is not called when the benefit clears the weighed trades' cost plus margin by more than a
+  rounding tolerance (PASS, all trades kept) or, with ``cost_benefit_action: skip``, falls short of it by more
+  than that tolerance (DENY, only forced trades kept). Near a tie, and always with ``trim``, the gate decides.
+  The reason of a DENY decided this way is obtained from the real gate when it is read (``GateEvent.reason``),
+  which also re-checks that the gate agrees.
 
 ``tests/core/test_backtest_gates.py`` runs whole backtests with ``screen=False`` (every gate called every day)
 and asserts identical trades, equity and gate decisions, so the screen can never change a result.
@@ -17,23 +22,44 @@ and asserts identical trades, equity and gate decisions, so the screen can never
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aura_common.core.params import RiskParams
-from aura_common.core.risk import GateDecision, KillSwitchState, cooldown_ends_ms, kill_switch, position_exit
+from aura_common.core.risk import (
+    GateDecision,
+    KillSwitchState,
+    TradeEstimate,
+    cooldown_ends_ms,
+    cost_benefit,
+    kill_switch,
+    position_exit,
+)
+from aura_common.domain.values import Side
 
 DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
 class GateEvent:
-    """A non-pass gate decision, as the trader would journal it."""
+    """A non-pass gate decision, as the trader would journal it. ``reason`` is the gate's own sentence."""
 
     t_ms: int
     gate: str
     decision: str
     symbol: str
-    reason: str
+    explain: str | Callable[[], str] = field(repr=False, compare=False)
+
+    @property
+    def reason(self) -> str:
+        return self.explain if isinstance(self.explain, str) else self.explain()
+
+    def key(self) -> tuple[int, str, str, str, str]:
+        return (self.t_ms, self.gate, self.decision, self.symbol, self.reason)
+
+
+# (symbol, side, notional, forced, why) — an order the backtester is about to weigh
+Order = tuple[str, Side, float, bool, str]
 
 
 @dataclass
@@ -51,16 +77,15 @@ class GateRunner:
         self._stop_hi = (1 - p.stop_loss_pct / 100.0) * 1.01
         self._take_lo = (1 + p.take_profit_pct / 100.0) * 0.99
 
-    def kill_switch_blocks(self, curve: list[tuple[int, float]], now_ms: int) -> bool:
-        """True when the kill switch is tripped (new entries blocked) after this tick."""
+    def kill_switch_blocks(self, curve: list[tuple[int, float]], marks: list[float], now_ms: int) -> bool:
+        """True when the kill switch is tripped (new entries blocked) after this tick (``marks`` = the equities)."""
         if self.screen and self.state.tripped:
             ends = cooldown_ends_ms(self.state, self.params)
             if ends is None or now_ms < ends:
                 return True  # stays tripped until a reset or the end of the cooldown
         elif self.screen:
-            window = curve[-self._ks_points:]
-            peak = max(e for _, e in window)
-            if peak <= 0 or (peak - window[-1][1]) / peak < self._ks_margin:
+            peak = max(marks[-self._ks_points:])
+            if peak <= 0 or (peak - marks[-1]) / peak < self._ks_margin:
                 return False
         self.calls["kill_switch"] += 1
         start = now_ms - (self.params.kill_switch_window_days + 1) * DAY_MS
@@ -83,3 +108,35 @@ class GateRunner:
             self.events.append(GateEvent(now_ms, result.gate, result.decision.value, symbol, result.reason))
             return result.gate
         return None
+
+    def weigh(self, orders: Sequence[Order], benefit_bps: float, equity: float, fee_bps: float,
+              slippage_bps: float, now_ms: int) -> list[Order]:
+        """The orders the cost-benefit gate keeps (forced ones always)."""
+        p = self.params
+        if self.screen and equity > 0:
+            cost = sum(o[2] for o in orders if not o[3]) * (fee_bps + slippage_bps) / equity
+            edge = benefit_bps - (cost + p.cost_benefit_margin_bps)
+            tol = 1e-6 + 1e-9 * (abs(benefit_bps) + cost + p.cost_benefit_margin_bps)
+            if edge > tol:
+                return list(orders)
+            if edge < -tol and p.cost_benefit_action == "skip":
+                args = (tuple(orders), benefit_bps, equity, fee_bps, slippage_bps)
+                self.events.append(GateEvent(now_ms, "cost_benefit", GateDecision.DENY.value, "",
+                                             lambda: self._explain_deny(*args)))
+                return [o for o in orders if o[3]]
+        self.calls["cost_benefit"] += 1
+        result, kept = self._cost_benefit(orders, benefit_bps, equity, fee_bps, slippage_bps)
+        if result.decision is not GateDecision.PASS:
+            self.events.append(GateEvent(now_ms, result.gate, result.decision.value, "", result.reason))
+        keep = {(k.symbol, k.side) for k in kept}
+        return [o for o in orders if (o[0], o[1]) in keep]
+
+    def _cost_benefit(self, orders, benefit_bps, equity, fee_bps, slippage_bps):
+        estimates = [TradeEstimate(s, side, round(n, 8), f) for s, side, n, f, _ in orders]
+        return cost_benefit(estimates, benefit_bps, equity, self.params, fee_bps, slippage_bps)
+
+    def _explain_deny(self, orders, benefit_bps, equity, fee_bps, slippage_bps) -> str:
+        result, _ = self._cost_benefit(orders, benefit_bps, equity, fee_bps, slippage_bps)
+        if result.decision is not GateDecision.DENY:  # the screen must never disagree with the gate
+            raise AssertionError(f"cost-benefit screen said deny, the gate said {result.decision.value}")
+        return result.reason
