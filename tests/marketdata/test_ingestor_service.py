@@ -211,3 +211,21 @@ def test_scheduled_service_serves_metrics(tmp_path, archive_fake, klines_fake, p
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_a_hanging_provider_is_given_up_after_three_timeouts_in_a_pass(tmp_path, archive_fake, klines_fake):
+    clock = SteppedClock(NOW)
+    symbols = [f"S{i}USDT" for i in range(6)]
+    for k, s in enumerate(symbols):
+        klines_fake.data[(s, "1d")] = synth_rows(START, 41, DAY, seed=k)
+    archive_fake.faults["/data/"] = "hang"
+    from aura_common.adapters.providers.ccxt_tail import CcxtTailProvider, make_exchange
+    providers = [ArchiveProvider(archive_fake.url, clock, timeout_seconds=0.3),
+                 CcxtTailProvider(lambda: make_exchange("binance", klines_fake.url, 2), "binance", clock)]
+    svc, m = service(tmp_path, providers, symbols, clock)
+    t0 = time.perf_counter()
+    s = svc.run_pass()
+    assert time.perf_counter() - t0 < 8
+    assert s.ok and s.updated == 6 and archive_fake.count() == 3
+    assert m.registry.get_sample_value("aura_provider_errors_total",
+                                       {"provider": "archive", "kind": "timeout"}) == 3 + 5  # 3 real (first pair), then 1 "not asked" per pair

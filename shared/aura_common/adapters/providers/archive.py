@@ -131,6 +131,8 @@ class ArchiveProvider:
         before = self.http.requests
         prev_month = month_start(month_start(now_ms) - 1)
         for url, lo, hi, monthly in self.plan_files(symbol, interval, start_ms, end_ms, now_ms):
+            if self.http.breaker.open_kind is not None and result.errors:
+                break  # the provider is down for this pass: one error per range is enough
             try:
                 batch = self.fetch_file(url)
                 if batch is None and monthly and month_start(lo) == prev_month:

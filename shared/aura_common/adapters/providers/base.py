@@ -57,3 +57,33 @@ class Provider(Protocol):
 
     def fetch(self, symbol: str, interval: Interval, start_ms: int, end_ms: int, now_ms: int) -> FetchResult:
         """Candles with open time in ``[start_ms, end_ms)``, as found. Never raises for provider trouble."""
+
+
+class Breaker:
+    """Stops asking a provider that is clearly down for the rest of its life (one ingest pass: providers are built
+    per pass). Opens after ``threshold`` consecutive transport failures (timeout, connection, 5xx), or at once when
+    rate limiting outlasted the retries — a 429/418 storm must not be answered with more requests."""
+
+    TRANSPORT = ("timeout", "connection", "http_error")
+
+    def __init__(self, provider: str, threshold: int = 3) -> None:
+        self.provider = provider
+        self.threshold = threshold
+        self.consecutive = 0
+        self.open_kind: str | None = None
+
+    def check(self, what: str) -> None:
+        if self.open_kind is not None:
+            raise ProviderError(self.open_kind, f"{what}: not asked, {self.provider} is {self.open_kind} "
+                                                f"(breaker open for the rest of this pass)")
+
+    def success(self) -> None:
+        self.consecutive = 0
+
+    def failure(self, kind: str) -> None:
+        if kind == "rate_limited":
+            self.open_kind = kind
+        elif kind in self.TRANSPORT:
+            self.consecutive += 1
+            if self.consecutive >= self.threshold:
+                self.open_kind = kind

@@ -19,7 +19,7 @@ import ccxt
 import numpy as np
 
 from aura_common.adapters.clock import Clock
-from aura_common.adapters.providers.base import Batch, FetchResult, ProviderError, RequestObserver, no_observer
+from aura_common.adapters.providers.base import Batch, Breaker, FetchResult, ProviderError, RequestObserver, no_observer
 from aura_common.adapters.providers.httpget import retry_after_seconds
 from aura_common.core.candles import Candles
 from aura_common.domain import Interval
@@ -53,6 +53,7 @@ class CcxtTailProvider:
         self.backoff = backoff_seconds
         self.max_wait = max_wait_seconds
         self.requests = 0
+        self.breaker = Breaker(self.name)
 
     def supports(self, symbol: str, interval: Interval) -> bool:
         return True
@@ -64,6 +65,16 @@ class CcxtTailProvider:
         return self._exchange
 
     def _call(self, what: str, fn, *args, **kwargs):
+        self.breaker.check(what)
+        try:
+            out = self._call_with_retries(what, fn, *args, **kwargs)
+        except ProviderError as exc:
+            self.breaker.failure(exc.kind)
+            raise
+        self.breaker.success()
+        return out
+
+    def _call_with_retries(self, what: str, fn, *args, **kwargs):
         delay = self.backoff
         for attempt in range(self.max_retries + 1):
             t0 = time.perf_counter()

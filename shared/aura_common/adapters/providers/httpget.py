@@ -12,7 +12,7 @@ import time
 import requests
 
 from aura_common.adapters.clock import Clock
-from aura_common.adapters.providers.base import ProviderError, RequestObserver, no_observer
+from aura_common.adapters.providers.base import Breaker, ProviderError, RequestObserver, no_observer
 
 
 class HttpGetter:
@@ -29,9 +29,20 @@ class HttpGetter:
         self.max_wait = max_wait_seconds
         self.headers = headers or {}
         self.requests = 0
+        self.breaker = Breaker(provider)
 
     def get(self, url: str, params: dict | None = None, allow_404: bool = False) -> requests.Response | None:
         """The response (status 200), None for a 404 when ``allow_404``; otherwise ProviderError naming the URL."""
+        self.breaker.check(url)
+        try:
+            resp = self._get(url, params, allow_404)
+        except ProviderError as exc:
+            self.breaker.failure(exc.kind)
+            raise
+        self.breaker.success()
+        return resp
+
+    def _get(self, url: str, params: dict | None, allow_404: bool) -> requests.Response | None:
         delay = self.backoff
         for attempt in range(self.max_retries + 1):
             t0 = time.perf_counter()
