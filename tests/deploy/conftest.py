@@ -62,7 +62,8 @@ def docker_engine() -> str:
     except subprocess.TimeoutExpired:
         unavailable("the Docker engine did not answer within 30s")
     if proc.returncode != 0:
-        unavailable(f"no Docker engine answers: {proc.stderr.strip().splitlines()[-1:] or proc.stdout.strip()}")
+        detail = (proc.stderr.strip().splitlines() or [proc.stdout.strip()])[-1]
+        unavailable(f"no Docker engine answers: {detail}")
     return proc.stdout.strip()
 
 
@@ -74,8 +75,8 @@ def compose_cli() -> str:
     proc = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True, timeout=30)
     version = proc.stdout.strip().lstrip("v")
     if proc.returncode != 0 or not version.startswith("2."):
-        unavailable(f"docker compose v2 is not installed (got {version or proc.stderr.strip()!r}); "
-                    "run ./scripts/docker-setup")
+        detail = version or (proc.stderr.strip().splitlines() or ["no output"])[0]
+        unavailable(f"docker compose v2 is not installed ({detail}); run ./scripts/docker-setup")
     return version
 
 
