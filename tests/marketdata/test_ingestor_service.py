@@ -229,3 +229,16 @@ def test_a_hanging_provider_is_given_up_after_three_timeouts_in_a_pass(tmp_path,
     assert s.ok and s.updated == 6 and archive_fake.count() == 3
     assert m.registry.get_sample_value("aura_provider_errors_total",
                                        {"provider": "archive", "kind": "timeout"}) == 3 + 5  # 3 real (first pair), then 1 "not asked" per pair
+
+
+def test_unreachable_exchange_universe_fails_the_pass_cleanly(tmp_path, klines_fake):
+    from aura_common.adapters.providers.ccxt_tail import make_exchange
+    from aura_common.config.models import UniverseConfig
+    from aura_ingestor.universe import resolve_universe
+    klines_fake.faults["/api/v3/exchangeInfo"] = "500"
+    clock = SteppedClock(NOW)
+    svc = IngestService(tmp_path, lambda: [], lambda: resolve_universe(
+        UniverseConfig(source="exchange"), lambda: make_exchange("binance", klines_fake.url, 2)),
+        [Interval.D1], START, 0, clock, progress=False)
+    s = svc.run_pass()
+    assert not s.ok and s.checked == 0 and s.failures and s.failures[0].startswith("universe:")

@@ -104,7 +104,15 @@ class IngestService:
         now_ms = self.clock.now_ms()
         summary = PassSummary()
         manifest = self._manifest(now_ms)
-        symbols = list(self.universe())
+        try:
+            symbols = list(self.universe())
+        except Exception as exc:  # noqa: BLE001 - exchange info unreachable: this pass cannot start
+            msg = f"universe: {type(exc).__name__}: {exc}"
+            summary.failures.append(msg)
+            event(log, "INGEST_FAIL", logging.ERROR, error=msg[:300])
+            summary.seconds = time.perf_counter() - t0
+            event(log, "INGEST", **summary.line())
+            return summary
         ctx = ChainContext(self.data_dir, self.providers_factory(), manifest, self.start_ms, self.padding_ms,
                            self.recorder)
         work = [(iv, s) for iv in self.intervals for s in symbols]
