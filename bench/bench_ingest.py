@@ -25,12 +25,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "marketdata"))
 
-from marketdata_fakes import ArchiveFake  # noqa: E402
+from marketdata_fakes import ArchiveFake, KlinesFake  # noqa: E402
 
 from aura_common.adapters.clock import SteppedClock  # noqa: E402
 from aura_common.adapters.json_candles import json_symbol_files, read_json_rows  # noqa: E402
 from aura_common.adapters.parquet_store import load_panel, write_candles  # noqa: E402
 from aura_common.adapters.providers.archive import ArchiveProvider  # noqa: E402
+from aura_common.adapters.providers.ccxt_tail import CcxtTailProvider, make_exchange  # noqa: E402
 from aura_common.domain import Interval  # noqa: E402
 from aura_ingestor.service import IngestService  # noqa: E402
 
@@ -103,7 +104,22 @@ def synthetic(work: Path) -> None:
     t0 = time.perf_counter()
     s = svc.run_pass()
     dt = time.perf_counter() - t0
-    print(f"incremental  : {dt:7.2f} s  symbols={n_sym} updated={s.updated} rows={s.rows} requests={s.requests}")
+    print(f"incremental  : {dt:7.2f} s  symbols={n_sym} updated={s.updated} rows={s.rows} requests={s.requests}"
+          "  (archive daily zips)")
+    # the same once more, but the new day comes from the exchange tail (archive 404s, then ccxt with its limiter)
+    klines = KlinesFake()
+    for sym in symbols:
+        klines.data[(sym, "1d")] = np.vstack([rows_by[sym][-1:], rows_by[sym][-1:] + [DAY, 0, 0, 0, 0, 0]])
+    svc2 = IngestService(data, lambda: [ArchiveProvider(fake.url, clock), CcxtTailProvider(
+        lambda: make_exchange("binance", klines.url, 10), "binance", clock)], lambda: symbols, [Interval.D1],
+        start, 0, clock, progress=False)
+    clock.set(now + 2 * DAY)
+    t0 = time.perf_counter()
+    s = svc2.run_pass()
+    dt = time.perf_counter() - t0
+    print(f"incremental  : {dt:7.2f} s  symbols={n_sym} updated={s.updated} rows={s.rows} requests={s.requests}"
+          "  (archive 404 + ccxt klines, ccxt rate limiter on)")
+    klines.close()
     fake.close()
 
 
