@@ -1,0 +1,228 @@
+"""The account sync behind the sync guard: balances and prices from the broker, judged before anyone trusts them.
+
+``AccountSync.sync()`` reads balances, the markets and the last prices of every held or journaled symbol, values the
+account in the quote asset and runs the pure guard (``core/sync_guard.py``) on the read:
+
+- a plain read is accepted: it becomes the last good ``AccountView`` (``accepted=True``);
+- a suspicious read - a failed fetch (``fetch_failed``), no balance while the journal holds positions
+  (``empty_balances``), or equity moving by more than ``risk.sync_guard_max_equity_drop_pct`` with no fills
+  journaled since the last good read (``equity_jump``) - is retried within the sync with exponential backoff
+  (``attempts`` reads in all, bounded); each rejected read logs ``[SYNC_GUARD] ... action=retry`` and counts
+  ``aura_sync_guard_trips_total{reason}``. A plain retry is accepted as usual. When every attempt was suspicious
+  the last good view is returned (``accepted=False``, ``action=keep_last_good``): equity, drawdown and the kill
+  switch never see the read.
+- Confirmation: the guard's streak advances by at most ONE per sync (the retries inside one sync are a burst, not
+  independent evidence), so a change is accepted only after ``risk.sync_guard_confirm_reads`` consecutive syncs
+  (ticks) saw it consistently (``action=accept``). A fault shorter than K ticks never reaches equity.
+
+The guard starts from the journal's last equity snapshot, so an implausible first read after a restart is caught
+too. Reads only; nothing here writes the journal (the risk tick records accepted equity).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from aura_common.adapters.broker.errors import BrokerError, FatalBrokerError, RateLimited
+from aura_common.adapters.clock import Clock
+from aura_common.adapters.logs import event
+from aura_common.core.params import RiskParams
+from aura_common.core.sync_guard import (
+    AccountObservation,
+    SyncAction,
+    SyncGuardState,
+    SyncReason,
+    SyncVerdict,
+    sync_guard,
+)
+from aura_common.domain import Balance, MarketSpec, Symbol
+
+TAG = "SYNC_GUARD"
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """One judged account state. When ``accepted`` is False this is the last good view (or an empty one before
+    the first good read): do not trade on it; ``reason`` says why the current read was rejected."""
+
+    balances: Mapping[str, Balance]
+    prices: Mapping[Symbol, Decimal]
+    equity: Decimal
+    positions: Mapping[Symbol, Decimal]  # base quantity (free + locked) of every held managed symbol
+    accepted: bool
+    reason: str  # "" for a plain accepted read, else a SyncReason value
+    cash: Decimal = ZERO  # free quote asset
+    synced_ms: int | None = None  # local time of the read this view comes from (None: never synced)
+    specs: Mapping[Symbol, MarketSpec] = field(default_factory=dict)
+
+    @property
+    def invested(self) -> Decimal:
+        return sum((q * self.prices[s] for s, q in self.positions.items() if s in self.prices), ZERO)
+
+    @property
+    def exposure(self) -> Decimal:
+        return self.invested / self.equity if self.equity > 0 else ZERO
+
+
+class AccountBroker(Protocol):
+    def markets(self) -> Mapping[Symbol, MarketSpec]: ...
+
+    def balances(self) -> Mapping[str, Balance]: ...
+
+    def prices(self, symbols) -> Mapping[Symbol, Decimal]: ...
+
+
+class AccountJournal(Protocol):
+    def latest_positions(self): ...
+
+    def latest_equity(self): ...
+
+    def fills(self, symbol=None, since_ms=None, client_order_id=None): ...
+
+
+class GuardMetrics(Protocol):
+    def sync_guard_trip(self, reason: str) -> None: ...
+
+
+def _plain(d: Decimal) -> Decimal:
+    """The same value without trailing zeros (and without an exponent for integers)."""
+    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+
+
+def _risk(params: object) -> RiskParams:
+    return params if isinstance(params, RiskParams) else params.risk  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class _Read:
+    balances: Mapping[str, Balance] | None
+    prices: Mapping[Symbol, Decimal]
+    equity: Decimal | None
+    positions: Mapping[Symbol, Decimal]
+    cash: Decimal
+    specs: Mapping[Symbol, MarketSpec]
+    error: str = ""
+
+
+class AccountSync:
+    def __init__(self, broker: AccountBroker, journal: AccountJournal, params_provider: Callable[[], object],
+                 metrics: GuardMetrics, clock: Clock, quote_asset: str = "USDT", *,
+                 logger: logging.Logger | None = None, attempts: int = 3, backoff_seconds: float = 1.0,
+                 max_backoff_seconds: float = 10.0) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be >= 1")
+        self._broker, self._journal, self._params = broker, journal, params_provider
+        self._metrics, self._clock, self.quote = metrics, clock, quote_asset.upper()
+        self._log = logger or logging.getLogger(__name__)
+        self.attempts, self.backoff, self.max_backoff = attempts, backoff_seconds, max_backoff_seconds
+        last = journal.latest_equity()
+        self.state = SyncGuardState(last_good_equity=last.equity if last is not None else None)
+        self._last_good: AccountView | None = None
+        self._fill_count = self._count_fills()
+        self._fills_at_last_good = self._fill_count
+
+    @property
+    def last_good(self) -> AccountView | None:
+        return self._last_good
+
+    # --- the one public call ----------------------------------------------------------------------------------
+    def sync(self) -> AccountView:
+        params = _risk(self._params())
+        has_positions = self._journal_has_positions()
+        fills_now = self._count_fills()
+        explained = fills_now != self._fills_at_last_good
+        start = self.state
+        suspicious: tuple[SyncVerdict, SyncGuardState] | None = None
+        for attempt in range(1, self.attempts + 1):
+            read = self._read()
+            totals = None if read.balances is None else {a: b.total for a, b in read.balances.items()}
+            obs = AccountObservation(totals, read.equity, has_positions, explained)
+            # every attempt is judged from the state at the start of the sync: one streak step per sync
+            verdict, new_state, _ = sync_guard(obs, start, params)
+            if verdict.accepted:
+                self.state = new_state
+                return self._accept(read, verdict, attempt, fills_now)
+            if verdict.reason is not SyncReason.FETCH_FAILED or suspicious is None:
+                suspicious = (verdict, new_state)  # a failed fetch neither extends nor ends a streak
+            last_attempt = attempt == self.attempts
+            self._trip(verdict, attempt, SyncAction.KEEP_LAST_GOOD if last_attempt else SyncAction.RETRY, read)
+            if not last_attempt:
+                self._clock.sleep(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+        assert suspicious is not None
+        verdict, self.state = suspicious
+        return self._stale(verdict)
+
+    # --- reads ----------------------------------------------------------------------------------------------
+    def _read(self) -> _Read:
+        try:
+            specs = self._broker.markets()
+            balances = dict(self._broker.balances())
+            held = {Symbol(a + self.quote): b.total for a, b in balances.items()
+                    if a != self.quote and b.total > 0 and Symbol(a + self.quote) in specs}
+            wanted = set(held) | {Symbol(s) for s in self._journal_symbols() if Symbol(s) in specs}
+            prices = dict(self._broker.prices(sorted(wanted))) if wanted else {}
+        except FatalBrokerError:
+            raise  # auth/config: not transient, the operator must act
+        except BrokerError as exc:
+            if isinstance(exc, RateLimited) and exc.retry_after:
+                self._clock.sleep(min(self.max_backoff, exc.retry_after))
+            return _Read(None, {}, None, {}, ZERO, {}, f"{type(exc).__name__}: {exc}")
+        missing = sorted(s for s in held if s not in prices or prices[s] <= 0)
+        quote = balances.get(self.quote)
+        cash = quote.free if quote is not None else ZERO
+        if missing:
+            return _Read(balances, prices, None, held, cash, specs, f"no price for {','.join(missing)}")
+        equity = (quote.total if quote is not None else ZERO) + sum((q * prices[s] for s, q in held.items()), ZERO)
+        return _Read(balances, prices, _plain(equity), held, cash, specs)
+
+    def _journal_positions(self):
+        snap = self._journal.latest_positions()
+        return () if snap is None else tuple(p for p in snap.positions if p.qty > 0)
+
+    def _journal_has_positions(self) -> bool:
+        return bool(self._journal_positions())
+
+    def _journal_symbols(self) -> list[str]:
+        return [p.symbol for p in self._journal_positions()]
+
+    def _count_fills(self) -> int:
+        return len(self._journal.fills())
+
+    # --- outcomes -------------------------------------------------------------------------------------------
+    def _accept(self, read: _Read, verdict: SyncVerdict, attempt: int, fills_now: int) -> AccountView:
+        assert read.balances is not None and read.equity is not None
+        view = AccountView(read.balances, read.prices, read.equity, read.positions, True,
+                           verdict.reason.value if verdict.reason is not None else "", read.cash,
+                           self._clock.now_ms(), read.specs)
+        self._last_good, self._fills_at_last_good = view, fills_now
+        if verdict.reason is not None:  # a suspicious change confirmed by K consistent syncs
+            self._line(verdict, attempt, SyncAction.ACCEPT, read)
+        return view
+
+    def _trip(self, verdict: SyncVerdict, attempt: int, action: SyncAction, read: _Read) -> None:
+        assert verdict.reason is not None
+        self._metrics.sync_guard_trip(verdict.reason.value)
+        self._line(verdict, attempt, action, read)
+
+    def _line(self, verdict: SyncVerdict, attempt: int, action: SyncAction, read: _Read) -> None:
+        fields = dict(reason=verdict.reason.value if verdict.reason else "-", attempt=attempt, action=action.value,
+                      last_good_equity=verdict.last_good_equity, seen_equity=verdict.seen_equity,
+                      consecutive=verdict.consecutive)
+        if read.error:
+            fields["error"] = read.error
+        event(self._log, TAG, logging.WARNING if action is not SyncAction.ACCEPT else logging.INFO, **fields)
+
+    def _stale(self, verdict: SyncVerdict) -> AccountView:
+        reason = verdict.reason.value if verdict.reason is not None else ""
+        last = self._last_good
+        if last is not None:
+            return AccountView(last.balances, last.prices, last.equity, last.positions, False, reason, last.cash,
+                               last.synced_ms, last.specs)
+        positions = {Symbol(p.symbol): p.qty for p in self._journal_positions()}
+        equity = self.state.last_good_equity if self.state.last_good_equity is not None else ZERO
+        return AccountView({}, {}, equity, positions, False, reason)

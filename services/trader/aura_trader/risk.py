@@ -1,0 +1,245 @@
+"""The risk tick: kill switch on rolling drawdown, per-position stop-loss / take-profit, reset requests.
+
+``RiskTicker.tick(account, now_ms, params, cycle_key)`` runs once per trader tick, after the account sync:
+
+1. Pending ``aura risk reset`` requests are applied (risk_reset.py): a tripped switch re-arms, journaled with
+   time, reason and requester, and the request is archived.
+2. An ACCEPTED account view appends its equity to the rolling curve (kept in memory, loaded from the journal's
+   equity snapshots at the first tick) and is journaled (``record_equity`` with the rolling peak). A rejected view
+   (the sync guard's last good one) adds nothing: it can neither move drawdown nor trip the switch.
+3. The pure kill-switch gate judges the curve. Its state lives in the journal (``risk_state`` +
+   ``kill_switch_history``), so it survives restarts: a trip is journaled (``trip_kill_switch``), a cooldown
+   re-arm too (actor ``cooldown``). While tripped: ``cancel_open_orders``, no new entries
+   (``kill_switch_active``), and with ``risk.kill_switch_liquidate`` a market sell of every position.
+4. ``[RISK_TICK]`` once; then one ``[SL_CHECK]`` per position (entry from the journal's latest position
+   snapshot, else the average cost of the current holding from journaled fills); a stop-loss or take-profit DENY
+   becomes an exit intent (only on an accepted view: never on stale balances).
+5. Every non-pass gate decision is journaled (``RISK_GATE`` event) and counted
+   (``aura_gate_decisions_total{gate,decision}``); the risk gauges are updated.
+
+Exit intents are ``core.intents.Intent`` with plan hash ``RISK_PLAN_HASH`` and legs from ``RISK_LEG_BASE`` up,
+so their client order ids never collide with a rebalance's in the same cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from aura_common.adapters.logs import event
+from aura_common.core.intents import Intent
+from aura_common.core.params import RiskParams
+from aura_common.core.risk import GateDecision, GateResult, KillSwitchState, exit_prices, kill_switch
+from aura_common.core.risk import position_exit, sl_check_decision
+from aura_common.core.risk.kill_switch import DAY_MS
+from aura_common.domain import Side, Symbol
+from aura_trader import risk_reset
+from aura_trader.account import AccountView
+
+RISK_PLAN_HASH = "risk"
+RISK_LEG_BASE = 1000
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class RiskOutcome:
+    kill_switch_active: bool
+    exit_intents: tuple[Intent, ...]
+    cancel_open_orders: bool
+    equity: Decimal = ZERO
+    peak: Decimal | None = None
+    drawdown: Decimal = ZERO  # (peak - equity) / peak, 0..1
+    gates: tuple[GateResult, ...] = ()
+    reasons: Mapping[str, str] = field(default_factory=dict)  # client order id -> why (journal the intent with it)
+    resets: tuple[str, ...] = ()  # outcomes of the reset requests applied this tick
+
+
+def entry_price_from_fills(fills: Iterable[Any], base_asset: str | None = None) -> Decimal | None:
+    """Average cost of the CURRENT holding from fills in time order (pure).
+
+    Buys add quantity and cost; sells remove quantity at the running average (the average does not change);
+    a holding sold to zero starts afresh. A fee paid in the base asset reduces the quantity. None when flat."""
+    qty, cost = ZERO, ZERO
+    for f in fills:
+        q, p = Decimal(f.qty), Decimal(f.price)
+        if Side(f.side) is Side.BUY:
+            qty, cost = qty + q, cost + q * p
+            if base_asset is not None and f.fee_asset == base_asset:
+                qty -= Decimal(f.fee)
+        else:
+            if qty > 0:
+                cost -= cost * min(q, qty) / qty
+            qty -= q
+            if base_asset is not None and f.fee_asset == base_asset:
+                qty -= Decimal(f.fee)
+        if qty <= 0:
+            qty, cost = ZERO, ZERO
+    return cost / qty if qty > 0 else None
+
+
+def _risk(params: object) -> RiskParams:
+    return params if isinstance(params, RiskParams) else params.risk  # type: ignore[attr-defined]
+
+
+class RiskTicker:
+    def __init__(self, journal: Any, metrics: Any, logger: logging.Logger | None = None, *,
+                 control_dir: str | Path | None = None) -> None:
+        self._journal, self._metrics = journal, metrics
+        self._log = logger or logging.getLogger(__name__)
+        self.control_dir = Path(control_dir) if control_dir is not None else risk_reset.control_dir(journal.path)
+        self._curve: list[tuple[int, Decimal]] | None = None
+        self._curve_from: int | None = None  # the earliest time the in-memory curve covers
+        self._armed_since = self._last_reset_ms()
+
+    # --- persisted kill-switch state --------------------------------------------------------------------------
+    def _last_reset_ms(self) -> int | None:
+        resets = [c.ts_ms for c in self._journal.kill_switch_history() if c.action == "reset"]
+        return resets[-1] if resets else None
+
+    def _state(self) -> KillSwitchState:
+        ks = self._journal.kill_switch()
+        return KillSwitchState(tripped=ks.tripped, tripped_at_ms=ks.tripped_ms, reason=ks.reason or "",
+                               armed_since_ms=self._armed_since)
+
+    def _equity_history(self, since_ms: int) -> list[tuple[int, Decimal]]:
+        reader = getattr(self._journal, "equity_curve", None)
+        if reader is not None:
+            rows = reader(since_ms)
+        else:  # until the journal exposes equity_curve(): the same query on its connection
+            from aura_common.adapters.journal import queries
+            rows = queries.equity_curve(self._journal._conn, since_ms)  # noqa: SLF001
+        return [(r.ts_ms, r.equity) for r in rows]
+
+    def _window_curve(self, start_ms: int) -> list[tuple[int, Decimal]]:
+        if self._curve is None or self._curve_from is None or start_ms < self._curve_from:
+            self._curve, self._curve_from = self._equity_history(start_ms), start_ms
+        while self._curve and self._curve[0][0] < start_ms:
+            self._curve.pop(0)
+        self._curve_from = max(self._curve_from, start_ms)
+        return self._curve
+
+    # --- the tick -------------------------------------------------------------------------------------------
+    def tick(self, account: AccountView, now_ms: int, params: object, cycle_key: str) -> RiskOutcome:
+        risk = _risk(params)
+        ref = cycle_key if self._journal.cycle(cycle_key) is not None else None  # journal rows link begun cycles
+        resets = self._apply_resets(now_ms, ref)
+        window_start = now_ms - risk.kill_switch_window_days * DAY_MS
+        curve = self._window_curve(window_start)
+        if account.accepted:
+            if curve and curve[-1][0] > now_ms:
+                raise ValueError(f"risk tick at {now_ms} is older than the last equity point at {curve[-1][0]}")
+            curve.append((now_ms, account.equity))
+        was = self._state()
+        result, state = kill_switch(curve, was, risk, now_ms)
+        tripped_now = state.tripped and not was.tripped
+        if tripped_now:
+            self._journal.trip_kill_switch(state.reason, actor="trader")
+            event(self._log, "KILL_SWITCH", logging.WARNING, action="trip", reason=state.reason)
+        elif was.tripped and not state.tripped:  # the configured cooldown ended
+            self._journal.reset_kill_switch(state.reason, actor="cooldown")
+            self._armed_since = state.armed_since_ms
+            event(self._log, "KILL_SWITCH", action="rearm", reason=state.reason)
+        start = max(window_start, self._armed_since or window_start)
+        points = [e for t, e in curve if start <= t <= now_ms]
+        peak = max(points) if points else None
+        equity = account.equity
+        if account.accepted:
+            self._journal.record_equity(equity, account.cash, peak=peak if peak is not None else equity,
+                                        cycle_key=ref)
+        drawdown = max(ZERO, (peak - equity) / peak) if peak else ZERO
+        sync = "accepted" if account.accepted else "stale"
+        event(self._log, "RISK_TICK", equity=equity, peak=peak, drawdown_pct=round(float(drawdown * 100), 4),
+              threshold_pct=risk.kill_switch_max_drawdown_pct, kill_switch="tripped" if state.tripped else "armed",
+              sync=sync, positions=len(account.positions), cycle=cycle_key)
+        gates = [result]
+        self._record_gate(result, ref)
+
+        intents: list[Intent] = []
+        reasons: dict[str, str] = {}
+        liquidate = state.tripped and risk.kill_switch_liquidate and account.accepted
+        exits = self._position_checks(account, risk, ref, gates, sync)
+        for symbol in sorted(account.positions):
+            why = "kill_switch_liquidate" if liquidate else exits.get(symbol)
+            if why is None or not account.accepted:
+                continue
+            intent = self._exit_intent(account, symbol, cycle_key, RISK_LEG_BASE + len(intents))
+            if intent is not None:
+                intents.append(intent)
+                reasons[intent.client_order_id] = why
+
+        self._metrics.set_risk(equity=float(equity), peak=float(peak) if peak is not None else None,
+                               threshold_ratio=risk.kill_switch_max_drawdown_pct / 100,
+                               kill_switch_active=state.tripped)
+        self._metrics.set_positions(len(account.positions), float(account.exposure))
+        return RiskOutcome(state.tripped, tuple(intents), state.tripped, equity, peak, drawdown, tuple(gates),
+                           reasons, resets)
+
+    # --- pieces ---------------------------------------------------------------------------------------------
+    def _record_gate(self, result: GateResult, cycle_key: str | None, **extra: Any) -> None:
+        if result.decision is GateDecision.PASS:
+            return
+        self._metrics.gate(result)
+        self._journal.append_event("RISK_GATE", {"gate": result.gate, "decision": result.decision.value,
+                                                 "reason": result.reason, **dict(result.figures), **extra},
+                                   cycle_key=cycle_key)
+
+    def _entry(self, symbol: Symbol, snapshot: Mapping[str, Any], account: AccountView) -> Decimal | None:
+        pos = snapshot.get(symbol)
+        if pos is not None and pos.entry_price:
+            return pos.entry_price
+        spec = account.specs.get(symbol)
+        return entry_price_from_fills(self._journal.fills(symbol=symbol), spec.base_asset if spec else None)
+
+    def _position_checks(self, account: AccountView, risk: RiskParams, cycle_key: str | None,
+                         gates: list[GateResult],
+                         sync: str) -> dict[Symbol, str]:
+        """One [SL_CHECK] per position; returns symbol -> exit reason for the positions to exit."""
+        snap = self._journal.latest_positions()
+        snapshot = {p.symbol: p for p in snap.positions} if snap is not None else {}
+        exits: dict[Symbol, str] = {}
+        for symbol in sorted(account.positions):
+            entry, last = self._entry(symbol, snapshot, account), account.prices.get(symbol)
+            result = position_exit(symbol, entry, last, risk)
+            stop, take = exit_prices(entry, risk) if entry else (None, None)
+            decision = sl_check_decision(result)
+            event(self._log, "SL_CHECK", symbol=symbol, entry=entry, last=last, stop=stop, take=take,
+                  decision=decision, qty=account.positions[symbol], sync=sync)
+            gates.append(result)
+            self._record_gate(result, cycle_key, symbol=symbol)
+            if result.decision is GateDecision.DENY:
+                exits[symbol] = decision
+        return exits
+
+    def _exit_intent(self, account: AccountView, symbol: Symbol, cycle_key: str, leg: int) -> Intent | None:
+        qty, price, spec = account.positions[symbol], account.prices.get(symbol), account.specs.get(symbol)
+        if price is None or price <= 0:
+            return None
+        if spec is not None:
+            if spec.is_dust(qty, price):
+                event(self._log, "RISK_EXIT", symbol=symbol, qty=qty, action="dust", cycle=cycle_key)
+                return None
+            qty = spec.floor_qty(qty)
+        return Intent(cycle_key, RISK_PLAN_HASH, leg, symbol, Side.SELL, qty, price)
+
+    def _apply_resets(self, now_ms: int, cycle_key: str | None) -> tuple[str, ...]:
+        out = []
+        for req in risk_reset.pending_requests(self.control_dir):
+            if isinstance(req, risk_reset.BadRequest):
+                risk_reset.archive(req, "rejected", now_ms, req.problem)
+                event(self._log, "RISK_RESET", logging.ERROR, source="request", file=str(req.path),
+                      result="rejected", problem=req.problem)
+                out.append("rejected")
+                continue
+            actor = f"aura risk reset ({req.requester})"
+            result = risk_reset.apply_reset(self._journal, req.reason, actor, "request", req.path.name, cycle_key)
+            if result == "reset":
+                self._armed_since = self._last_reset_ms()
+            risk_reset.archive(req, result, now_ms)
+            event(self._log, "RISK_RESET", source="request", file=str(req.path), requester=req.requester,
+                  reason=req.reason, result=result)
+            out.append(result)
+        return tuple(out)
