@@ -9,10 +9,14 @@ the engine: an unchanged tree rebuilds in seconds.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,3 +133,75 @@ def docker_run(image: str, *args: str, entrypoint: str | None = None, env: dict[
     if entrypoint is not None:
         cmd += ["--entrypoint", entrypoint]
     return run([*cmd, image, *args], timeout=timeout, check=check)
+
+
+def prometheus_image() -> str | None:
+    """The pinned Prometheus image when present, else scripts/docker-setup's Debian stand-in, else None."""
+    for ref in (os.environ.get("AURA_PROMETHEUS_IMAGE"), "prom/prometheus:v2.53.2", "aura-prometheus:standin"):
+        if ref and _image_exists(ref):
+            return ref
+    return None
+
+
+@dataclass(frozen=True)
+class ComposeProject:
+    """`docker compose` on a copy of the checkout, under a throw-away project name, with a test .env."""
+
+    name: str
+    workdir: Path
+    files: tuple[str, ...]
+    env_file: Path
+    env: dict[str, str]
+
+    def cmd(self, *args: str) -> list[str]:
+        base = ["docker", "compose", "-p", self.name, "--project-directory", str(self.workdir),
+                "--env-file", str(self.env_file)]
+        for f in self.files:
+            base += ["-f", str(self.workdir / f)]
+        return [*base, *args]
+
+    def __call__(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(self.cmd(*args), env=self.env, cwd=self.workdir, timeout=timeout, check=check)
+
+    def down(self) -> None:
+        self("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
+        left = run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.name}"]).stdout
+        assert left.strip() == "", f"containers of {self.name} left behind"
+
+
+def compose_project(image: BuiltImage, tmp_path: Path, files: tuple[str, ...] = ("compose.yaml",),
+                    extra_env: dict[str, str] | None = None) -> ComposeProject:
+    env_file = tmp_path / ".env"
+    env_file.write_text("GF_SECURITY_ADMIN_PASSWORD=test-only\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "AURA_"))}
+    env.update(AURA_IMAGE=image.tag, AURA_BASE_IMAGE=image.base, **(extra_env or {}))
+    return ComposeProject(name=f"aura-deploytest-{secrets.token_hex(4)}", workdir=image.context, files=files,
+                          env_file=env_file, env=env)
+
+
+def container_ip(container_id: str) -> str:
+    """The container's address on its network: the host reaches it directly, nothing is published."""
+    nets = json.loads(run(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", container_id]).stdout)
+    ips = [n["IPAddress"] for n in nets.values() if n.get("IPAddress")]
+    assert ips, f"container {container_id} has no IP address"
+    return ips[0]
+
+
+def get_json(url: str, timeout: float = 5) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - a local container URL
+        assert resp.status == 200
+        return json.loads(resp.read())
+
+
+def wait_http(url: str, timeout_s: float = 90) -> dict:
+    """Poll until the URL answers 200 with JSON (bounded in time; short back-off, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout_s
+    delay, last = 0.1, ""
+    while time.monotonic() < deadline:
+        try:
+            return get_json(url, timeout=3)
+        except (urllib.error.URLError, ConnectionError, OSError, ValueError) as exc:
+            last = str(exc)
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+    pytest.fail(f"{url} did not answer within {timeout_s}s (last error: {last})", pytrace=False)
