@@ -30,6 +30,20 @@ import numpy as np
 
 MS_2025 = 1_735_689_600_000
 INTERVAL_MS = {"1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
+DAY = 86_400_000
+H4 = 14_400_000
+
+
+def synth_rows(start_ms: int, n: int, step: int = DAY, seed: int = 0, price: float = 100.0) -> np.ndarray:
+    """Seeded valid rows [t, o, h, l, c, v] on the grid."""
+    rng = np.random.default_rng(seed)
+    c = price * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+    o = np.concatenate(([price], c[:-1]))
+    h = np.maximum(o, c) * (1 + rng.random(n) * 0.01)
+    lo = np.minimum(o, c) * (1 - rng.random(n) * 0.01)
+    v = 1 + rng.random(n) * 100
+    t = start_ms + step * np.arange(n)
+    return np.column_stack([t, o, h, lo, c, v])
 
 
 class FakeServer:

@@ -6,8 +6,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-from conftest import DAY, H4, synth_rows
-from marketdata_fakes import ArchiveFake, checksum_line, make_zip
+from marketdata_fakes import DAY, H4, ArchiveFake, checksum_line, make_zip, synth_rows
 from prometheus_client import CollectorRegistry
 
 from aura_common.adapters.clock import SteppedClock

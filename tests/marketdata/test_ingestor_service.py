@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import DAY, synth_rows
-from marketdata_fakes import CoinGeckoFake
+from marketdata_fakes import DAY, CoinGeckoFake, synth_rows
 from prometheus_client import CollectorRegistry
 
 from aura_common.adapters.clock import SteppedClock

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DAY, synth_rows
+from marketdata_fakes import DAY, synth_rows
 
 from aura_common.adapters.providers.ccxt_tail import make_exchange
 from aura_common.config.models import UniverseConfig

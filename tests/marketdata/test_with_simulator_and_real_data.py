@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from conftest import DAY
+from marketdata_fakes import DAY
 from prometheus_client import CollectorRegistry
 
 from aura_common.adapters.clock import SteppedClock
