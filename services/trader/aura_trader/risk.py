@@ -146,7 +146,8 @@ class RiskTicker:
         start = max(window_start, self._armed_since or window_start)
         points = [e for t, e in curve if start <= t <= now_ms]
         peak = max(points) if points else None
-        equity = account.equity
+        # a rejected read never reaches equity: report the last accepted point (the sync guard's last good one)
+        equity = account.equity if account.accepted or not curve else curve[-1][1]
         if account.accepted:
             self._journal.record_equity(equity, account.cash, peak=peak if peak is not None else equity,
                                         cycle_key=ref)
