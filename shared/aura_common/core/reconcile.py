@@ -120,3 +120,36 @@ def check_positions(journal_positions: Mapping[str, Decimal], venue_totals: Mapp
         elif venue > mine + tol:
             unmanaged[asset] = venue - mine
     return tuple(mismatches), unmanaged
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    """The open position of one symbol rebuilt from fills: quantity and average entry price (fees excluded)."""
+
+    symbol: str
+    qty: Decimal
+    entry_price: Decimal | None
+
+
+def open_lots(fills: Iterable[Fill], base_of: Mapping[str, str]) -> dict[str, Lot]:
+    """Average-cost lots from fills in time order. A buy raises the quantity and re-averages the entry; a sell
+    lowers the quantity at the same entry; a position that goes flat (or short: sells of balance the fills do not
+    explain) starts afresh. Fees paid in the base asset reduce the quantity, not the entry."""
+    qty: dict[str, Decimal] = {}
+    cost: dict[str, Decimal] = {}
+    for f in sorted(fills, key=lambda x: (x.time_ms, x.symbol, x.trade_id)):
+        s = f.symbol
+        q, c = qty.get(s, ZERO), cost.get(s, ZERO)
+        if f.side is Side.BUY:
+            q, c = q + f.quantity, c + f.quantity * f.price
+            if f.fee_asset == base_of.get(s):
+                q -= f.fee
+        else:
+            sold = f.quantity
+            if q > 0:
+                c = c * max(ZERO, q - sold) / q
+            q -= sold
+        if q <= 0:
+            q, c = ZERO, ZERO
+        qty[s], cost[s] = q, c
+    return {s: Lot(s, q, (cost[s] / q) if q > 0 else None) for s, q in sorted(qty.items()) if q > 0}

@@ -105,8 +105,11 @@ class CcxtBroker:
         by_id = {v: k for k, v in self._unified.items()}
         return [wire.order_report(o["info"], by_id.get(o["symbol"], Symbol(o["info"]["symbol"]))) for o in raw]
 
-    def fills(self, symbol: Symbol, since_ms: int | None = None) -> list[Fill]:
+    def fills(self, symbol: Symbol, since_ms: int | None = None,
+              exchange_order_id: str | None = None) -> list[Fill]:
         sym = self._sym(symbol)
-        raw = self._call(lambda: self._ex.fetch_my_trades(sym, since_ms, None))
+        params = {"orderId": exchange_order_id} if exchange_order_id else {}
+        raw = self._call(lambda: self._ex.fetch_my_trades(sym, None if exchange_order_id else since_ms, None,
+                                                          params))
         out = [wire.fill(t["info"], symbol) for t in raw]
         return sorted(out, key=lambda f: (f.time_ms, f.trade_id))

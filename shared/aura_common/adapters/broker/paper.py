@@ -143,7 +143,10 @@ class PaperBroker:
                                 (symbol,) if symbol else ()).fetchall()
         return [self._report(r[0]) for r in rows]
 
-    def fills(self, symbol: Symbol, since_ms: int | None = None) -> list[Fill]:
+    def fills(self, symbol: Symbol, since_ms: int | None = None,
+              exchange_order_id: str | None = None) -> list[Fill]:
+        if exchange_order_id is not None:
+            return [f for f in self.fills(symbol) if f.exchange_order_id == exchange_order_id]
         rows = self._db.execute(
             "SELECT t.trade_id, t.side, t.quantity, t.price, t.fee, t.fee_asset, t.time_ms, o.client_order_id, o.order_id"
             " FROM trades t JOIN orders o USING(order_id) WHERE t.symbol=? AND t.time_ms>=? ORDER BY t.trade_id",

@@ -34,5 +34,6 @@ class Broker(Protocol):
     def open_orders(self, symbol: Symbol | None = None) -> list[OrderReport]:
         """Currently open orders (all symbols when None)."""
 
-    def fills(self, symbol: Symbol, since_ms: int | None = None) -> list[Fill]:
-        """Own trades for a symbol, oldest first."""
+    def fills(self, symbol: Symbol, since_ms: int | None = None,
+              exchange_order_id: str | None = None) -> list[Fill]:
+        """Own trades for a symbol (of one order when ``exchange_order_id`` is given), oldest first."""

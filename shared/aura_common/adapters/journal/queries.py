@@ -190,3 +190,23 @@ def realised_costs(conn: sqlite3.Connection, since_ms: int | None = None) -> lis
             a["slip"] += sign * (price - ref) * qty
             a["base"] += ref * qty
     return [SymbolCosts(s, a["n"], a["quote"], a["fees"], a["slip"], a["base"]) for s, a in sorted(acc.items())]
+
+
+def running_cycles(conn: sqlite3.Connection) -> list[Cycle]:
+    """Cycles begun but never finished (a crash or an unresolved order), oldest first."""
+    rows = conn.execute(f"SELECT {_CYCLE_COLS} FROM cycles WHERE status = 'RUNNING' "
+                        "ORDER BY started_ms, cycle_key").fetchall()
+    return [_cycle(r) for r in rows]
+
+
+def orders_missing_fills(conn: sqlite3.Connection) -> list[Order]:
+    """Orders whose recorded filled quantity exceeds the sum of their journaled fills (a fill was missed)."""
+    rows = conn.execute(f"{_ORDER_SELECT} WHERE o.filled_qty != '0' ORDER BY i.created_ms, o.client_order_id"
+                        ).fetchall()
+    out = []
+    for r in rows:
+        order = _order(r)
+        got = sum((f.qty for f in fills(conn, client_order_id=order.client_order_id)), Decimal(0))
+        if got < order.filled_qty:
+            out.append(order)
+    return out

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def latest_snapshot(dest_dir: str | os.PathLike[str]) -> Path:
 
 
 def snapshot_connection(conn: sqlite3.Connection, dest_dir: str | os.PathLike[str], *, now_ms: int,
-                        keep: int = 3) -> Path:
+                        keep: int = 3, before_publish: Callable[[], None] | None = None) -> Path:
     """Copy the database behind ``conn`` to ``dest_dir/latest.sqlite``; return that path."""
     dest = Path(dest_dir)
     try:
@@ -67,6 +68,8 @@ def snapshot_connection(conn: sqlite3.Connection, dest_dir: str | os.PathLike[st
         if mode != "delete" or check != "ok":
             raise SnapshotError(str(tmp), f"copy failed its check (journal_mode={mode}, quick_check={check})")
         _fsync_file(tmp)
+        if before_publish is not None:
+            before_publish()
         if keep > 0:
             stamped = dest / f"{STAMPED_PREFIX}{stamp(now_ms)}.sqlite"
             stamped.unlink(missing_ok=True)

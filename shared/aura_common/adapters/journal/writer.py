@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -214,6 +214,21 @@ class Journal(AccountStateWriter):
                     (now, now, client_order_id))
             return q.order(self._conn, client_order_id)
 
+    def mark_order_resend(self, client_order_id: str, reason: str) -> Order:
+        """Call immediately before sending an UNKNOWN order AGAIN, with the same client order id, once the venue
+        has definitively said (after its status-lag window) that it does not exist. Refused unless UNKNOWN."""
+        with self.transaction():
+            order = self._current(client_order_id)
+            if order.status is not OrderStatus.UNKNOWN:
+                raise JournalConflictError(f"order {client_order_id} cannot be resent: status "
+                                           f"{order.status.value} (only an UNKNOWN order the venue denies may be)")
+            now = self._clock.now_ms()
+            self._x("UPDATE orders SET sent_ms = ?, updated_ms = ?, reason = ? WHERE client_order_id = ?",
+                    (now, now, reason, client_order_id))
+            self._x("INSERT INTO events (ts_ms, tag, cycle_key, fields) VALUES (?, 'ORDER_RESEND', ?, ?)",
+                    (now, order.cycle_key, fields_to_json({"client_order_id": client_order_id, "reason": reason})))
+            return q.order(self._conn, client_order_id)
+
     def mark_order_unknown(self, client_order_id: str, reason: str) -> Order:
         """The request's outcome was lost (timeout, reset, 5xx). An order the exchange already confirmed keeps
         its confirmed status (a lost cancel does not make a NEW order unknown)."""
@@ -265,6 +280,13 @@ class Journal(AccountStateWriter):
     def orders_of_cycle(self, cycle_key: str) -> list[Order]:
         return q.orders_of_cycle(self._conn, cycle_key)
 
+    def orders_missing_fills(self) -> list[Order]:
+        """Orders whose filled quantity exceeds their journaled fills: boot reconciliation fetches those."""
+        return q.orders_missing_fills(self._conn)
+
+    def running_cycles(self) -> list[Cycle]:
+        return q.running_cycles(self._conn)
+
     # --- fills --------------------------------------------------------------------------------------------
     def record_fill(self, symbol: str, trade_id: str, side: Side, qty: Decimal, price: Decimal, fee: Decimal,
                     fee_asset: str, venue_ms: int, *, client_order_id: str | None = None,
@@ -297,8 +319,12 @@ class Journal(AccountStateWriter):
         return q.fills(self._conn, symbol, since_ms, client_order_id)
 
     # --- snapshots ----------------------------------------------------------------------------------------
-    def snapshot(self, dest_dir: str | os.PathLike[str], keep: int = 3) -> Path:
-        """A consistent copy at ``dest_dir/latest.sqlite`` for the readers (call between transactions)."""
+    def snapshot(self, dest_dir: str | os.PathLike[str], keep: int = 3,
+                 before_publish: Callable[[], None] | None = None) -> Path:
+        """A consistent copy at ``dest_dir/latest.sqlite`` for the readers (call between transactions).
+        ``before_publish`` runs after the copy is written and checked, before it is renamed into place (a test
+        hook: the crash campaign kills the process there)."""
         if self._depth:
             raise JournalError("snapshot inside a transaction would copy uncommitted state")
-        return snapshot_connection(self._conn, dest_dir, now_ms=self._clock.now_ms(), keep=keep)
+        return snapshot_connection(self._conn, dest_dir, now_ms=self._clock.now_ms(), keep=keep,
+                                   before_publish=before_publish)

@@ -1,0 +1,212 @@
+"""Wiring: config, secrets, logging, clock, journal, the broker of the mode, metrics HTTP server, the loop.
+
+Threading model: everything below runs on the main thread, synchronously. The only other thread is
+prometheus_client's metrics HTTP server, which only reads the registry.
+
+Modes:
+  paper    (default, no keys) the PaperBroker fills against live public prices (ccxt tickers through make_binance
+           without keys; from the simulator when ``execution.base_url`` points at it); its books live in
+           ``paper-broker.sqlite`` next to the journal.
+  testnet  ccxt's sandbox (testnet.binance.vision) with testnet keys. With ``execution.base_url`` set, sandbox
+           mode is NOT enabled (spec §1.2: it would replace the simulator URLs) and that URL is used instead.
+  live     real keys AND ``execution.live_confirm: true``, or the trader refuses to start (exit 2) and says why.
+With ``execution.base_url`` set (the exchange simulator) the clock follows the venue's server time.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import metadata
+from pathlib import Path
+
+from aura_common.adapters.broker import Broker
+from aura_common.adapters.broker.ccxt_broker import CcxtBroker
+from aura_common.adapters.broker.paper import PaperBroker
+from aura_common.adapters.clock import SystemClock
+from aura_common.adapters.exchange import make_binance
+from aura_common.adapters.journal import Journal
+from aura_common.adapters.logs import event
+from aura_common.config import AuraConfig, ConfigError, Secrets, config_hash, redacted_dump
+
+from aura_trader.boot import Boot, BootReport, retry_read
+from aura_trader.crash import CrashHook
+from aura_trader.execution import ExecPolicy, Executor
+from aura_trader.venue_clock import VenueClock
+
+log = logging.getLogger("aura_trader")
+
+
+def version() -> str:
+    try:
+        return metadata.version("aura")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass
+class Venue:
+    broker: Broker
+    clock: object
+    exchange: object | None  # the ccxt client that sends orders (None in paper mode)
+
+
+def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venue:
+    ex = config.execution
+    timeout = ex.request_timeout_seconds
+    public = make_binance(ex.base_url, timeout_seconds=timeout)
+    clock = VenueClock(public.fetch_time) if ex.base_url else SystemClock()
+    if ex.mode == "paper":
+        prices = CcxtBroker(public)
+        specs = retry_read(prices.markets, "loading markets for the paper broker")
+        broker = PaperBroker(journal_path.parent / "paper-broker.sqlite", specs, prices.prices, clock,
+                             Decimal(str(ex.paper_initial_quote)), ex.quote_asset, ex.fee_bps, ex.slippage_bps)
+        return Venue(broker, clock, None)
+    if not (secrets.api_key and secrets.api_secret):
+        raise ConfigError("execution.mode", "", f"{ex.mode} mode needs AURA_API_KEY and AURA_API_SECRET (environment, "
+                                                "<NAME>_FILE or /run/secrets); refusing to start")
+    if ex.mode == "live" and not ex.live_confirm:
+        raise ConfigError("execution.live_confirm", "", "live mode trades real money and needs "
+                                                        "execution.live_confirm: true; refusing to start")
+    exchange = make_binance(ex.base_url, secrets.api_key.get(), secrets.api_secret.get(), timeout_seconds=timeout)
+    if ex.mode == "testnet" and ex.base_url is None:
+        exchange.set_sandbox_mode(True)
+    return Venue(CcxtBroker(exchange), clock, exchange)
+
+
+def install_send_hook(exchange, crash: CrashHook) -> None:
+    """The ``order_sent`` crash point: the order request was processed by the venue, its response not yet read."""
+    def hook(response, *args, **kwargs):
+        req = response.request
+        if req.method == "POST" and req.url.split("?")[0].endswith("/api/v3/order"):
+            crash.reach("order_sent")
+        return response
+    exchange.session.hooks.setdefault("response", []).append(hook)
+
+
+class Trader:
+    """Everything wired; ``boot()`` once, then ``tick()`` until stopped."""
+
+    def __init__(self, config: AuraConfig, secrets: Secrets, environ: Mapping[str, str],
+                 metrics_registry=None) -> None:
+        from prometheus_client import CollectorRegistry
+
+        from aura_trader.account import AccountSync
+        from aura_trader.cycle import TickRunner
+        from aura_trader.metrics import TraderMetrics
+        from aura_trader.rebalance import Rebalancer
+        from aura_trader.reload import StrategyReloader
+        from aura_trader.risk import RiskTicker
+
+        self.config = config
+        self.crash = CrashHook.from_env(environ)
+        paths, ex, sched = config.paths, config.execution, config.schedules
+        self.registry = metrics_registry or CollectorRegistry()
+        self.metrics = TraderMetrics(self.registry)
+        journal_path = Path(paths.journal)
+        self.venue = make_venue(config, secrets, journal_path)
+        if self.venue.exchange is not None and self.crash.armed:
+            install_send_hook(self.venue.exchange, self.crash)
+        self.clock = self.venue.clock
+        self.journal = Journal.open(journal_path, self.clock)
+        self.reloader = StrategyReloader(paths.strategy_file, self.journal, self.metrics, config=config)
+        strategy = self.reloader.current()
+        self.config_version = config_hash(config, strategy)
+        self.journal.record_config_version(self.config_version, redacted_dump(config, strategy, secrets.present()))
+        broker = self.venue.broker
+        policy = ExecPolicy(status_lag_seconds=ex.status_lag_seconds, lookup_attempts=ex.lookup_attempts)
+        self.executor = Executor(broker, self.journal, self.metrics, self.crash, policy)
+        universe = list(config.universe.symbols) if config.universe.source == "fixed" else None
+        self.rebalancer = Rebalancer(
+            broker=broker, journal=self.journal, executor=self.executor, metrics=self.metrics,
+            data_dir=paths.data_dir, interval=config.data.decision_interval.value, universe=universe,
+            quote_asset=ex.quote_asset, exclusions=config.universe.exclusions, fee_bps=ex.fee_bps,
+            slippage_bps=ex.slippage_bps, hour_utc=sched.rebalance_hour_utc, delay_minutes=sched.rebalance_delay_minutes,
+            max_stale_hours=config.data.max_stale_hours, padding_days=config.data.lookback_padding_days,
+            config_version=self.config_version, read=lambda fn, what: retry_read(fn, what))
+        account = AccountSync(broker, self.journal, self.reloader.current, self.metrics, self.clock, ex.quote_asset)
+        self.runner = TickRunner(clock=self.clock, journal=self.journal, broker=broker, executor=self.executor,
+                                 rebalancer=self.rebalancer, reloader=self.reloader, account_sync=account,
+                                 risk_ticker=RiskTicker(self.journal, self.metrics), metrics=self.metrics,
+                                 snapshots_dir=paths.snapshots_dir, snapshot_interval_s=sched.snapshot_interval_seconds,
+                                 crash=self.crash)
+        self.metrics.config_applied(self.config_version)
+        self._stop = False
+
+    # --- life -------------------------------------------------------------------------------------------------
+    def boot(self) -> BootReport:
+        ex = self.config.execution
+        self._refresh_clock()
+        managed = self.rebalancer.universe()
+        report = Boot(self.venue.broker, self.journal, self.executor, self.clock, ex.quote_asset, managed,
+                      lag_ms=int(ex.status_lag_seconds * 1000)).reconcile()
+        fields = dict(version=version(), mode=ex.mode, config_version=self.config_version,
+                      schema_version=self.journal.schema_version, reconcile="ok" if report.ok else "failed",
+                      orders_refreshed=report.orders_refreshed, fills_recovered=report.fills_recovered,
+                      adopted=report.adopted, cancelled=report.cancelled, positions=report.positions)
+        if not report.ok:
+            fields["reason"] = report.reason
+        event(log, "BOOT", logging.INFO if report.ok else logging.ERROR, **fields)
+        self.journal.append_event("BOOT", fields)
+        return report
+
+    def tick(self) -> str:
+        self._refresh_clock()
+        return self.runner.tick()
+
+    def run(self, once: bool) -> int:
+        report = self.boot()
+        if not report.ok:
+            return 1
+        signal.signal(signal.SIGTERM, self._on_term)
+        while True:
+            status = self.tick()
+            if once or self._stop:
+                return 0 if status != "failed" else 1
+            self._sleep(self.config.schedules.tick_seconds)
+            if self._stop:
+                return 0
+
+    def close(self) -> None:
+        self.journal.close()
+        close = getattr(self.venue.broker, "close", None)
+        if close is not None:
+            close()
+
+    def _on_term(self, signum, frame) -> None:
+        event(log, "STOP_REQUESTED", signal=signum)
+        self._stop = True
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + 3600
+        end_ms = self.clock.now_ms() + int(seconds * 1000)
+        while not self._stop and self.clock.now_ms() < end_ms and time.monotonic() < deadline:
+            self.clock.sleep(min(1.0, max(0.0, (end_ms - self.clock.now_ms()) / 1000)))
+            self._refresh_clock()
+
+    def _refresh_clock(self) -> None:
+        refresh = getattr(self.clock, "refresh", None)
+        if refresh is not None:
+            _safe(refresh)
+
+
+def _safe(fn) -> None:
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - a missed clock refresh only delays the schedule
+        event(log, "CLOCK_REFRESH_FAILED", logging.WARNING, reason=f"{type(exc).__name__}: {str(exc)[:120]}")
+
+
+def start_metrics_server(registry, bind: str, port: int) -> None:
+    if port <= 0:
+        return
+    from prometheus_client import start_http_server
+    start_http_server(port, addr=bind, registry=registry)
+    event(log, "METRICS", bind=bind, port=port)
+
+
+__all__ = ["Trader", "make_venue", "start_metrics_server", "version"]

@@ -1,0 +1,42 @@
+"""``aura trade [--once]``: boot reconciliation, then the synchronous tick loop (or one tick with --once).
+
+Exit codes: 0 success (or a clean stop on SIGTERM), 1 runtime failure (reconciliation failed: the trader refuses to
+trade and says why), 2 configuration error (including live mode without keys or without confirmation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from aura_common.adapters.logs import configure_logging
+from aura_common.config import load_config, load_secrets
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true", help="boot, run one tick, exit")
+    parser.add_argument("--log-level", default=os.environ.get("AURA_LOG_LEVEL", "INFO"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from aura_trader.app import Trader, start_metrics_server
+    from aura_trader.crash import CrashSpecError
+
+    config = load_config(getattr(args, "config", None))
+    secrets = load_secrets()
+    configure_logging(args.log_level, secrets=secrets.values())
+    try:
+        trader = Trader(config, secrets, os.environ)
+    except CrashSpecError as exc:
+        print(f"aura trade: {exc}", file=sys.stderr)
+        return 2
+    try:
+        start_metrics_server(trader.registry, config.metrics.bind, config.metrics.trader_port)
+        code = trader.run(once=args.once)
+        if code == 1:
+            print("aura trade: refusing to trade: boot reconciliation failed (see the [BOOT] line for the reason)",
+                  file=sys.stderr)
+        return code
+    finally:
+        trader.close()

@@ -1,0 +1,158 @@
+"""One trader tick, in the fixed order of the split (ARCHITECTURE.md, "The trader: life of a cycle and of an order"):
+
+    1. strategy = reloader.current()                     hot reload (T-risk)
+    2. account  = account_sync.sync()                    behind the sync guard (T-risk)
+    3. risk     = risk_ticker.tick(account, now, ...)    kill switch, SL/TP (T-risk)
+    4. risk exits / cancellations executed               journal first, idempotent (execution.py)
+    5. the rebalance when due and the kill switch is armed and the account read was accepted
+    6. position snapshot + journal snapshot copy every ``snapshot_interval_seconds``; metrics
+
+Risk exits live in a per-day risk cycle (``risk-YYYY-MM-DD``), begun at the day's first tick (the risk tick's
+equity snapshot refers to it) and finished at the next day's. Older cycles still RUNNING that are neither today's
+rebalance nor today's risk cycle are *superseded*: their never-sent orders are SKIPPED, their in-flight ones
+resolved by lookup (not found after the lag window → EXPIRED, never resent), then they finish FAILED.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from aura_common.adapters.journal import CycleStatus, Journal
+from aura_common.adapters.logs import event
+from aura_common.core.intents import is_aura_order
+from aura_common.domain import OrderReport, OrderStatus, Symbol
+
+from aura_trader.execution import Executor
+from aura_trader.positions import held_positions
+from aura_trader.rebalance import Rebalancer, due_cycle
+
+log = logging.getLogger("aura_trader.cycle")
+
+
+def risk_cycle_key(now_ms: int) -> str:
+    return "risk-" + datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+class TickRunner:
+    def __init__(self, *, clock, journal: Journal, broker, executor: Executor, rebalancer: Rebalancer, reloader,
+                 account_sync, risk_ticker, metrics, snapshots_dir: str, snapshot_interval_s: float,
+                 crash=None, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.clock, self.journal, self.broker, self.executor = clock, journal, broker, executor
+        self.rebalancer, self.reloader, self.account_sync, self.risk_ticker = rebalancer, reloader, account_sync, risk_ticker
+        self.metrics, self.snapshots_dir, self.snapshot_interval_ms = metrics, snapshots_dir, int(snapshot_interval_s * 1000)
+        self.crash, self._mono = crash, monotonic
+        self._last_snapshot_ms: int | None = None
+
+    def tick(self) -> str:
+        """One tick; returns the rebalance cycle's status after it (or ``idle``)."""
+        started = self._mono()
+        now = self.clock.now_ms()
+        strategy = self.reloader.current()
+        account = self.account_sync.sync()
+        risk_key = self._risk_cycle(now)
+        risk = self.risk_ticker.tick(account, now, strategy, risk_key)
+        if risk.cancel_open_orders:
+            self._cancel_open_orders()
+        if risk.exit_intents:
+            self._run_risk_exits(risk_key, risk)
+        elif self.journal.orders_of_cycle(risk_key):
+            self.executor.run(risk_key)  # anything a crash left in flight
+        status = "idle"
+        due = self.rebalancer.due(now)
+        if due is not None:
+            self._supersede(keep={due.key, risk_key})
+            if risk.kill_switch_active:
+                event(log, "REBALANCE_BLOCKED", cycle=due.key, reason="kill_switch_tripped")
+                status = "blocked"
+            elif not account.accepted:
+                event(log, "REBALANCE_DEFERRED", cycle=due.key, reason=f"account_sync_{account.reason or 'rejected'}")
+                status = "deferred"
+            else:
+                status = self.rebalancer.run(due, strategy, now)
+                if status == CycleStatus.DONE.value:
+                    self._record_positions(due.key)
+        self._snapshot(now)
+        if self.metrics is not None:
+            self.metrics.cycle_finished(self._mono() - started, success=status not in ("blocked",),
+                                        finished_at_s=self.clock.now_ms() / 1000)
+        return status
+
+    # --- risk ---------------------------------------------------------------------------------------------
+    def _risk_cycle(self, now_ms: int) -> str:
+        key = risk_cycle_key(now_ms)
+        cycle = self.journal.cycle(key)
+        if cycle is None:
+            self.journal.begin_cycle(key, plan_hash="risk")
+        return key
+
+    def _run_risk_exits(self, key: str, risk) -> None:
+        reasons = {it.symbol: risk.reasons.get(it.client_order_id, "risk_exit") for it in risk.exit_intents}
+        fresh = [it for it in risk.exit_intents if self.journal.order(it.client_order_id) is None]
+        if fresh:
+            self.executor.record(key, fresh, reasons=reasons)
+        self.executor.run(key)
+        self._record_positions(key)
+
+    def _cancel_open_orders(self) -> None:
+        for venue in self.broker.open_orders():
+            if not is_aura_order(venue.client_order_id):
+                continue
+            done = self.broker.cancel_order(venue.symbol, venue.client_order_id)
+            event(log, "ORDER_CANCEL", client_order_id=venue.client_order_id, symbol=venue.symbol,
+                  reason="kill_switch")
+            order = self.journal.order(venue.client_order_id)
+            if order is not None and isinstance(done, OrderReport):
+                self.executor.apply(order, done)
+
+    # --- old cycles -----------------------------------------------------------------------------------------
+    def _supersede(self, keep: set[str]) -> None:
+        for cycle in self.journal.running_cycles():
+            if cycle.cycle_key in keep:
+                continue
+            if cycle.cycle_key.startswith("risk-") and self._orders_settled(cycle.cycle_key, supersede=True):
+                self.journal.finish_cycle(cycle.cycle_key, CycleStatus.DONE)
+                continue
+            if self._orders_settled(cycle.cycle_key, supersede=True):
+                self.journal.finish_cycle(cycle.cycle_key, CycleStatus.FAILED,
+                                          detail={"reason": f"superseded by {sorted(keep)[0]}"})
+                event(log, "CYCLE_SUPERSEDED", cycle=cycle.cycle_key)
+
+    def _orders_settled(self, key: str, supersede: bool) -> bool:
+        settled = True
+        for order in self.journal.orders_of_cycle(key):
+            if order.status is OrderStatus.PENDING and supersede:
+                self.journal.update_order(order.client_order_id, OrderStatus.SKIPPED,
+                                          reason="never sent; its cycle was superseded")
+            elif order.status is OrderStatus.UNKNOWN and supersede:
+                found = self.executor.lookup(order)
+                if isinstance(found, OrderReport):
+                    order = self.executor.apply(order, found)
+                elif found == "not_found":
+                    self.journal.update_order(order.client_order_id, OrderStatus.EXPIRED,
+                                              reason="not found on the venue after the status-lag window; its "
+                                                     "cycle was superseded, not resent")
+                    continue
+            elif not order.status.is_terminal:
+                order = self.executor.settle(order)
+            settled = settled and (order.status.is_terminal or order.status is OrderStatus.PENDING)
+        return settled
+
+    # --- snapshots ------------------------------------------------------------------------------------------
+    def _record_positions(self, cycle_key: str | None) -> None:
+        specs = self.broker.markets()
+        balances = self.broker.balances()
+        held = held_positions(self.journal, balances, specs, self.rebalancer.universe())
+        self.journal.record_positions([h.position for h in held], source="fills", cycle_key=cycle_key)
+
+    def _snapshot(self, now_ms: int) -> None:
+        if self._last_snapshot_ms is not None and now_ms - self._last_snapshot_ms < self.snapshot_interval_ms:
+            return
+        hook = (lambda: self.crash.reach("snapshot_writing")) if self.crash is not None else None
+        self.journal.snapshot(self.snapshots_dir, before_publish=hook)
+        self._last_snapshot_ms = now_ms
+
+
+__all__ = ["TickRunner", "due_cycle", "risk_cycle_key", "Symbol"]

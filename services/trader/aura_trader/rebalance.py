@@ -1,0 +1,239 @@
+"""The rebalance: schedule due? → panel from the Parquet cache → decision core → cost-benefit gate → intents.
+
+Schedule: one rebalance a day, ``rebalance_hour_utc`` + ``rebalance_delay_minutes`` after 00:00 UTC, deciding on the
+daily candle that closed at 00:00 UTC of that day. The cycle key is the due time (``2024-05-01T00:15Z``), a pure
+function of the decision day: a restarted trader computes the SAME key, finds the cycle in the journal and resumes
+it (reusing its journaled intents — it never re-plans with new balances) or sees it finished and does nothing.
+
+``plan_intents`` is the pure heart (no I/O): the same panel, parameters, balances and prices give the same plan,
+the same intents and the same client order ids, in any process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import numpy as np
+
+from aura_common.adapters import parquet_store
+from aura_common.adapters.journal import CycleStatus
+from aura_common.core.decide import decide
+from aura_common.core.features import FeatureStore
+from aura_common.core.intents import IntentBatch, build_intents
+from aura_common.core.panel import Panel
+from aura_common.core.params import StrategyParams
+from aura_common.core.plan import Plan
+from aura_common.core.regime import RegimeState
+from aura_common.core.risk import GateDecision, GateResult, TradeEstimate, cost_benefit, rebalance_benefit_bps
+from aura_common.domain import Interval, MarketSpec, Side, Symbol
+
+log = logging.getLogger("aura_trader.rebalance")
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class DueCycle:
+    key: str  # e.g. 2024-05-01T00:15Z
+    due_ms: int  # when it became due
+    day_ms: int  # 00:00 UTC of the decision day: the decision uses candles closed by then
+
+
+def due_cycle(now_ms: int, hour_utc: int, delay_minutes: int) -> DueCycle:
+    """The latest rebalance that is due at ``now_ms`` (today's once its time has come, else yesterday's)."""
+    day = now_ms - now_ms % DAY_MS
+    due = day + hour_utc * 3_600_000 + delay_minutes * 60_000
+    if now_ms < due:
+        day, due = day - DAY_MS, due - DAY_MS
+    key = datetime.fromtimestamp(due / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    return DueCycle(key, due, day)
+
+
+def lookback_days(params: StrategyParams, padding_days: int) -> int:
+    """Enough history for every window of the strategy: the largest ``*_days`` parameter plus voting offsets."""
+    longest = 0
+
+    def walk(obj) -> None:
+        nonlocal longest
+        for f in fields(obj):
+            v = getattr(obj, f.name)
+            if is_dataclass(v):
+                walk(v)
+            elif f.name.endswith("_days"):
+                for x in (v if isinstance(v, tuple) else (v,)):
+                    if isinstance(x, (int, float)):
+                        longest = max(longest, int(x))
+
+    walk(params)
+    return longest + max(params.voting.offsets_days) + padding_days + 1
+
+
+def decision_row(panel: Panel) -> int | None:
+    """The last row with at least one finite close (None when the panel has none)."""
+    ok = np.isfinite(panel.close).any(axis=1)
+    rows = np.nonzero(ok)[0]
+    return int(rows[-1]) if len(rows) else None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    plan: Plan
+    gate: GateResult | None
+    targets: dict[str, float]  # after the cost-benefit gate
+    batch: IntentBatch
+    reasons: dict[str, str]
+
+
+def plan_intents(*, panel: Panel, row: int, params: StrategyParams, regime: RegimeState, prev_exposure: float,
+                 cycle_key: str, holdings: Mapping[Symbol, Decimal], free_quote: Decimal,
+                 prices: Mapping[Symbol, Decimal], specs: Mapping[Symbol, MarketSpec], fee_bps: float,
+                 slippage_bps: float, exclusions: Sequence[str] = ()) -> Proposal:
+    """Pure: plan → cost-benefit gate → intents. ``holdings`` are FREE base quantities of managed symbols."""
+    equity = free_quote + sum((q * prices[s] for s, q in holdings.items() if q > 0), Decimal(0))
+    weights = {s: float(q * prices[s] / equity) for s, q in holdings.items() if q > 0} if equity > 0 else {}
+    plan = decide(FeatureStore(panel), row, weights, regime, params, exclusions)
+    targets = {s: w for s, w in plan.targets if s in specs}
+    regime_cut = plan.exposure < prev_exposure
+    trades: list[TradeEstimate] = []
+    reasons: dict[str, str] = {}
+    for s in sorted(set(weights) | set(targets)):
+        cur, tgt = weights.get(s, 0.0), targets.get(s, 0.0)
+        if tgt == cur:
+            continue
+        side = Side.SELL if tgt < cur else Side.BUY
+        forced = side is Side.SELL and regime_cut
+        reasons[s] = "regime" if forced else ("exit" if tgt == 0 else "rebalance")
+        trades.append(TradeEstimate(s, side, Decimal(repr(round(abs(tgt - cur) * float(equity), 8))), forced))
+    gate = None
+    if any(not t.forced for t in trades) and equity > 0:
+        scores = {p.symbol: p.score for p in plan.picks}
+        benefit = rebalance_benefit_bps(weights, targets, scores, params.risk.cost_benefit_bps_per_score)
+        gate, kept = cost_benefit(trades, benefit, equity, params.risk, fee_bps, slippage_bps)
+        if gate.decision is not GateDecision.PASS:
+            keep = {(k.symbol, k.side) for k in kept}
+            for t in trades:
+                if (t.symbol, t.side) not in keep:  # dropped: hold the current weight, no trade
+                    targets[t.symbol] = weights.get(t.symbol, 0.0)
+                    reasons.pop(t.symbol, None)
+    targets = {s: w for s, w in targets.items() if w > 0}
+    free = {s: q for s, q in holdings.items() if q > 0}
+    batch = build_intents(cycle_key=cycle_key, plan_hash=plan.hash, targets=targets, holdings=free, prices=prices,
+                          specs=specs, free_quote=free_quote, fee_bps=fee_bps, slippage_bps=slippage_bps)
+    # symbols whose trade was not planned (unchanged weight, or dropped by the gate) leave no rows at all
+    batch = IntentBatch(tuple(i for i in batch.intents if i.symbol in reasons),
+                        tuple(d for d in batch.dust if d.symbol in reasons))
+    return Proposal(plan, gate, targets, batch, reasons)
+
+
+class Rebalancer:
+    """The shell around ``plan_intents``: schedule, cache, venue reads, journal, execution."""
+
+    def __init__(self, *, broker, journal, executor, metrics, data_dir: str, interval: str, universe, quote_asset: str,
+                 exclusions: Sequence[str], fee_bps: float, slippage_bps: float, hour_utc: int, delay_minutes: int,
+                 max_stale_hours: float, padding_days: int, config_version: str, read) -> None:
+        self.broker, self.journal, self.executor, self.metrics = broker, journal, executor, metrics
+        self.data_dir, self.interval, self.quote = data_dir, interval, quote_asset
+        self._universe, self.exclusions = universe, tuple(exclusions)
+        self.fee_bps, self.slippage_bps = fee_bps, slippage_bps
+        self.hour, self.delay, self.max_stale_ms = hour_utc, delay_minutes, int(max_stale_hours * 3_600_000)
+        self.padding, self.config_version, self._read = padding_days, config_version, read
+
+    def universe(self) -> tuple[Symbol, ...]:
+        """The configured symbols that the venue trades against the quote asset (``None`` = all of them)."""
+        specs = self._read(self.broker.markets, "loading markets")
+        wanted = self._universe if self._universe is not None else sorted(specs)
+        return tuple(Symbol(s) for s in wanted if s in specs and specs[Symbol(s)].quote_asset == self.quote
+                     and s not in self.exclusions)
+
+    def due(self, now_ms: int) -> DueCycle | None:
+        d = due_cycle(now_ms, self.hour, self.delay)
+        cycle = self.journal.cycle(d.key)
+        return d if cycle is None or not cycle.status.is_finished else None
+
+    def run(self, due: DueCycle, params: StrategyParams, now_ms: int) -> str:
+        """Plan (or resume) and execute the cycle; returns its journal status afterwards."""
+        cycle = self.journal.cycle(due.key)
+        if cycle is None or not self.journal.orders_of_cycle(due.key):
+            finished = self._plan(due, params, now_ms)
+            if finished is not None:
+                return finished
+        else:
+            self.journal.begin_cycle(due.key)  # a re-entry after a restart: attempts + 1, intents reused
+            event_fields = {"cycle": due.key, "orders": len(self.journal.orders_of_cycle(due.key))}
+            log.info("[CYCLE_RESUME] cycle=%s orders=%s", event_fields["cycle"], event_fields["orders"])
+        summary = self.executor.run(due.key)
+        if not summary.complete:
+            log.warning("[CYCLE_PENDING] cycle=%s unresolved=%s", due.key, ",".join(summary.unresolved))
+            return CycleStatus.RUNNING.value
+        regime = self.journal.events("REGIME", limit=1)
+        detail = {"orders": summary.outcomes, "regime": regime[0].fields.get("regime") if regime else None}
+        done = self.journal.finish_cycle(due.key, CycleStatus.DONE, detail=detail)
+        if self.metrics is not None:
+            self.metrics.rebalanced(now_ms / 1000)
+        log.info("[CYCLE_DONE] cycle=%s orders=%s attempts=%s", due.key,
+                 ",".join(f"{k}:{v}" for k, v in sorted(summary.outcomes.items())) or "-", done.attempts)
+        return done.status.value
+
+    def _plan(self, due: DueCycle, params: StrategyParams, now_ms: int) -> str | None:
+        symbols = self.universe()
+        iv = Interval(self.interval)
+        start = due.day_ms - lookback_days(params, self.padding) * DAY_MS
+        panel = parquet_store.load_panel(self.data_dir, iv, symbols, start_ms=start, end_ms=due.day_ms)
+        self._freshness(panel, now_ms)
+        row = decision_row(panel)
+        age_ms = due.day_ms - (int(panel.times[row]) + panel.interval_ms) if row is not None else None
+        if row is None or age_ms > self.max_stale_ms:
+            reason = (f"data stale: newest closed {self.interval} candle in {self.data_dir} closed "
+                      f"{'never' if age_ms is None else f'{age_ms / 3_600_000:.1f} h'} before {due.key}")
+            self.journal.begin_cycle(due.key, config_version=self.config_version)
+            self.journal.finish_cycle(due.key, CycleStatus.SKIPPED, detail={"reason": reason})
+            log.warning("[CYCLE_SKIPPED] cycle=%s reason=%s", due.key, reason.replace(" ", "_"))
+            return CycleStatus.SKIPPED.value
+        specs = self._read(self.broker.markets, "loading markets")
+        balances = self._read(self.broker.balances, "reading balances")
+        prices = self._read(lambda: self.broker.prices(symbols), "reading prices")
+        holdings = {s: balances[specs[s].base_asset].free for s in symbols
+                    if specs[s].base_asset in balances and s in prices}
+        quote = balances.get(self.quote)
+        last = [e for e in self.journal.events("REGIME", limit=10) if e.cycle_key != due.key][-1:]
+        regime = RegimeState.from_dict(last[0].fields["regime"]) if last else RegimeState()
+        prev_exposure = float(last[0].fields.get("exposure", 0.0)) if last else 0.0
+        proposal = plan_intents(panel=panel, row=row, params=params, regime=regime, prev_exposure=prev_exposure,
+                                cycle_key=due.key, holdings=holdings, free_quote=quote.free if quote else Decimal(0),
+                                prices=prices, specs=specs, fee_bps=self.fee_bps, slippage_bps=self.slippage_bps,
+                                exclusions=self.exclusions)
+        plan, gate = proposal.plan, proposal.gate
+
+        def journal_plan() -> None:
+            self.journal.begin_cycle(due.key, plan.hash, self.config_version)
+            self.journal.append_event("REGIME", {"regime": plan.regime.to_dict(), "exposure": plan.exposure,
+                                                 "observed": plan.observed.value}, cycle_key=due.key)
+            if gate is not None and gate.decision is not GateDecision.PASS:
+                self.journal.append_event("GATE", {"gate": gate.gate, "decision": gate.decision.value,
+                                                   "reason": gate.reason, **gate.figures}, cycle_key=due.key)
+
+        batch = proposal.batch
+        self.executor.record(due.key, batch.intents, batch.dust, plan.hash, proposal.reasons, before=journal_plan)
+        if gate is not None and gate.decision is not GateDecision.PASS and self.metrics is not None:
+            self.metrics.gate(gate)
+        if self.metrics is not None:
+            self.metrics.set_regime(plan.regime.regime.value)
+        log.info("[PLAN] cycle=%s plan_hash=%s regime=%s exposure=%s picks=%s intents=%d dust=%d gate=%s",
+                 due.key, plan.hash[:12], plan.regime.regime.value, plan.exposure,
+                 ",".join(p.symbol for p in plan.picks) or "-", len(batch.intents), len(batch.dust),
+                 gate.decision.value if gate else "-")
+        return None
+
+    def _freshness(self, panel: Panel, now_ms: int) -> None:
+        if self.metrics is None:
+            return
+        ages = {}
+        finite = np.isfinite(panel.close)
+        for j, s in enumerate(panel.symbols):
+            rows = np.nonzero(finite[:, j])[0]
+            if len(rows):
+                ages[s] = max(0.0, (now_ms - int(panel.times[rows[-1]]) - panel.interval_ms) / 1000)
+        self.metrics.set_data_freshness(ages)

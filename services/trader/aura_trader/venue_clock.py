@@ -1,0 +1,59 @@
+"""A clock that follows the venue's server time (GET /api/v3/time), for trading against the exchange simulator
+whose clock may be accelerated or stepped, so that the rebalance schedule runs on simulated days.
+
+``refresh()`` (once per tick) reads the server time. Between refreshes time moves on at real speed at most
+(never faster: a stepped simulator that was just jumped forward must not be extrapolated into the future), and
+it never goes backwards. ``sleep(s)`` waits ``s`` venue seconds at the rate observed between the last two reads,
+i.e. ``s / rate`` wall seconds, between ``min_wall_sleep_s`` and ``max_wall_sleep_s`` (real time when the venue
+clock stands still, as a stepped simulator's does), so an accelerated simulator's days pass quickly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class VenueClock:
+    def __init__(self, fetch_server_ms: Callable[[], int], max_wall_sleep_s: float = 60.0,
+                 min_wall_sleep_s: float = 0.05,
+                 monotonic: Callable[[], float] = time.monotonic, wall_sleep: Callable[[float], None] = time.sleep
+                 ) -> None:
+        self._fetch = fetch_server_ms
+        self._mono = monotonic
+        self._wall_sleep = wall_sleep
+        self._max, self._min = max_wall_sleep_s, min_wall_sleep_s
+        self._last = 0
+        self._lock = threading.Lock()
+        self._rate = 1.0
+        self._base_ms = int(fetch_server_ms())
+        self._base_mono = monotonic()
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def refresh(self) -> int:
+        server = int(self._fetch())
+        mono = self._mono()
+        with self._lock:
+            elapsed = mono - self._base_mono
+            if elapsed > 0.05:
+                self._rate = max(0.0, (server - self._base_ms) / 1000.0 / elapsed)
+            self._base_ms, self._base_mono = server, mono
+            self._last = max(self._last, server)
+            return self._last
+
+    def now_ms(self) -> int:
+        with self._lock:
+            now = self._base_ms + int((self._mono() - self._base_mono) * 1000 * min(1.0, self._rate))
+            self._last = max(self._last, now)
+            return self._last
+
+    def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        rate = self._rate
+        wall = seconds / rate if rate > 0 else seconds
+        self._wall_sleep(max(self._min, min(wall, self._max)))
