@@ -42,9 +42,13 @@ def ms(*a) -> int:
     return int(datetime(*a, tzinfo=timezone.utc).timestamp() * 1000)
 
 
+WORKERS = 1
+
+
 def service(data_dir, fake, symbols, intervals, start_ms, padding_ms, clock):
     return IngestService(data_dir, lambda: [ArchiveProvider(fake.url, clock)], lambda: symbols,
-                         [Interval(i) for i in intervals], start_ms, padding_ms, clock, progress=False)
+                         [Interval(i) for i in intervals], start_ms, padding_ms, clock, progress=False,
+                         workers=WORKERS)
 
 
 def cold_build(real: Path, work: Path) -> Path:
@@ -112,7 +116,7 @@ def synthetic(work: Path) -> None:
         klines.data[(sym, "1d")] = np.vstack([rows_by[sym][-1:], rows_by[sym][-1:] + [DAY, 0, 0, 0, 0, 0]])
     svc2 = IngestService(data, lambda: [ArchiveProvider(fake.url, clock), CcxtTailProvider(
         lambda: make_exchange("binance", klines.url, 10), "binance", clock)], lambda: symbols, [Interval.D1],
-        start, 0, clock, progress=False)
+        start, 0, clock, progress=False, workers=WORKERS)
     clock.set(now + 2 * DAY)
     t0 = time.perf_counter()
     s = svc2.run_pass()
@@ -140,7 +144,11 @@ def main() -> int:
                                                           str(REPO.parent / "shared" / "data" /
                                                               "binance_spot_usdt_2017_2023")))
     ap.add_argument("--skip-cold", action="store_true")
+    ap.add_argument("--workers", type=int, default=1, help="IngestService workers (the CLI default is 4)")
     args = ap.parse_args()
+    global WORKERS
+    WORKERS = args.workers
+    print(f"workers={WORKERS} (the fakes run in this same process and share its GIL)")
     print("load before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -241,3 +241,30 @@ def test_unreachable_exchange_universe_fails_the_pass_cleanly(tmp_path, klines_f
         [Interval.D1], START, 0, clock, progress=False)
     s = svc.run_pass()
     assert not s.ok and s.checked == 0 and s.failures and s.failures[0].startswith("universe:")
+
+
+def test_concurrent_pass_gives_the_same_cache_as_a_sequential_one(tmp_path, archive_fake, klines_fake):
+    from aura_common.adapters.providers.ccxt_tail import CcxtTailProvider, make_exchange
+    clock = SteppedClock(NOW)
+    symbols = [f"S{i}USDT" for i in range(12)]
+    for k, s in enumerate(symbols):
+        rows = synth_rows(START, 41, DAY, seed=k)
+        archive_fake.add_rows(s, "1d", rows[:31])  # January from the archive, February from the exchange tail
+        klines_fake.data[(s, "1d")] = rows
+
+    def providers():
+        return [ArchiveProvider(archive_fake.url, clock),
+                CcxtTailProvider(lambda: make_exchange("binance", klines_fake.url, 2), "binance", clock)]
+    results = {}
+    for workers in (1, 4):
+        d = tmp_path / f"w{workers}"
+        svc = IngestService(d, providers, lambda: symbols, [Interval.D1], START, 0, clock, progress=False,
+                            workers=workers)
+        before = archive_fake.count() + klines_fake.count()
+        s = svc.run_pass()
+        assert s.ok and s.updated == 12 and s.rows == 12 * 40
+        assert s.requests == archive_fake.count() + klines_fake.count() - before  # per-thread request counting
+        results[workers] = load_panel(d, "1d")
+        assert {e.sources.get("exchange:binance") for e in load_manifest(d).entries["1d"].values()} == {9}
+    for f in ("open", "high", "low", "close"):
+        assert np.array_equal(getattr(results[1], f), getattr(results[4], f), equal_nan=True)

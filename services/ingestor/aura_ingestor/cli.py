@@ -28,6 +28,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbols", help="comma-separated symbols instead of the configured universe")
     parser.add_argument("--intervals", help="comma-separated intervals instead of data.intervals (e.g. 1d,4h)")
     parser.add_argument("--data-dir", help="cache root instead of paths.data_dir")
+    parser.add_argument("--workers", type=int, default=4,
+                        help="pairs updated concurrently (I/O bound; exchange calls stay serialised), default 4")
     parser.add_argument("--no-metrics", action="store_true", help="do not serve Prometheus metrics")
     parser.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                         help="progress bar: auto = only on a terminal")
@@ -66,7 +68,7 @@ def build_service(config: AuraConfig, args: argparse.Namespace, registry=None):
         providers_factory=lambda: build_providers(config, clock, metrics.observe_request),
         universe=universe, intervals=intervals, start_ms=start_ms_of(config),
         padding_ms=config.data.lookback_padding_days * DAY_MS, clock=clock, recorder=metrics,
-        on_pass_success=metrics.pass_succeeded, progress=progress)
+        on_pass_success=metrics.pass_succeeded, progress=progress, workers=args.workers)
     return service, metrics
 
 
@@ -79,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
             from aura_common.config import ConfigError
             raise ConfigError(f"--intervals {args.intervals!r}: use values among "
                               f"{', '.join(i.value for i in Interval)}") from None
+    if args.workers < 1:
+        from aura_common.config import ConfigError
+        raise ConfigError(f"--workers {args.workers}: must be at least 1")
     configure_logging(args.log_level)
     service, metrics = build_service(config, args)
     if args.once:

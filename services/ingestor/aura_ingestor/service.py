@@ -10,6 +10,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -78,7 +79,8 @@ class IngestService:
     def __init__(self, data_dir: str | Path, providers_factory: Callable[[], list[Provider]],
                  universe: Callable[[], Sequence[str]], intervals: Sequence[Interval], start_ms: int,
                  padding_ms: int, clock: Clock, recorder: Recorder | None = None,
-                 on_pass_success: Callable[[int], None] | None = None, progress: bool | None = None) -> None:
+                 on_pass_success: Callable[[int], None] | None = None, progress: bool | None = None,
+                 workers: int = 1) -> None:
         self.data_dir = Path(data_dir)
         self.providers_factory = providers_factory
         self.universe = universe
@@ -89,6 +91,7 @@ class IngestService:
         self.recorder = recorder or NullRecorder()
         self.on_pass_success = on_pass_success
         self.progress = sys.stderr.isatty() if progress is None else progress
+        self.workers = max(1, int(workers))
 
     def _manifest(self, now_ms: int) -> Manifest:
         try:
@@ -117,10 +120,18 @@ class IngestService:
                            self.recorder)
         work = [(iv, s) for iv in self.intervals for s in symbols]
         bar = _progress(len(work), self.progress)
-        for k, (iv, symbol) in enumerate(work):
-            out = self._one(ctx, symbol, iv, now_ms)
-            self._count(summary, out)
-            bar.step(k + 1, symbol, iv.value, summary)
+        if self.workers == 1:
+            for k, (iv, symbol) in enumerate(work):
+                out = self._one(ctx, symbol, iv, now_ms)
+                self._count(summary, out)
+                bar.step(k + 1, symbol, iv.value, summary)
+        else:  # pairs are independent files; providers are thread-safe (ccxt calls serialised, sessions per thread)
+            with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ingest") as pool:
+                futures = [pool.submit(self._one, ctx, symbol, iv, now_ms) for iv, symbol in work]
+                for k, fut in enumerate(as_completed(futures)):
+                    out = fut.result()
+                    self._count(summary, out)
+                    bar.step(k + 1, out.symbol, out.interval, summary)
         bar.close()
         try:
             save_manifest(self.data_dir, manifest)

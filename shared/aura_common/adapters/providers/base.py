@@ -8,6 +8,7 @@ does not lose the others: the range it should have covered simply stays missing 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -71,6 +72,7 @@ class Breaker:
         self.threshold = threshold
         self.consecutive = 0
         self.open_kind: str | None = None
+        self._lock = threading.Lock()
 
     def check(self, what: str) -> None:
         if self.open_kind is not None:
@@ -78,12 +80,14 @@ class Breaker:
                                                 f"(breaker open for the rest of this pass)")
 
     def success(self) -> None:
-        self.consecutive = 0
+        with self._lock:
+            self.consecutive = 0
 
     def failure(self, kind: str) -> None:
-        if kind == "rate_limited":
-            self.open_kind = kind
-        elif kind in self.TRANSPORT:
-            self.consecutive += 1
-            if self.consecutive >= self.threshold:
+        with self._lock:
+            if kind == "rate_limited":
                 self.open_kind = kind
+            elif kind in self.TRANSPORT:
+                self.consecutive += 1
+                if self.consecutive >= self.threshold:
+                    self.open_kind = kind

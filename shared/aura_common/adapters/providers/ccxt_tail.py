@@ -5,13 +5,15 @@ an empty page, or a page that does not advance (bounded by the number of pages t
 Rate limits: ccxt's own limiter stays on (``enableRateLimit``); on 429/418 (ccxt ``DDoSProtection`` /
 ``RateLimitExceeded``) we wait ``Retry-After`` (from the last response headers; ccxt ignores it) or an exponential
 backoff through the injected Clock, at most ``max_retries`` times, then give the range up as ``rate_limited`` so
-the next provider is asked. The still-forming candle is returned by the exchange; the caller drops it (closed
+the next provider is asked. Thread-safe: calls to the one ccxt client are serialised under a lock (so ccxt's
+limiter and our back-off hold for every worker); ``requests`` counts the calling thread's requests. The still-forming candle is returned by the exchange; the caller drops it (closed
 candles only). ccxt rows carry base volume only: quote volume is left unknown (NaN), not invented.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 
@@ -52,8 +54,13 @@ class CcxtTailProvider:
         self.max_retries = max_retries
         self.backoff = backoff_seconds
         self.max_wait = max_wait_seconds
-        self.requests = 0
         self.breaker = Breaker(self.name)
+        self._lock = threading.RLock()
+        self._local = threading.local()
+
+    @property
+    def requests(self) -> int:
+        return getattr(self._local, "requests", 0)
 
     def supports(self, symbol: str, interval: Interval) -> bool:
         return True
@@ -64,23 +71,26 @@ class CcxtTailProvider:
             self._exchange = self._factory()
         return self._exchange
 
-    def _call(self, what: str, fn, *args, **kwargs):
-        self.breaker.check(what)
-        try:
-            out = self._call_with_retries(what, fn, *args, **kwargs)
-        except ProviderError as exc:
-            self.breaker.failure(exc.kind)
-            raise
-        self.breaker.success()
-        return out
+    def _call(self, what: str, fn, *args, check_empty: bool = False):
+        with self._lock:
+            self.breaker.check(what)
+            try:
+                out = self._call_with_retries(what, fn, *args)
+            except ProviderError as exc:
+                self.breaker.failure(exc.kind)
+                raise
+            self.breaker.success()
+            if check_empty and isinstance(out, list) and not out:
+                self._check_empty_body(what)
+            return out
 
-    def _call_with_retries(self, what: str, fn, *args, **kwargs):
+    def _call_with_retries(self, what: str, fn, *args):
         delay = self.backoff
         for attempt in range(self.max_retries + 1):
             t0 = time.perf_counter()
-            self.requests += 1
+            self._local.requests = self.requests + 1
             try:
-                out = fn(*args, **kwargs)
+                out = fn(*args)
             except ccxt.BaseError as exc:
                 self.observer(self.name, time.perf_counter() - t0, False)
                 kind = map_ccxt_error(exc)
@@ -101,16 +111,20 @@ class CcxtTailProvider:
 
     def market_symbol(self, symbol: str) -> str | None:
         """``BTCUSDT`` -> the ccxt unified spot symbol (``BTC/USDT``), from the exchange's markets."""
-        if self._symbols is None:
-            markets = self._call("load_markets", self.exchange.load_markets)
-            if not isinstance(markets, dict):
-                raise ProviderError("bad_response", f"{self.name} load_markets: not a market table")
-            table = {}
-            for m in markets.values():
-                if isinstance(m, dict) and m.get("spot") and m.get("base") and m.get("quote"):
-                    table[f"{m['base']}{m['quote']}".upper()] = m["symbol"]
-            self._symbols = table
+        with self._lock:
+            if self._symbols is None:
+                self._symbols = self._load_symbols()
         return self._symbols.get(symbol.upper())
+
+    def _load_symbols(self) -> dict[str, str]:
+        markets = self._call("load_markets", self.exchange.load_markets)
+        if not isinstance(markets, dict):
+            raise ProviderError("bad_response", f"{self.name} load_markets: not a market table")
+        table = {}
+        for m in markets.values():
+            if isinstance(m, dict) and m.get("spot") and m.get("base") and m.get("quote"):
+                table[f"{m['base']}{m['quote']}".upper()] = m["symbol"]
+        return table
 
     def fetch(self, symbol: str, interval: Interval, start_ms: int, end_ms: int, now_ms: int) -> FetchResult:
         result = FetchResult()
@@ -125,11 +139,9 @@ class CcxtTailProvider:
             since = start_ms
             for _ in range(max_pages):
                 url = f"{self.name} fetch_ohlcv {market} {iv.value} since={since}"
-                rows = self._call(url, self.exchange.fetch_ohlcv, market, iv.value, since, limit)
+                rows = self._call(url, self.exchange.fetch_ohlcv, market, iv.value, since, limit, check_empty=True)
                 if not isinstance(rows, list):
                     raise ProviderError("bad_response", f"{url}: not a list of candles")
-                if not rows:
-                    self._check_empty_body(url)
                 batch, last = self._to_batch(url, rows)
                 if len(batch.candles) or batch.parse_rejects:
                     result.batches.append(batch)

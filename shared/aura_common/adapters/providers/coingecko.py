@@ -9,7 +9,8 @@ open = price at D 00:00, close = price at D+1 00:00, high = max(open, close), lo
 trailing "now" point) are ignored. Volume and quote volume are unknown (NaN): CoinGecko's ``total_volumes`` is a
 rolling 24 h all-venue USD figure, not this market's candle volume. Prices are USD, used for USDT pairs. The public
 plan serves at most the last 365 days; older ranges stay gaps. Only the 1d interval is served.
-Symbol -> id comes from the fixed table in config (``data.coingecko.ids``).
+Symbol -> id comes from the fixed table in config (``data.coingecko.ids``). Requests are paced at one per
+``min_interval_seconds`` (2 s: the public plan's ~30 calls/min).
 """
 
 from __future__ import annotations
@@ -64,12 +65,12 @@ class CoinGeckoProvider:
 
     def __init__(self, base_url: str, ids: dict[str, str], clock: Clock, timeout_seconds: float = 15.0,
                  observer: RequestObserver = no_observer, max_retries: int = 2,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, min_interval_seconds: float = 2.0) -> None:
         self.base = base_url.rstrip("/")
         self.ids = {k.upper(): v for k, v in ids.items()}
         headers = {"x-cg-demo-api-key": api_key} if api_key else None
         self.http = HttpGetter(self.name, clock, timeout_seconds, observer=observer, max_retries=max_retries,
-                               headers=headers)
+                               headers=headers, min_interval_seconds=min_interval_seconds)
 
     def supports(self, symbol: str, interval: Interval) -> bool:
         return Interval(interval) == Interval.D1 and symbol.upper() in self.ids

@@ -1,12 +1,19 @@
-"""A small HTTP GET helper for the plain-HTTP providers (archive, CoinGecko): timeouts, Retry-After, one error map.
+"""A small HTTP GET helper for the plain-HTTP providers (archive, CoinGecko): timeouts, Retry-After, pacing, one
+error map.
 
 Rate limiting: 429 and 418 are retried after ``Retry-After`` seconds (default ``backoff_seconds`` doubling), at most
-``max_retries`` times and never waiting longer than ``max_wait_seconds`` in one go; then ``rate_limited``. The wait
-goes through the injected Clock so that tests do not sleep. Only GETs exist here, so retrying is always safe.
+``max_retries`` times and never waiting longer than ``max_wait_seconds`` in one go; then ``rate_limited`` and the
+breaker stops asking for the rest of the pass. ``min_interval_seconds`` paces requests (CoinGecko's public plan
+allows ~30 calls/min). Waits go through the injected Clock so that tests do not sleep. Only GETs exist here, so
+retrying is always safe.
+
+Thread-safe: one ``requests.Session`` per thread; ``requests`` counts the calling thread's requests (a provider
+reports how many requests one fetch made by differencing it).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 import requests
@@ -16,20 +23,42 @@ from aura_common.adapters.providers.base import Breaker, ProviderError, RequestO
 
 
 class HttpGetter:
-    def __init__(self, provider: str, clock: Clock, timeout_seconds: float, session: requests.Session | None = None,
-                 observer: RequestObserver = no_observer, max_retries: int = 3, backoff_seconds: float = 1.0,
-                 max_wait_seconds: float = 120.0, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, provider: str, clock: Clock, timeout_seconds: float, observer: RequestObserver = no_observer,
+                 max_retries: int = 3, backoff_seconds: float = 1.0, max_wait_seconds: float = 120.0,
+                 headers: dict[str, str] | None = None, min_interval_seconds: float = 0.0) -> None:
         self.provider = provider
         self.clock = clock
         self.timeout = timeout_seconds
-        self.session = session or requests.Session()
         self.observer = observer
         self.max_retries = max_retries
         self.backoff = backoff_seconds
         self.max_wait = max_wait_seconds
         self.headers = headers or {}
-        self.requests = 0
+        self.min_interval_ms = int(min_interval_seconds * 1000)
         self.breaker = Breaker(provider)
+        self._local = threading.local()
+        self._pace_lock = threading.Lock()
+        self._last_ms: int | None = None
+
+    @property
+    def requests(self) -> int:
+        return getattr(self._local, "requests", 0)
+
+    def _session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = self._local.session = requests.Session()
+        return s
+
+    def _pace(self) -> None:
+        if self.min_interval_ms <= 0:
+            return
+        with self._pace_lock:
+            now = self.clock.now_ms()
+            if self._last_ms is not None and now - self._last_ms < self.min_interval_ms:
+                self.clock.sleep((self.min_interval_ms - (now - self._last_ms)) / 1000)
+                now = self.clock.now_ms()
+            self._last_ms = now
 
     def get(self, url: str, params: dict | None = None, allow_404: bool = False) -> requests.Response | None:
         """The response (status 200), None for a 404 when ``allow_404``; otherwise ProviderError naming the URL."""
@@ -45,10 +74,11 @@ class HttpGetter:
     def _get(self, url: str, params: dict | None, allow_404: bool) -> requests.Response | None:
         delay = self.backoff
         for attempt in range(self.max_retries + 1):
+            self._pace()
             t0 = time.perf_counter()
-            self.requests += 1
+            self._local.requests = self.requests + 1
             try:
-                resp = self.session.get(url, params=params, timeout=self.timeout, headers=self.headers)
+                resp = self._session().get(url, params=params, timeout=self.timeout, headers=self.headers)
             except requests.Timeout as exc:
                 self.observer(self.provider, time.perf_counter() - t0, False)
                 raise ProviderError("timeout", f"{url}: no answer within {self.timeout:g} s") from exc
