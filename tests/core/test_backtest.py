@@ -154,3 +154,20 @@ def test_metrics_ratios():
     assert m["calmar"] == pytest.approx(m["cagr"] / max_drawdown(eq))
     assert m["turnover"] == pytest.approx(50.0 / eq.mean())
     assert m["exposure"] == 0.5 and m["trades"] == 3.0
+
+
+def test_sweep_reuses_signals_and_gives_the_same_results(fs, active_params):
+    from aura_common.core.backtest.sweep import Sweep
+
+    cfg = BacktestConfig()
+    sweep = Sweep(fs, cfg, max_signals=3)
+    variants = [active_params,
+                strategy(**{**ACTIVE, "risk": {**ACTIVE["risk"], "stop_loss_pct": 20.0}}),
+                strategy(**{**ACTIVE, "scoring": {**ACTIVE["scoring"], "w_volatility": 0.3}}),
+                strategy(**{**ACTIVE, "voting": {"top_k": 3, "min_votes": 2}}),
+                active_params]
+    for params in variants:
+        got, want = sweep.run(params), run_backtest(fs, params, cfg)
+        assert got.trades == want.trades
+        np.testing.assert_array_equal(got.equity, want.equity)
+    assert sweep.signal_builds == 3  # the stop-loss variant and the repeat reuse signals

@@ -24,7 +24,7 @@ from aura_common.core.params import StrategyParams
 from aura_common.core.plan import Pick, Plan
 from aura_common.core.planning import plan_weights
 from aura_common.core.regime import REGIMES, Regime, RegimeState, advance, exposure, observe_rows
-from aura_common.core.scoring import score_rows
+from aura_common.core.scoring import factor_z, score_rows
 from aura_common.core.screen import allowed_columns, screen_rows
 from aura_common.core.voting import rank_rows, select_rows, vote_rows
 
@@ -43,18 +43,20 @@ class Signals:
     selected: np.ndarray  # (R × P) column indices in preference order, -1 pads
     observed: np.ndarray  # (R,) regime code
 
+    def picks_at(self, r: int) -> tuple[Pick, ...]:
+        """The selected symbols of block row ``r`` as ``Pick`` values in preference order (built once)."""
+        cache = self._picks
+        got = cache[r]
+        if got is None:
+            syms, sc, vo, po = self.symbols, self.score[r], self.votes[r], self.points[r]
+            got = tuple(tuple.__new__(Pick, (syms[j], float(sc[j]), int(vo[j]), float(po[j])))
+                        for j in self.selected[r].tolist() if j >= 0)
+            cache[r] = got
+        return got
+
     @cached_property
-    def picks(self) -> list[tuple[Pick, ...]]:
-        """Per row, the selected symbols as ``Pick`` values in preference order (built once, then reused)."""
-        sel = self.selected
-        rows = np.arange(len(sel))[:, None]
-        cols = np.maximum(sel, 0)
-        syms = self.symbols
-        out = []
-        for js, sc, vo, po in zip(sel.tolist(), self.score[rows, cols].tolist(), self.votes[rows, cols].tolist(),
-                                  self.points[rows, cols].tolist()):
-            out.append(tuple(Pick(syms[j], s, v, p) for j, s, v, p in zip(js, sc, vo, po) if j >= 0))
-        return out
+    def _picks(self) -> list[tuple[Pick, ...] | None]:
+        return [None] * len(self.selected)
 
     @cached_property
     def score_floor(self) -> list[float]:
@@ -68,13 +70,34 @@ class Signals:
         return [REGIMES[c] for c in self.observed.tolist()]
 
 
-def signal_rows(fs: FeatureStore, lo: int, hi: int, params: StrategyParams, allowed: np.ndarray) -> Signals:
+def signal_rows(fs: FeatureStore, lo: int, hi: int, params: StrategyParams, allowed: np.ndarray,
+                memo: dict | None = None) -> Signals:
+    """``memo`` (a dict the caller owns, e.g. a sweep) reuses the parts that depend only on some parameters:
+    eligibility (screen), each factor's z-scores (screen + factor window) and the observed regime."""
     rows = slice(lo, hi)
-    eligible = screen_rows(fs, rows, params.screen, allowed)
-    score = score_rows(fs, rows, eligible, params.scoring, params.screen)
+    memo = {} if memo is None else memo
+    base = (lo, hi, allowed.tobytes())
+    key = ("eligible", params.screen, base)
+    eligible = memo.get(key)
+    if eligible is None:
+        eligible = memo[key] = screen_rows(fs, rows, params.screen, allowed)
+
+    def zcache(kind: str, window: int) -> np.ndarray:
+        k = ("z", kind, window, params.screen, base)
+        z = memo.get(k)
+        if z is None:
+            z = memo[k] = factor_z(fs, rows, eligible, kind, window)
+        return z
+
+    score = score_rows(fs, rows, eligible, params.scoring, params.screen, zcache)
     votes, points = vote_rows(rank_rows(score, eligible), eligible, params.voting)
     selected = select_rows(eligible, votes, points, score, params.voting.min_votes, params.portfolio.max_positions)
-    observed = observe_rows(fs, rows, params.regime, allowed)
+    rp = params.regime
+    key = ("regime", rp.proxy_symbol, rp.fast_sma_days, rp.slow_sma_days, rp.breadth_sma_days, rp.bull_breadth_min,
+           rp.bear_breadth_max, base)
+    observed = memo.get(key)
+    if observed is None:
+        observed = memo[key] = observe_rows(fs, rows, rp, allowed)
     panel = fs.panel
     return Signals(lo, panel.symbols, panel.times[rows] + panel.interval_ms, eligible, score, votes, points,
                    selected, observed)
@@ -89,7 +112,7 @@ def plan_at(sig: Signals, t: int, holdings: Mapping[str, float], state: RegimeSt
     observed = sig.observed_regimes[r]
     new_state = advance(state, observed, params.regime.confirm_cycles)
     expo = exposure(new_state.regime, params.regime)
-    picks = sig.picks[r] if expo > 0 else ()
+    picks = sig.picks_at(r) if expo > 0 else ()
     targets, exits = plan_weights([(p.symbol, p.score) for p in picks], expo, holdings, params.portfolio)
     return Plan(int(sig.decision_ms[r]), new_state, observed, expo, picks, targets, exits)
 

@@ -22,34 +22,53 @@ from aura_common.core.params import ScoringParams, ScreenParams
 
 def zscore_rows(values: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """Z-score each row over its eligible, finite entries; 0 where undefined or without spread; NaN if ineligible."""
+    return np.where(eligible, _zscore(values, eligible), np.nan)
+
+
+def _zscore(values: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Like ``zscore_rows`` but 0.0 (not NaN) where ineligible: the caller masks once at the end."""
     mask = eligible & np.isfinite(values)
     x = np.where(mask, values, 0.0)
-    count = mask.sum(axis=1, keepdims=True)
-    safe = np.maximum(count, 1)
-    mean = x.sum(axis=1, keepdims=True) / safe
-    dev = np.where(mask, values - mean, 0.0)
-    std = np.sqrt((dev * dev).sum(axis=1, keepdims=True) / safe)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(std > 1e-12, dev / std, 0.0)
-    z = np.where(mask, z, 0.0)
-    return np.where(eligible, z, np.nan)
+    count = np.maximum(mask.sum(axis=1), 1)
+    x -= (x.sum(axis=1) / count)[:, None]
+    np.multiply(x, mask, out=x)
+    var = np.einsum("ij,ij->i", x, x) / count
+    with np.errstate(divide="ignore"):
+        inv = np.where(var > 1e-24, 1.0 / np.sqrt(var), 0.0)
+    x *= inv[:, None]
+    return x
+
+
+def factor_z(fs: FeatureStore, rows: slice, eligible: np.ndarray, kind: str, window: int) -> np.ndarray:
+    """The z-scored factor ``kind`` (ret / vol / trend / liq) over its ``window``; 0.0 where ineligible."""
+    if kind == "ret":
+        raw = fs.ret(window)[rows]
+    elif kind == "vol":
+        raw = fs.volatility(window)[rows]
+    elif kind == "trend":
+        raw = fs.trend(window)[rows]
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            raw = np.log(fs.median_quote_volume(window)[rows])
+    return _zscore(raw, eligible)
 
 
 def score_rows(fs: FeatureStore, rows: slice, eligible: np.ndarray, params: ScoringParams,
-               screen: ScreenParams) -> np.ndarray:
-    """(R × N) composite score; NaN where the symbol is not eligible."""
+               screen: ScreenParams, zcache=None) -> np.ndarray:
+    """(R × N) composite score; NaN where the symbol is not eligible. ``zcache(kind, window)`` may memoise
+    ``factor_z`` for a fixed eligibility (the sweep does)."""
+    z = zcache or (lambda kind, window: factor_z(fs, rows, eligible, kind, window))
     score = np.zeros(eligible.shape)
     if params.w_momentum:
+        lookbacks = sorted(set(params.momentum_lookbacks_days))
         mom = np.zeros(eligible.shape)
-        for days in sorted(set(params.momentum_lookbacks_days)):
-            mom += zscore_rows(fs.ret(days)[rows], eligible)
-        score += params.w_momentum * (mom / len(set(params.momentum_lookbacks_days)))
+        for days in lookbacks:
+            mom += z("ret", days)
+        score += params.w_momentum * (mom / len(lookbacks))
     if params.w_volatility:
-        score += params.w_volatility * zscore_rows(fs.volatility(params.volatility_days)[rows], eligible)
+        score += params.w_volatility * z("vol", params.volatility_days)
     if params.w_trend:
-        score += params.w_trend * zscore_rows(fs.trend(params.trend_days)[rows], eligible)
+        score += params.w_trend * z("trend", params.trend_days)
     if params.w_liquidity:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            liq = np.log(fs.median_quote_volume(screen.liquidity_window_days)[rows])
-        score += params.w_liquidity * zscore_rows(liq, eligible)
+        score += params.w_liquidity * z("liq", screen.liquidity_window_days)
     return np.where(eligible, score, np.nan)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from aura_common.core.backtest.metrics import compute_metrics
 from aura_common.core.decide import Signals, plan_at, signal_rows
 from aura_common.core.features import FeatureStore
 from aura_common.core.params import StrategyParams
-from aura_common.core.regime import RegimeState
+from aura_common.core.regime import Regime, RegimeState
 from aura_common.core.risk import rebalance_benefit_bps
 from aura_common.core.screen import allowed_columns
 from aura_common.domain.values import MarketSpec, Side
@@ -56,8 +57,9 @@ class BacktestConfig:
     record_plans: bool = False  # keep every day's plan hash and its inputs (holdings, regime state)
 
 
-@dataclass(frozen=True)
-class Trade:
+class Trade(NamedTuple):
+    """One fill (immutable; a NamedTuple because a backtest makes thousands)."""
+
     t_ms: int  # decision time (close of the decision candle)
     symbol: str
     side: str  # BUY / SELL
@@ -129,7 +131,7 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
     marks: list[float] = []
     eq_out = np.empty(hi - lo)
     expo_out = np.empty(hi - lo)
-    regimes: list[str] = []
+    regimes: list[Regime] = []
     trades: list[Trade] = []
     hashes: list[str] = []
     inputs: list[tuple[dict[str, float], RegimeState]] = []
@@ -239,20 +241,15 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
             trades.append(Trade(now, s, "BUY", q, px, gross, gross * fee, why))
         if cash < 0:  # pragma: no cover - an invariant; a negative balance means an accounting bug
             raise AssertionError(f"cash went negative ({cash}) at {now}")
-        _record(i, eq_out, expo_out, regimes, cash, qty, last_px, state)
+        value = 0.0
+        for s, q in qty.items():
+            value += q * last_px[s]
+        equity = cash + value
+        eq_out[i] = equity
+        expo_out[i] = value / equity if equity > 0 else 0.0
+        regimes.append(state.regime)
 
     metrics = compute_metrics(eq_out, expo_out, traded, len(trades))
     return BacktestResult(np.asarray(dec_ms[lo - sig.lo:hi - sig.lo], dtype=np.int64), eq_out, expo_out,
-                          tuple(regimes), tuple(trades), tuple(gates.events), dict(gates.calls), metrics, cash,
+                          tuple(r.value for r in regimes), tuple(trades), tuple(gates.events), dict(gates.calls), metrics, cash,
                           dict(sorted(qty.items())), tuple(hashes), tuple(inputs))
-
-
-def _record(i: int, eq_out: np.ndarray, expo_out: np.ndarray, regimes: list[str], cash: float,
-            qty: dict[str, float], last_px: dict[str, float], state: RegimeState) -> None:
-    value = 0.0
-    for s, q in qty.items():
-        value += q * last_px[s]
-    equity = cash + value
-    eq_out[i] = equity
-    expo_out[i] = value / equity if equity > 0 else 0.0
-    regimes.append(state.regime.value)

@@ -1,9 +1,11 @@
 """Many backtests over one data window: features once, signals once per distinct signal parameters.
 
 ``Sweep(fs, cfg)`` keeps the feature store of the window (memoised by window length, so every feature that
-does not depend on a swept parameter is computed once) and a small LRU of ``Signals`` keyed by the parameters
-that ``signal_rows`` reads (screen, scoring, voting, max_positions, regime). Sweeping risk or portfolio weights
-therefore re-runs only the day loop; sweeping a scoring weight re-runs scoring, ranking and voting.
+does not depend on a swept parameter is computed once), a small LRU of ``Signals`` keyed by the parameters
+that ``signal_rows`` reads (screen, scoring, voting, max_positions, regime), and a bounded memo of the parts of
+the signals that depend on fewer parameters (eligibility per screen, each factor's z-scores per screen and
+window, the observed regime). Sweeping risk or portfolio weights re-runs only the day loop; sweeping a scoring
+weight or a voting parameter re-runs the weighted sum, ranking and voting, nothing else.
 Pure and single-process; a caller may fan combinations out over processes (see bench/backtest).
 """
 
@@ -29,13 +31,17 @@ class Sweep:
         self.allowed = allowed_columns(fs.panel.symbols, cfg.exclusions)
         self.max_signals = max_signals
         self._signals: OrderedDict[Hashable, Signals] = OrderedDict()
+        self._memo: dict = {}  # eligibility, factor z-scores, observed regime (see signal_rows)
+        self.max_memo = 48
         self.signal_builds = 0
 
     def signals(self, params: StrategyParams) -> Signals:
         key = signal_key(params)
         sig = self._signals.get(key)
         if sig is None:
-            sig = signal_rows(self.fs, 0, self.fs.shape[0], params, self.allowed)
+            if len(self._memo) > self.max_memo:
+                self._memo.clear()
+            sig = signal_rows(self.fs, 0, self.fs.shape[0], params, self.allowed, self._memo)
             self.signal_builds += 1
             self._signals[key] = sig
             while len(self._signals) > self.max_signals:
