@@ -1,0 +1,180 @@
+"""The in-sample searches: one TPE study per fold, spread over worker processes (every core, not threads).
+
+``search_folds`` hands whole folds to a pool of forked processes (each fold is searched by exactly one process,
+so the result is reproducible); the panel and its feature memo are inherited copy-on-write. ``join_run`` is the
+scale-out path: another process or container adds trials to whichever fold studies are not full yet.
+Progress (one tick per finished trial) flows back to the parent through a queue.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue as queue_mod
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from aura_common.config import ConfigError
+from aura_common.core.params import StrategyParams
+from aura_common.core.walkforward import Fold
+
+from aura_optimizer import studies
+from aura_optimizer.evaluate import Evaluator, score
+from aura_optimizer.space import SearchSpace, apply
+
+KEPT_METRICS = ("sharpe", "calmar", "sortino", "total_return", "cagr", "max_drawdown", "turnover_annual",
+                "trades", "exposure")
+
+
+class SearchError(RuntimeError):
+    """A fold's search produced nothing usable."""
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    evaluator: Evaluator
+    space: SearchSpace
+    base: StrategyParams
+    folds: tuple[Fold, ...]
+    run_id: str
+    storage_url: str
+    seed: int
+    trials: int
+
+
+@dataclass(frozen=True)
+class FoldBest:
+    fold: int
+    value: float
+    values: dict[str, Any]  # section.field -> value
+    params: StrategyParams
+    metrics: dict[str, float]  # in-sample
+    trials: int
+    invalid: int
+
+
+def make_objective(ctx: SearchContext, fold: Fold) -> Callable[[optuna.Trial], float]:
+    def objective(trial: optuna.Trial) -> float:
+        values = ctx.space.suggest(trial)
+        try:
+            params = apply(ctx.base, values)
+        except ConfigError as exc:
+            trial.set_user_attr("invalid", exc.problem)
+            raise optuna.TrialPruned() from None
+        result = ctx.evaluator.backtest(params, fold.train_lo, fold.train_hi)
+        metrics = {k: float(result.metrics[k]) for k in KEPT_METRICS}
+        trial.set_user_attr("m", {**metrics, "worker": studies.worker_id()})
+        return score(metrics, ctx.space.objective)
+    return objective
+
+
+def fold_seed(ctx: SearchContext, fold: int) -> int:
+    return ctx.seed * 1000 + fold
+
+
+def search_fold(ctx: SearchContext, fold: int, storage=None, shared: bool = False,
+                on_trial: Callable[[], None] | None = None) -> int:
+    storage = storage or studies.make_storage(ctx.storage_url)
+    study = studies.fold_study(storage, ctx.run_id, fold, None if shared else fold_seed(ctx, fold))
+    return studies.run_study(study, make_objective(ctx, ctx.folds[fold]), ctx.trials, shared, on_trial)
+
+
+def pending(ctx: SearchContext, storage) -> dict[int, int]:
+    """Finished trials per fold (folds without a study yet count 0)."""
+    out = {}
+    for f in ctx.folds:
+        study = studies.fold_study(storage, ctx.run_id, f.index, None)
+        out[f.index] = studies.done_trials(study)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ worker processes
+
+_CTX: SearchContext | None = None
+_QUEUE: Any = None
+
+
+def _init_worker(q: Any) -> None:
+    global _QUEUE
+    _QUEUE = q
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates the pool
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _pool_task(fold: int) -> int:
+    assert _CTX is not None
+    return search_fold(_CTX, fold, on_trial=lambda: _QUEUE.put(1))
+
+
+def search_folds(ctx: SearchContext, storage, workers: int, tick: Callable[[int], None]) -> None:
+    """Bring every fold study to ``ctx.trials`` finished trials, ``workers`` processes at a time."""
+    done = pending(ctx, storage)
+    todo = [k for k, n in done.items() if n < ctx.trials]
+    if not todo:
+        return
+    if workers <= 1 or len(todo) == 1:
+        for k in todo:
+            search_fold(ctx, k, storage, on_trial=lambda: tick(1))
+        return
+    global _CTX
+    _CTX = ctx
+    storage.engine.dispose()  # no pooled connection is shared with the children
+    mpctx = mp.get_context("fork")
+    q = mpctx.Queue()
+    pool = mpctx.Pool(min(workers, len(todo)), initializer=_init_worker, initargs=(q,))
+    try:
+        # longest first is no use (all folds cost about the same); fold order keeps the progress readable
+        result = pool.map_async(_pool_task, todo, chunksize=1)
+        while True:
+            try:
+                q.get(timeout=0.2)
+                tick(1)
+            except queue_mod.Empty:
+                if result.ready():
+                    break
+        result.get()
+        while True:
+            try:
+                q.get_nowait()
+                tick(1)
+            except queue_mod.Empty:
+                break
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+        _CTX = None
+
+
+def join_run(ctx: SearchContext, storage, tick: Callable[[int], None]) -> int:
+    """Add trials to any fold study that is not full (newest fold first); returns the trials added."""
+    added = 0
+    for f in reversed(ctx.folds):
+        study = studies.fold_study(storage, ctx.run_id, f.index, None)
+        if studies.done_trials(study) >= ctx.trials:
+            continue
+        added += search_fold(ctx, f.index, storage, shared=True, on_trial=lambda: tick(1))
+    return added
+
+
+def best_of_folds(ctx: SearchContext, storage) -> list[FoldBest]:
+    out = []
+    for f in ctx.folds:
+        study = studies.fold_study(storage, ctx.run_id, f.index, None)
+        trials = studies.retry_locked(lambda: study.get_trials(deepcopy=False, states=studies.DONE_STATES))
+        complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if not complete:
+            raise SearchError(f"fold {f.index}: every one of {len(trials)} trials was an invalid strategy; "
+                              "narrow the search space")
+        # best value; ties go to the earliest trial (deterministic)
+        best = max(complete, key=lambda t: (t.value, -t.number))
+        values = ctx.space.from_optuna(best.params)
+        metrics = {k: v for k, v in best.user_attrs.get("m", {}).items() if k != "worker"}
+        out.append(FoldBest(f.index, float(best.value), values, apply(ctx.base, values), metrics, len(trials),
+                            len(trials) - len(complete)))
+    return out

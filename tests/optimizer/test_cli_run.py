@@ -1,0 +1,82 @@
+"""``aura optimize`` end to end through the real console script on a real Parquet cache in tmp_path."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from aura_common.config import load_strategy
+from aura_common.config.loader import strategy_to_dict
+
+FAST = ("--space", "space.yaml", "--folds", "2", "--trials", "8")
+
+
+def _complete(run_dir):
+    assert not (run_dir / "INCOMPLETE").exists()
+    for name in ("report.html", "results.json", "proposed.yaml", "run.json", "equity.png", "stability.png",
+                 "in_vs_out.png"):
+        assert (run_dir / name).is_file(), name
+    assert not [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+    return json.loads((run_dir / "results.json").read_text())
+
+
+def test_a_run_writes_a_complete_report_and_applies_nothing(ws):
+    before = ws.strategy.read_bytes()
+    proc = ws.aura(*FAST, "--workers", "2", "--run-id", "r1")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    results = _complete(ws.optimizer_dir / "r1")
+    assert results["status"] == "complete" and len(results["folds"]) == 2
+    folds = results["folds"]
+    # test windows follow their training windows, and each other
+    assert folds[0]["train"]["to"] < folds[0]["test"]["from"]
+    assert folds[0]["test"]["to"] < folds[1]["test"]["from"]
+    assert all(f["trials"] == 8 for f in folds)
+    n = sum(f["stitched_days"] for f in folds)
+    for name in ("optimized", "default", "buy_and_hold"):
+        assert len(results["curves"][name]) == n
+        assert results["curves"][name][0] <= 10_000.0 + 1e-6  # starts from the initial cash (costs aside)
+    assert set(results["stability"]) == set(yaml.safe_load(ws.space.read_text())["parameters"])
+    assert results["inputs"]["costs"]["source"] == "config"  # no snapshot yet
+    # proposed.yaml is exactly the strategy file's format and round-trips
+    text = (ws.optimizer_dir / "r1" / "proposed.yaml").read_text()
+    params = load_strategy(ws.optimizer_dir / "r1" / "proposed.yaml")
+    assert text == yaml.safe_dump(strategy_to_dict(params))
+    assert strategy_to_dict(params) == results["proposed"]["strategy"]
+    for path, value in folds[-1]["params"].items():
+        section, key = path.split(".")
+        assert strategy_to_dict(params)[section][key] == value
+    html = (ws.optimizer_dir / "r1" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3
+    assert ws.strategy.read_bytes() == before  # nothing applied
+
+
+def test_same_seed_and_data_give_the_same_result(ws):
+    for run_id in ("a", "b"):
+        assert ws.aura(*FAST, "--workers", "2", "--run-id", run_id).returncode == 0
+    assert ws.aura(*FAST, "--workers", "1", "--seed", "8", "--run-id", "c").returncode == 0
+    a, b, c = (json.loads((ws.optimizer_dir / r / "results.json").read_text()) for r in "abc")
+    for key in ("folds", "stitched", "curves", "proposed", "stability"):
+        assert a[key] == b[key], key
+    assert [f["params"] for f in a["folds"]] != [f["params"] for f in c["folds"]]
+
+
+def test_apply_run_writes_the_proposal_over_the_strategy_file(ws):
+    assert ws.aura(*FAST, "--run-id", "r1").returncode == 0
+    proc = ws.aura("--apply-run", "r1")
+    assert proc.returncode == 0, proc.stderr
+    assert ws.strategy.read_bytes() == (ws.optimizer_dir / "r1" / "proposed.yaml").read_bytes()
+    assert not [p for p in ws.strategy.parent.iterdir() if p.name.endswith(".tmp")]
+    # --apply at the end of a run does the same
+    proc = ws.aura(*FAST, "--run-id", "r2", "--apply")
+    assert proc.returncode == 0, proc.stderr
+    assert ws.strategy.read_bytes() == (ws.optimizer_dir / "r2" / "proposed.yaml").read_bytes()
+
+
+def test_apply_refuses_an_incomplete_run(ws):
+    assert ws.aura(*FAST, "--run-id", "r1", "--prepare").returncode == 0
+    before = ws.strategy.read_bytes()
+    proc = ws.aura("--apply-run", "r1")
+    assert proc.returncode == 2 and "not complete" in proc.stderr
+    assert ws.strategy.read_bytes() == before
