@@ -49,6 +49,11 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     server: SimHTTPServer
 
+    def setup(self) -> None:
+        super().setup()
+        # keep-alive request/response pairs must not wait for Nagle + delayed ACK (~40 ms per round trip)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         return
 
@@ -72,8 +77,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(payload)
+        # headers and body in ONE write (end_headers would flush the headers alone)
+        self._headers_buffer.append(b"\r\n" + payload)
+        self.flush_headers()
 
     def send_json(self, status: int, obj, headers: dict[str, str] | None = None) -> None:
         self.send_bytes(status, json.dumps(obj, separators=(",", ":")).encode(), "application/json;charset=UTF-8",
