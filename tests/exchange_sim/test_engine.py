@@ -155,3 +155,12 @@ def test_books_stay_consistent(ops, partial):
     # no two OPEN orders share a client id
     cids = [o.client_order_id for o in eng.open.values()]
     assert len(cids) == len(set(cids))
+
+
+def test_quote_order_qty_with_forced_partial_fill_expires():
+    sim = make_sim()
+    o = sim.engine.place(params(quoteOrderQty="100"), sim.clock.now_ms(), WALL, partial_ratio=Decimal("0.5"))
+    assert o.status == "EXPIRED" and 0 < o.executed_qty < o.orig_qty
+    assert o.cum_quote <= Decimal(50) and o.orig_quote_qty == Decimal(100)
+    full = sim.engine.place(params(quoteOrderQty="100"), sim.clock.now_ms(), WALL)
+    assert full.status == "FILLED" and full.orig_qty == full.executed_qty and 99 < full.cum_quote <= 100

@@ -18,14 +18,19 @@
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from aura_common.adapters.logs import event
 from aura_exchange_sim.faults import FaultSpecError
 
 if TYPE_CHECKING:  # pragma: no cover
     from aura_exchange_sim.app import Simulator
+
+
+log = logging.getLogger("aura_exchange_sim.admin")
 
 
 class AdminError(ValueError):
@@ -77,6 +82,7 @@ def _route(sim: Simulator, method: str, path: str, q: dict, data) -> object:
                 sim.clock.step(int(data["step_ms"]))
             sim.engine.sync(sim.clock.now_ms())
             sim.persist()
+            event(log, "SIM_CLOCK", **sim.clock.snapshot())
         elif method != "GET":
             raise KeyError(path)
         return sim.clock.snapshot()
@@ -85,15 +91,18 @@ def _route(sim: Simulator, method: str, path: str, q: dict, data) -> object:
             return {"faults": sim.faults.list()}
         if method == "DELETE":
             sim.faults.clear()
+            event(log, "SIM_FAULTS", action="clear")
             return {"faults": []}
         if method == "POST":
             rules = data.get("faults") if isinstance(data, dict) else data
             if not isinstance(rules, list):
                 raise AdminError("expected {\"faults\": [rule, ...]}")
-            sim.faults.add(rules, wall, "POST /admin/faults: faults")
+            added = sim.faults.add(rules, wall, "POST /admin/faults: faults")
+            event(log, "SIM_FAULTS", action="add", kinds=[r.kind for r in added], ids=[r.id for r in added])
             return {"faults": sim.faults.list()}
     if path == "/admin/faults/clear" and method == "POST":
         sim.faults.clear()
+        event(log, "SIM_FAULTS", action="clear")
         return {"faults": []}
     if path == "/admin/ledger" and method == "GET":
         since = int(q.get("since", 0))
@@ -104,8 +113,10 @@ def _route(sim: Simulator, method: str, path: str, q: dict, data) -> object:
             return {"entries": entries, "next": entries[-1]["seq"] if entries else since}
     if path == "/admin/balances":
         if method == "POST":
-            sim.engine.set_balances(_decimals(data, "balances"), sim.clock.now_ms())
+            amounts = _decimals(data, "balances")
+            sim.engine.set_balances(amounts, sim.clock.now_ms())
             sim.persist()
+            event(log, "SIM_BALANCES", **{a: v for a, v in sorted(amounts.items())})
         elif method != "GET":
             raise KeyError(path)
         return {"balances": {a: {"free": format(f, "f"), "locked": format(lk, "f")}

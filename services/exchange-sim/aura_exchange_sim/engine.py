@@ -168,10 +168,12 @@ class Engine:
             if need > self.book.available(spec.base):
                 raise errors.insufficient_balance()
 
+        if qty is None:  # quoteOrderQty: origQty is what the quote amount buys at the first fill price
+            qty = filled if partial_ratio is None else max(filled, spec.floor_qty(qoq / fills[0][0]))
         oid = self.next_order_id
         self.next_order_id += 1
-        order = Order(oid, spec.symbol, side, otype, tif, price or ZERO,
-                      qty if qty is not None else filled, qoq or ZERO, cid, now, wall, update_time=now,
+        order = Order(oid, spec.symbol, side, otype, tif, price or ZERO, qty, qoq or ZERO, cid, now, wall,
+                      update_time=now,
                       partial_ratio=float(partial_ratio) if partial_ratio is not None and rests else None)
         self.orders[oid] = order
         self.by_symbol.setdefault(spec.symbol, []).append(order)

@@ -182,7 +182,9 @@ class FaultBook:
         out = []
         with self._lock:
             for rule in self._rules:
-                if rule.stage != stage or (kinds is not None and rule.kind not in kinds) or not rule.matches(method, path, symbol) or not rule.live(wall):
+                if rule.stage != stage or (kinds is not None and rule.kind not in kinds):
+                    continue
+                if not rule.matches(method, path, symbol) or not rule.live(wall):
                     continue
                 rule.calls += 1
                 if rule.calls < rule.nth:
