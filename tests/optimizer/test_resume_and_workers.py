@@ -1,0 +1,100 @@
+"""Interruption, resumption and several worker processes on one study: real processes, real SQLite storage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import time
+
+import optuna
+
+from aura_optimizer.studies import DONE_STATES, fold_study_name, make_storage
+
+
+def _done(run_dir) -> int:
+    db = run_dir / "study.sqlite3"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _wait_for(pred, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def _fold_trials(run_dir, run_id: str, fold: int):
+    storage = make_storage(f"sqlite:///{run_dir / 'study.sqlite3'}")
+    study = optuna.load_study(study_name=fold_study_name(run_id, fold), storage=storage)
+    return study.get_trials(states=DONE_STATES)
+
+
+def test_killed_run_is_marked_incomplete_and_resumes_to_the_requested_trials(ws):
+    run_dir = ws.optimizer_dir / "k"
+    proc = ws.popen("--space", "space.yaml", "--folds", "2", "--trials", "40", "--workers", "2", "--run-id", "k",
+                    start_new_session=True)
+    try:
+        _wait_for(lambda: _done(run_dir) >= 10)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the container dies: parent and workers at once
+        proc.communicate(timeout=30)
+    assert (run_dir / "INCOMPLETE").exists() and not (run_dir / "results.json").exists()
+    assert not (run_dir / "report.html").exists()
+
+    resumed = ws.aura("--resume", "k", "--workers", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert not (run_dir / "INCOMPLETE").exists()
+    results = json.loads((run_dir / "results.json").read_text())
+    assert [f["trials"] for f in results["folds"]] == [40, 40]
+    assert [len(_fold_trials(run_dir, "k", k)) for k in (0, 1)] == [40, 40]
+    # a complete run is not run again
+    again = ws.aura("--resume", "k")
+    assert again.returncode == 0 and "already complete" in again.stdout
+
+
+def test_interrupt_exits_130_with_a_resume_hint(ws):
+    run_dir = ws.optimizer_dir / "i"
+    proc = ws.popen("--space", "space.yaml", "--folds", "2", "--trials", "60", "--workers", "2", "--run-id", "i")
+    try:
+        _wait_for(lambda: _done(run_dir) >= 5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "--resume i" in err
+    assert "--resume i" in (run_dir / "INCOMPLETE").read_text()
+    assert not (run_dir / "results.json").exists()
+
+
+def test_two_worker_processes_share_one_study(ws):
+    run_dir = ws.optimizer_dir / "s"
+    prep = ws.aura("--space", "space.yaml", "--folds", "1", "--trials", "120", "--run-id", "s", "--prepare")
+    assert prep.returncode == 0, prep.stderr
+    assert prep.stdout.strip() == "s"
+    workers = [ws.popen("--join", "s") for _ in range(2)]
+    outs = [w.communicate(timeout=300) for w in workers]
+    for w, (out, err) in zip(workers, outs):
+        assert w.returncode == 0, err
+        assert "database is locked" not in err
+    trials = _fold_trials(run_dir, "s", 0)
+    # MaxTrialsCallback stops both at the target; a worker may finish the one trial it had started
+    assert 120 <= len(trials) <= 121
+    assert len({t.user_attrs["m"]["worker"] for t in trials if "m" in t.user_attrs}) == 2
+    added = sorted(int(out.split("added ")[1].split()[0]) for out, _ in outs)
+    assert sum(added) == len(trials) and added[0] > 0
+    # the run is then finished (judged and reported) without running more trials
+    done = ws.aura("--resume", "s")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run_dir / "results.json").read_text())["folds"][0]["trials"] == len(trials)
