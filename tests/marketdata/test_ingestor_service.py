@@ -227,7 +227,8 @@ def test_a_hanging_provider_is_given_up_after_three_timeouts_in_a_pass(tmp_path,
     assert time.perf_counter() - t0 < 8
     assert s.ok and s.updated == 6 and archive_fake.count() == 3
     assert m.registry.get_sample_value("aura_provider_errors_total",
-                                       {"provider": "archive", "kind": "timeout"}) == 3 + 5  # 3 real (first pair), then 1 "not asked" per pair
+                                       {"provider": "archive", "kind": "timeout"}) == 3 + 5
+    # 3 real timeouts (the first pair's files), then one "not asked" error for each other pair
 
 
 def test_unreachable_exchange_universe_fails_the_pass_cleanly(tmp_path, klines_fake):
@@ -268,3 +269,32 @@ def test_concurrent_pass_gives_the_same_cache_as_a_sequential_one(tmp_path, arch
         assert {e.sources.get("exchange:binance") for e in load_manifest(d).entries["1d"].values()} == {9}
     for f in ("open", "high", "low", "close"):
         assert np.array_equal(getattr(results[1], f), getattr(results[4], f), equal_nan=True)
+
+
+def test_coingecko_stopgap_is_upgraded_when_the_exchange_recovers(tmp_path, klines_fake):
+    from aura_common.adapters.providers.ccxt_tail import CcxtTailProvider, make_exchange
+    clock = SteppedClock(NOW)
+    rows = synth_rows(START, 42, DAY, seed=31)
+    klines_fake.data[("AAAUSDT", "1d")] = rows
+    with CoinGeckoFake(NOW + DAY) as cg:
+        cg.prices["aaa-coin"] = {START + k * DAY: float(rows[k, 1]) for k in range(42)}
+
+        def providers():
+            return [CcxtTailProvider(lambda: make_exchange("binance", klines_fake.url, 2), "binance", clock),
+                    CoinGeckoProvider(cg.url, {"AAAUSDT": "aaa-coin"}, clock)]
+        svc, m = service(tmp_path, None, ["AAAUSDT"], clock)
+        svc.providers_factory = providers
+        klines_fake.faults["/api/v3/klines"] = "500"  # the exchange is down: CoinGecko stands in
+        assert svc.run_pass().ok
+        got = load_candles(tmp_path, "1d", "AAAUSDT")
+        assert len(got) == 40 and set(got.source) == {"coingecko"}
+        klines_fake.faults.clear()  # the next day the exchange is back: the recent stand-ins are replaced
+        clock.set(NOW + DAY)
+        s = svc.run_pass()
+        got = load_candles(tmp_path, "1d", "AAAUSDT")
+        assert len(got) == 41
+        recent = got.open_time >= NOW + DAY - 7 * DAY
+        assert set(got.source[recent]) == {"exchange:binance"}
+        assert set(got.source[~recent]) == {"coingecko"}  # older stand-ins are final (settled window)
+        assert s.rows == 1 + (int(recent.sum()) - 1)  # the new day + the upgraded stand-ins
+        assert np.allclose(got.high[recent], rows[:41][recent][:, 2])  # real highs, not line-candle bounds

@@ -23,13 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from aura_common.adapters.logs import event
 from aura_common.adapters.manifest import Entry, Manifest
 from aura_common.adapters.parquet_store import (CacheReadError, candle_path, load_candles, quarantine,
                                                 write_candles)
 from aura_common.adapters.providers.base import Provider
 from aura_common.core import coverage as cov
-from aura_common.core.candles import Candles, closed_only, merge, source_counts, validate, within
+from aura_common.core.candles import Candles, closed_only, merge, source_counts, source_rank, validate, within
 from aura_common.domain import Interval
 
 log = logging.getLogger("aura.ingestor")
@@ -108,33 +110,24 @@ def update_symbol(ctx: ChainContext, symbol: str, interval: Interval, now_ms: in
     covered = cov.runs(existing.open_time, step)
     missing = cov.plan_missing(covered, ctx.start_ms, cov.closed_end(now_ms, step), step, now_ms,
                                ctx.padding_ms, settled)
+    # recent CoinGecko line candles are provisional: better sources are asked for them again (precedence upgrade)
+    weak_rows = (existing.source == "coingecko") & (existing.open_time >= now_ms - ctx.settle_after_ms)
+    weak = cov.runs(existing.open_time[weak_rows], step) if weak_rows.any() else ()
     outcome = SymbolOutcome(symbol, iv.value, "unchanged")
-    fetched: list[Candles] = []
-    errored = False
-    remaining = missing
-    for provider in ctx.providers:
-        if not remaining:
-            break
-        if not provider.supports(symbol, iv):
-            continue
-        still = []
-        for lo, hi in remaining:
-            got, n_req, had_error = _ask(ctx, provider, symbol, iv, lo, hi, now_ms, outcome)
-            outcome.requests += n_req
-            errored |= had_error
-            if len(got):
-                fetched.append(got)
-            still.extend(cov.subtract([(lo, hi)], cov.runs(got.open_time, step)))
-        remaining = cov.normalize(still)
+    fetched, remaining, errored = _ask_providers(ctx, symbol, iv, missing, weak, now_ms, outcome)
 
     new_settled = cov.normalize([*settled, *(() if errored else
                                             ((lo, hi) for lo, hi in remaining if hi <= now_ms - ctx.settle_after_ms))])
     merged = merge(existing, *fetched) if fetched else existing
     added = len(merged) - len(existing)
-    if fetched and added > 0:
+    upgraded = 0
+    if fetched and weak_rows.any():
+        idx = np.searchsorted(merged.open_time, existing.open_time[weak_rows])
+        upgraded = int(np.count_nonzero(merged.source[idx] != "coingecko"))
+    if fetched and (added > 0 or upgraded > 0):
         write_candles(ctx.data_dir, iv, symbol, merged)  # CacheError propagates: the pass records a failure
-        ctx.recorder.rows_written(iv.value, added)
-        outcome.rows_written = added
+        ctx.recorder.rows_written(iv.value, added + upgraded)
+        outcome.rows_written = added + upgraded
         outcome.status = "updated"
     elif not len(merged):
         if not path.exists():
@@ -153,6 +146,34 @@ def update_symbol(ctx: ChainContext, symbol: str, interval: Interval, now_ms: in
         event(log, "INGEST_GAPS", symbol=symbol, interval=iv.value, gap_candles=new_entry.gap_candles,
               first_gap=new_entry.gaps[0][0] if new_entry.gaps else None)
     return outcome
+
+
+def _ask_providers(ctx: ChainContext, symbol: str, iv: Interval, missing, weak, now_ms: int,
+                   outcome: SymbolOutcome) -> tuple[list[Candles], tuple, bool]:
+    """Ask providers in order, each only for what is still missing (plus the ``weak`` ranges for providers that
+    outrank CoinGecko). Returns the validated batches, the ranges nobody filled, and whether any provider erred."""
+    fetched: list[Candles] = []
+    errored = False
+    remaining, weak_left = cov.normalize(missing), cov.normalize(weak)
+    for provider in ctx.providers:
+        if not remaining and not weak_left:
+            break
+        if not provider.supports(symbol, iv):
+            continue
+        better = source_rank(provider.name) < source_rank("coingecko")
+        asked = cov.normalize([*remaining, *(weak_left if better else ())])
+        filled: list = []
+        for lo, hi in asked:
+            got, n_req, had_error = _ask(ctx, provider, symbol, iv, lo, hi, now_ms, outcome)
+            outcome.requests += n_req
+            errored |= had_error
+            if len(got):
+                fetched.append(got)
+                filled.extend(cov.runs(got.open_time, iv.ms))
+        remaining = cov.subtract(remaining, filled)
+        if better:
+            weak_left = cov.subtract(weak_left, filled)
+    return fetched, remaining, errored
 
 
 def _ask(ctx: ChainContext, provider: Provider, symbol: str, iv: Interval, lo: int, hi: int, now_ms: int,

@@ -6,7 +6,8 @@ Rate limits: ccxt's own limiter stays on (``enableRateLimit``); on 429/418 (ccxt
 ``RateLimitExceeded``) we wait ``Retry-After`` (from the last response headers; ccxt ignores it) or an exponential
 backoff through the injected Clock, at most ``max_retries`` times, then give the range up as ``rate_limited`` so
 the next provider is asked. Thread-safe: calls to the one ccxt client are serialised under a lock (so ccxt's
-limiter and our back-off hold for every worker); ``requests`` counts the calling thread's requests. The still-forming candle is returned by the exchange; the caller drops it (closed
+limiter and our back-off hold for every worker); ``requests`` counts the calling thread's requests. The
+still-forming candle is returned by the exchange; the caller drops it (closed
 candles only). ccxt rows carry base volume only: quote volume is left unknown (NaN), not invented.
 """
 
