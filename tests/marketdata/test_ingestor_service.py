@@ -298,3 +298,11 @@ def test_coingecko_stopgap_is_upgraded_when_the_exchange_recovers(tmp_path, klin
         assert set(got.source[~recent]) == {"coingecko"}  # older stand-ins are final (settled window)
         assert s.rows == 1 + (int(recent.sum()) - 1)  # the new day + the upgraded stand-ins
         assert np.allclose(got.high[recent], rows[:41][recent][:, 2])  # real highs, not line-candle bounds
+
+
+@pytest.mark.parametrize("args, key", [(["--symbols", "../etc"], "--symbols"), (["--workers", "0"], "--workers"),
+                                       (["--intervals", "7m"], "--intervals")])
+def test_cli_usage_errors_are_one_line_exit_2(args, key):
+    proc = _aura("ingest", "--once", *args)
+    assert proc.returncode == 2 and key in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -79,11 +79,15 @@ def run(args: argparse.Namespace) -> int:
             [Interval(i.strip()) for i in args.intervals.split(",")]
         except ValueError:
             from aura_common.config import ConfigError
-            raise ConfigError(f"--intervals {args.intervals!r}: use values among "
+            raise ConfigError("command line", "--intervals", f"{args.intervals!r}: use values among "
                               f"{', '.join(i.value for i in Interval)}") from None
+    if args.symbols and not all(s.strip().isalnum() for s in args.symbols.split(",") if s.strip()):
+        from aura_common.config import ConfigError
+        raise ConfigError("command line", "--symbols",
+                          f"{args.symbols!r}: exchange-native spellings only (e.g. BTCUSDT,ETHUSDT)")
     if args.workers < 1:
         from aura_common.config import ConfigError
-        raise ConfigError(f"--workers {args.workers}: must be at least 1")
+        raise ConfigError("command line", "--workers", f"{args.workers}: must be at least 1")
     configure_logging(args.log_level)
     service, metrics = build_service(config, args)
     if args.once:
