@@ -130,3 +130,18 @@ def test_port_in_use_exits_1(tmp_path):
         assert other.returncode == 1 and "cannot listen" in other.stderr and "Traceback" not in other.stderr
     finally:
         stop(proc)
+
+
+def test_synthetic_market_is_the_same_after_a_restart_days_later():
+    import argparse
+
+    from aura_exchange_sim import cli
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    args = parser.parse_args(["--speed", "step", "--seed", "4"])
+    t = 1_795_000_000_000
+    a, b = cli.build(args, t), cli.build(args, t + 3 * 86_400_000)
+    assert a.market.panel.symbols == b.market.panel.symbols
+    assert (a.market.panel.times == b.market.panel.times).all()
+    import numpy as np
+    assert np.array_equal(a.market.panel.close, b.market.panel.close, equal_nan=True)

@@ -17,6 +17,8 @@ from decimal import Decimal, InvalidOperation
 from aura_common.adapters.logs import configure_logging, event
 
 DAY_MS = 86_400_000
+SYNTHETIC_FIRST_MS = 1_704_067_200_000  # 2024-01-01: the synthetic market's first candle without --start
+SYNTHETIC_END_MS = 1_924_992_000_000  # 2031-01-01
 log = logging.getLogger("aura_exchange_sim")
 
 
@@ -31,7 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", default="1d", help="candle interval of the replayed panel (default 1d)")
     parser.add_argument("--symbols", help="comma-separated symbols to load from --data-dir (default: all cached)")
     parser.add_argument("--synthetic-symbols", type=int, default=20, help="symbols of the synthetic market")
-    parser.add_argument("--synthetic-days", type=int, default=730, help="synthetic history before --start")
+    parser.add_argument("--synthetic-days", type=int, default=730,
+                        help="synthetic history before --start (without --start: 2024-01-01 to 2031-01-01)")
     parser.add_argument("--speed", default="1",
                         help="clock speed: 1 real time, N accelerated, 0 or 'step' = stepped via POST /admin/clock")
     parser.add_argument("--start", help="replay start: ISO date/time (UTC) or epoch ms (default: now for synthetic "
@@ -120,9 +123,12 @@ def build(args: argparse.Namespace, wall_now_ms: int):
         if args.synthetic_symbols < 1 or args.synthetic_days < 2:
             raise UsageError("--synthetic-symbols must be >= 1 and --synthetic-days >= 2")
         iv = INTERVALS_MS[args.interval]
-        anchor = start if start is not None else wall_now_ms
-        first = anchor - anchor % iv - args.synthetic_days * iv
-        n = args.synthetic_days + max(2, 365 * DAY_MS // iv)
+        if start is None:  # a fixed span, so a restart (--state) replays the very same market
+            first = SYNTHETIC_FIRST_MS
+            n = max(2, (max(SYNTHETIC_END_MS, wall_now_ms + 365 * DAY_MS) - first) // iv)
+        else:
+            first = start - start % iv - args.synthetic_days * iv
+            n = args.synthetic_days + max(2, 365 * DAY_MS // iv)
         panel = synthetic_panel(args.synthetic_symbols, n, args.seed, start_ms=first, interval_ms=iv)
     market = MarketData(panel)
     fee = args.fee_bps
