@@ -1,0 +1,138 @@
+"""The risk side of a RUNNING trader (`aura trade` in testnet mode, real ccxt to a real `aura exchange-sim` process):
+hot reload while it runs, the sync guard against the simulator's empty-balance fault, a real account drop that
+trips the kill switch only after K consistent syncs, and `aura risk reset` applied by the trader at its next tick."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+
+from aura_common.adapters.journal import JournalReader, SnapshotError
+from aura_common.config import load_config
+from aura_common.config.loader import config_hash, load_strategy
+
+from .running import (
+    AURA, REPO, edit_strategy, free_port, http_get, metric, scrape, start_sim, start_trader, wait_until,
+    write_market_cache, write_trader_config,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def system(tmp_path):
+    market = write_market_cache(tmp_path / "data")
+    sim = start_sim(tmp_path, market)
+    port = free_port()
+    cfg = write_trader_config(tmp_path, sim.url, market, port, strategy_changes={"risk.sync_guard_confirm_reads": 3})
+    trader = start_trader(cfg, tmp_path / "trader.log")
+    try:
+        wait_until("the trader's first risk tick", lambda: trader.lines("RISK_TICK") or
+                   (not trader.alive() and trader.text()), timeout=90)
+        assert trader.alive(), trader.text()[-3000:]
+        yield SimpleNamespace(tmp=tmp_path, market=market, sim=sim, cfg=cfg, port=port, trader=trader,
+                              strategy=tmp_path / "strategy.yaml", snapshots=tmp_path / "snapshots")
+    finally:
+        trader.stop()
+        sim.proc.stop()
+
+
+def snapshot(system, fn):
+    """Read the trader's latest snapshot copy (never the live journal); None while there is none/it is replaced."""
+    try:
+        with JournalReader.latest(system.snapshots) as reader:
+            return fn(reader)
+    except SnapshotError:
+        return None
+
+
+def test_hot_reload_while_the_trader_runs(system):
+    s = system
+    config = load_config(s.cfg)
+    v0 = config_hash(config, load_strategy(s.strategy))
+    wait_until("v0 in the metrics", lambda: metric(scrape(s.port), "aura_config_info", version=v0) == 1)
+
+    edit_strategy(s.strategy, {"scoring.w_momentum": 2.0, "risk.kill_switch_max_drawdown_pct": 17.0})
+    v1 = config_hash(config, load_strategy(s.strategy))
+    assert v1 != v0
+    wait_until("v1 in the metrics", lambda: metric(scrape(s.port), "aura_config_info", version=v1) == 1)
+    assert metric(scrape(s.port), "aura_config_info", version=v0) is None
+    wait_until("a risk tick on the new threshold", lambda: any(
+        line["threshold_pct"] == "17" for line in s.trader.lines("RISK_TICK")))
+    cv = wait_until("v1 journaled", lambda: snapshot(s, lambda r: (c := r.current_config_version()) and
+                                                     c.version == v1 and c))
+    assert cv.content["strategy"]["scoring"]["w_momentum"] == 2.0
+    [applied] = [x for x in s.trader.lines("CONFIG_RELOAD") if x.get("version") == v1]
+    assert applied["previous"] == v0 and applied["changed"] == "risk.kill_switch_max_drawdown_pct,scoring.w_momentum"
+
+    # an invalid file: the last good version keeps running
+    s.strategy.write_text(s.strategy.read_text().replace("stop_loss_pct:", "stop_los_pct:"))
+    wait_until("the failure gauge", lambda: metric(scrape(s.port), "aura_config_reload_failing") == 1)
+    m = scrape(s.port)
+    assert metric(m, "aura_config_reload_errors_total") == 1
+    assert metric(m, "aura_config_info", version=v1) == 1
+    [rejected] = [x for x in s.trader.lines("CONFIG_RELOAD") if x["status"] == "rejected"]
+    assert rejected["file"] == str(s.strategy) and rejected["key"] == "risk.stop_los_pct"
+    assert rejected["problem"] == "unknown key" and rejected["kept_version"] == v1
+    seen = len(s.trader.lines("RISK_TICK"))
+    wait_until("more ticks on v1", lambda: len(ticks := s.trader.lines("RISK_TICK")) >= seen + 2 and all(
+        t["threshold_pct"] == "17" for t in ticks[seen:]))
+    assert s.trader.alive()
+    assert wait_until("v1 still current in the journal", lambda: snapshot(
+        s, lambda r: r.current_config_version().version == v1 and r.events(tag="CONFIG_RELOAD")))
+
+    # fixed: applied again, the gauge drops
+    s.strategy.write_text(s.strategy.read_text().replace("stop_los_pct:", "stop_loss_pct:").replace(
+        "kill_switch_max_drawdown_pct: 17.0", "kill_switch_max_drawdown_pct: 19.0"))
+    v2 = config_hash(config, load_strategy(s.strategy))
+    wait_until("v2 applied", lambda: metric(m := scrape(s.port), "aura_config_info", version=v2) == 1 and
+               metric(m, "aura_config_reload_failing") == 0)
+
+
+def test_sync_guard_drawdown_and_reset_while_the_trader_runs(system):
+    s = system
+    wait_until("two accepted ticks", lambda: sum(t["sync"] == "accepted" for t in s.trader.lines("RISK_TICK")) >= 2)
+
+    # 1. the simulator answers four account reads with no balances: transient, never a trip
+    s.sim.admin("/admin/faults", {"faults": [{"kind": "empty_balances", "endpoint": "/api/v3/account", "count": 4}]})
+    wait_until("the fault to be used up", lambda: json.loads(http_get(s.sim.url + "/admin/faults")[1])[
+        "faults"][0]["fired"] == 4, timeout=60)
+    n = len(s.trader.lines("RISK_TICK"))
+    wait_until("an accepted tick after the fault", lambda: any(
+        t["sync"] == "accepted" for t in s.trader.lines("RISK_TICK")[n:]))
+    guard = s.trader.lines("SYNC_GUARD")
+    assert len(guard) == 4 and {g["seen_equity"] for g in guard} == {"0"}
+    assert {g["action"] for g in guard} <= {"retry", "keep_last_good"}
+    reason = guard[0]["reason"]
+    assert reason in ("empty_balances", "equity_jump")
+    m = scrape(s.port)
+    assert metric(m, "aura_sync_guard_trips_total", reason=reason) == 4
+    assert metric(m, "aura_kill_switch_active") == 0 and metric(m, "aura_drawdown_ratio") < 0.05
+    assert all(t["kill_switch"] == "armed" for t in s.trader.lines("RISK_TICK"))
+    assert snapshot(s, lambda r: r.kill_switch_history()) == []
+
+    # 2. a real loss: half of every balance disappears. K=3 consistent syncs accept it; the switch trips.
+    balances = json.loads(http_get(s.sim.url + "/admin/balances")[1])["balances"]
+    s.sim.admin("/admin/balances", {a: str(float(b["free"]) / 2) for a, b in balances.items()})
+    wait_until("the kill switch", lambda: metric(scrape(s.port), "aura_kill_switch_active") == 1, timeout=60)
+    accepts = [g for g in s.trader.lines("SYNC_GUARD") if g["action"] == "accept"]
+    assert len(accepts) == 1 and accepts[0]["reason"] == "equity_jump" and accepts[0]["consecutive"] == "3"
+    assert s.trader.lines("KILL_SWITCH")[0]["action"] == "trip"
+    hist = wait_until("the trip journaled", lambda: snapshot(s, lambda r: r.kill_switch_history()))
+    assert [c.action for c in hist] == ["trip"]
+
+    # 3. `aura risk reset` while the trader holds the journal: a request, applied at the next tick
+    proc = subprocess.run([AURA, "--config", str(s.cfg), "risk", "reset", "--reason", "loss understood",
+                           "--wait", "60"], cwd=REPO, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    assert "requested" in proc.stdout and "the trader applied the request: reset" in proc.stdout
+    wait_until("re-armed", lambda: metric(scrape(s.port), "aura_kill_switch_active") == 0)
+    hist = wait_until("the reset journaled", lambda: (h := snapshot(s, lambda r: r.kill_switch_history()))
+                      and len(h) == 2 and h)
+    assert [c.action for c in hist] == ["trip", "reset"] and hist[1].reason == "loss understood"
+    assert hist[1].actor.startswith("aura risk reset (")
+    assert s.trader.lines("RISK_RESET")[0]["result"] == "reset"
+    assert list((s.tmp / "journal" / "control" / "done").glob("risk-reset-*.json"))
