@@ -58,7 +58,9 @@ class Venue:
 def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venue:
     ex = config.execution
     timeout = ex.request_timeout_seconds
-    public = make_binance(ex.base_url, timeout_seconds=timeout)
+    # ccxt's client-side throttle protects the real venue's weight limits; the simulator enforces its own
+    throttle = ex.base_url is None
+    public = make_binance(ex.base_url, timeout_seconds=timeout, enable_rate_limit=throttle)
     clock = VenueClock(public.fetch_time) if ex.base_url else SystemClock()
     if ex.mode == "paper":
         prices = CcxtBroker(public)
@@ -72,7 +74,8 @@ def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venu
     if ex.mode == "live" and not ex.live_confirm:
         raise ConfigError("execution.live_confirm", "", "live mode trades real money and needs "
                                                         "execution.live_confirm: true; refusing to start")
-    exchange = make_binance(ex.base_url, secrets.api_key.get(), secrets.api_secret.get(), timeout_seconds=timeout)
+    exchange = make_binance(ex.base_url, secrets.api_key.get(), secrets.api_secret.get(), timeout_seconds=timeout,
+                            enable_rate_limit=throttle)
     if ex.mode == "testnet" and ex.base_url is None:
         exchange.set_sandbox_mode(True)
     return Venue(CcxtBroker(exchange), clock, exchange)

@@ -1,9 +1,10 @@
 """A clock that follows the venue's server time (GET /api/v3/time), for trading against the exchange simulator
 whose clock may be accelerated or stepped, so that the rebalance schedule runs on simulated days.
 
-``refresh()`` (once per tick) reads the server time. Between refreshes time moves on at real speed at most
-(never faster: a stepped simulator that was just jumped forward must not be extrapolated into the future), and
-it never goes backwards. ``sleep(s)`` waits ``s`` venue seconds at the rate observed between the last two reads,
+``refresh()`` (once per tick) reads the server time. Between refreshes time stands still, unless the last two
+intervals between refreshes BOTH showed the venue clock moving (an accelerated or real-time venue, not a stepped
+simulator that was jumped once); then it moves on at real speed at most (never faster, so a restarted process
+never starts before what this one journaled), and it never goes backwards. ``sleep(s)`` waits ``s`` venue seconds at the rate observed between the last two reads,
 i.e. ``s / rate`` wall seconds, between ``min_wall_sleep_s`` and ``max_wall_sleep_s`` (real time when the venue
 clock stands still, as a stepped simulator's does), so an accelerated simulator's days pass quickly.
 """
@@ -26,7 +27,8 @@ class VenueClock:
         self._max, self._min = max_wall_sleep_s, min_wall_sleep_s
         self._last = 0
         self._lock = threading.Lock()
-        self._rate = 1.0
+        self._rate = 0.0
+        self._moving = 0  # consecutive refresh intervals in which the venue clock moved
         self._base_ms = int(fetch_server_ms())
         self._base_mono = monotonic()
 
@@ -41,13 +43,15 @@ class VenueClock:
             elapsed = mono - self._base_mono
             if elapsed > 0.05:
                 self._rate = max(0.0, (server - self._base_ms) / 1000.0 / elapsed)
+                self._moving = self._moving + 1 if server > self._base_ms else 0
             self._base_ms, self._base_mono = server, mono
             self._last = max(self._last, server)
             return self._last
 
     def now_ms(self) -> int:
         with self._lock:
-            now = self._base_ms + int((self._mono() - self._base_mono) * 1000 * min(1.0, self._rate))
+            speed = min(1.0, self._rate) if self._moving >= 2 else 0.0
+            now = self._base_ms + int((self._mono() - self._base_mono) * 1000 * speed)
             self._last = max(self._last, now)
             return self._last
 
