@@ -45,7 +45,9 @@ def test_pass_summary_freshness_and_last_success(tmp_path, archive_fake):
     assert m.registry.get_sample_value("aura_ingest_last_success_timestamp_seconds") == NOW / 1000
     assert m.registry.get_sample_value("aura_ingest_rows_written_total", {"interval": "1d"}) == 80
     n = archive_fake.count()
+    stamp = manifest_path(tmp_path).stat().st_mtime_ns
     again = svc.run_pass()
+    assert manifest_path(tmp_path).stat().st_mtime_ns == stamp  # a no-op pass writes nothing
     assert (again.fresh, again.requests, again.ok) == (2, 0, True) and archive_fake.count() == n
     age = m.registry.get_sample_value("aura_ingest_symbol_freshness_age_seconds",
                                       {"symbol": "AAAUSDT", "interval": "1d"})

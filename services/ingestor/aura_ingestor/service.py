@@ -134,7 +134,8 @@ class IngestService:
                     bar.step(k + 1, out.symbol, out.interval, summary)
         bar.close()
         try:
-            save_manifest(self.data_dir, manifest)
+            if manifest.dirty or not manifest_path(self.data_dir).exists():
+                save_manifest(self.data_dir, manifest)
         except CacheError as exc:
             summary.failures.append(f"manifest: {exc}")
             event(log, "INGEST_FAIL", logging.ERROR, file=manifest_path(self.data_dir), error=str(exc)[:240])

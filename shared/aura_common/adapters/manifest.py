@@ -63,15 +63,19 @@ def manifest_path(data_dir: str | Path) -> Path:
 @dataclass
 class Manifest:
     entries: dict[str, dict[str, Entry]] = field(default_factory=dict)  # interval -> symbol -> entry
+    dirty: bool = False  # changed since loaded: a pass where everything was fresh writes nothing
+
 
     def get(self, interval: str, symbol: str) -> Entry | None:
         return self.entries.get(interval, {}).get(symbol)
 
     def put(self, interval: str, symbol: str, entry: Entry) -> None:
         self.entries.setdefault(interval, {})[symbol] = entry
+        self.dirty = True
 
     def drop(self, interval: str, symbol: str) -> None:
-        self.entries.get(interval, {}).pop(symbol, None)
+        if self.entries.get(interval, {}).pop(symbol, None) is not None:
+            self.dirty = True
 
     def to_json(self) -> dict:
         return {"version": VERSION,
