@@ -120,14 +120,22 @@ def run(args: argparse.Namespace) -> int:
               "params": str(params_file), "last_candle": _iso(int(panel.times[-1]))}
     if args.report:
         _write_report(Path(args.report), result)
+    gates: dict[str, int] = {}
+    for e in result.gate_events:
+        gates[f"{e.gate}/{e.decision}"] = gates.get(f"{e.gate}/{e.decision}", 0) + 1
     if args.json:
-        print(json.dumps({"window": window, "metrics": dict(result.metrics),
-                          "gate_events": len(result.gate_events)}, sort_keys=True))
+        print(json.dumps({"window": window, "metrics": dict(result.metrics), "gate_events": len(result.gate_events),
+                          "gates": gates}, sort_keys=True))
     else:
         print(f"backtest {args.start} .. {args.end}: {len(panel.symbols)} symbols from {source}")
         for k in METRIC_ORDER:
             print(f"  {k:<16} {result.metrics[k]:>14.4f}")
-        print(f"  {'gate_events':<16} {len(result.gate_events):>14d}")
+        for k in sorted(gates):
+            print(f"  gate {k:<24} {gates[k]:>6d}")
+        trips = [e for e in result.gate_events if e.gate == "kill_switch"]
+        if trips and params.risk.kill_switch_cooldown_hours <= 0:
+            print(f"  note: the kill switch tripped at {_iso(trips[-1].t_ms)} and, with kill_switch_cooldown_hours 0, "
+                  "stayed tripped (in the trader only `aura risk reset` re-arms it)")
     return 0
 
 
