@@ -257,10 +257,11 @@ class Executor:
                       attempts=attempt, waited_s=round(elapsed, 3))
                 return _NOT_FOUND
             if attempt < attempts:
-                pause = delay
-                if found is None:  # not found yet: make sure a lookup happens after the lag window
-                    pause = min(delay, max(0.0, self.policy.status_lag_seconds - elapsed) + 0.01)
-                self._wait(min(pause, self.policy.max_backoff_seconds))
+                pause = min(delay, self.policy.max_backoff_seconds)
+                if found is None:  # not found yet: the last lookup must come after the lag window
+                    remaining = max(0.0, self.policy.status_lag_seconds - elapsed) + 0.01
+                    pause = remaining if attempt == attempts - 1 else min(pause, remaining)
+                self._wait(pause)
                 delay = min(delay * 2, self.policy.max_backoff_seconds)
         return _UNDETERMINED
 

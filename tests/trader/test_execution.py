@@ -1,0 +1,195 @@
+"""Execution against the exchange simulator over HTTP (the live code path: CcxtBroker via make_binance), with a real
+journal file: ambiguous failures are looked up, never blindly resent; a resend only after the venue denies the order
+past the lag window; sells clamped to the free balance; balance reads retried; rejections journaled, cycle goes on."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+import requests
+
+from aura_common.adapters.broker.ccxt_broker import CcxtBroker
+from aura_common.adapters.clock import SteppedClock
+from aura_common.adapters.exchange import make_binance
+from aura_common.adapters.journal import Journal
+from aura_common.core.intents import Dust, Intent
+from aura_common.core.synthetic import synthetic_panel
+from aura_common.domain import OrderStatus, Side, Symbol
+from aura_exchange_sim.app import DEFAULT_API_KEY, DEFAULT_API_SECRET, RunningServer, Simulator
+from aura_exchange_sim.clock import SimClock
+from aura_exchange_sim.market import MarketData
+from aura_trader.execution import ExecPolicy, Executor
+
+DAY = 86_400_000
+START = 1_600_000_000_000 - 1_600_000_000_000 % DAY
+NOW = START + 100 * DAY + 3_600_000
+CYCLE = "2020-12-22T00:15Z"
+
+
+class Waits:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, s: float) -> None:  # real sleeping: the status-lag fault runs on host time
+        self.calls.append(s)
+        time.sleep(s)
+
+
+@pytest.fixture
+def sim():
+    panel = synthetic_panel(4, 130, 5, start_ms=START, late_listing_fraction=0.0)
+    balances = {"USDT": Decimal(10_000), "BTC": Decimal("0.5")}
+    srv = RunningServer(Simulator(MarketData(panel), SimClock(NOW, 0.0), balances, weight_limit=0)).start()
+    yield srv
+    srv.stop()
+
+
+def admin(srv, path, body=None):
+    if body is None:
+        return requests.get(srv.url + path, timeout=5).json()
+    r = requests.post(srv.url + path, json=body, timeout=5)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.fixture
+def journal(tmp_path):
+    j = Journal.open(tmp_path / "j.sqlite", SteppedClock(NOW))
+    j.begin_cycle(CYCLE, "plan")
+    yield j
+    j.close()
+
+
+def executor(srv, journal, lag=0.4, attempts=6):
+    broker = CcxtBroker(make_binance(srv.url, DEFAULT_API_KEY, DEFAULT_API_SECRET, timeout_seconds=2,
+                                     enable_rate_limit=False))
+    waits = Waits()
+    ex = Executor(broker, journal, None, policy=ExecPolicy(status_lag_seconds=lag, lookup_attempts=attempts,
+                                                         first_backoff_seconds=0.05), wait=waits)
+    return ex, waits, broker
+
+
+def intent(symbol, side, qty, leg=0, price="6000"):
+    return Intent(CYCLE, "plan", leg, Symbol(symbol), side, Decimal(qty), Decimal(price))
+
+
+def venue_orders(srv, cid=None):
+    rows = admin(srv, "/admin/orders")["orders"]
+    return [o for o in rows if cid is None or o["clientOrderId"] == cid]
+
+
+def test_timeout_after_accept_is_found_by_lookup_and_never_resent(sim, journal):
+    ex, waits, _ = executor(sim, journal)
+    admin(sim, "/admin/faults", {"faults": [
+        {"kind": "timeout_after_accept", "endpoint": "POST /api/v3/order", "mode": "close"},
+        {"kind": "status_lag", "endpoint": "GET /api/v3/order", "lag_ms": 250, "count": 3}]})
+    buy = intent("BTCUSDT", Side.BUY, "0.01")
+    ex.record(CYCLE, [buy])
+    summary = ex.run(CYCLE)
+    assert summary.complete and summary.outcomes == {"FILLED": 1}
+    (order,) = venue_orders(sim, buy.client_order_id)
+    assert order["status"] == "FILLED"
+    row = journal.order(buy.client_order_id)
+    assert row.status is OrderStatus.FILLED and row.exchange_order_id == str(order["orderId"])
+    assert sum(f.qty for f in journal.fills(client_order_id=buy.client_order_id)) == Decimal("0.01")
+    assert journal.events("ORDER_RESEND") == []
+    fired = {f["kind"]: f["fired"] for f in admin(sim, "/admin/faults")["faults"]}
+    assert fired == {"drop_after_accept": 1, "status_lag": fired["status_lag"]} and fired["status_lag"] >= 1
+
+
+def test_send_that_never_arrived_is_resent_once_after_the_lag_window(sim, journal):
+    ex, waits, _ = executor(sim, journal, lag=0.3)
+    admin(sim, "/admin/faults", {"faults": [{"kind": "reset", "endpoint": "POST /api/v3/order", "when": "before"}]})
+    buy = intent("BTCUSDT", Side.BUY, "0.02")
+    ex.record(CYCLE, [buy])
+    started = time.monotonic()
+    ex.run(CYCLE)
+    assert len(venue_orders(sim, buy.client_order_id)) == 1
+    assert journal.order(buy.client_order_id).status is OrderStatus.FILLED
+    assert len(journal.events("ORDER_RESEND")) == 1
+    assert time.monotonic() - started >= 0.3  # it waited out the lag window before concluding "not found"
+    assert len(waits.calls) >= 2
+
+
+def test_no_definitive_answer_leaves_the_order_unknown_and_sends_nothing(sim, journal):
+    ex, _, _ = executor(sim, journal, lag=0.2, attempts=3)
+    admin(sim, "/admin/faults", {"faults": [
+        {"kind": "reset", "endpoint": "POST /api/v3/order", "when": "before"},
+        {"kind": "http_error", "endpoint": "GET /api/v3/order", "status": 503, "count": 0}]})
+    buy = intent("BTCUSDT", Side.BUY, "0.01")
+    ex.record(CYCLE, [buy])
+    summary = ex.run(CYCLE)
+    assert summary.unresolved == [buy.client_order_id]
+    assert journal.order(buy.client_order_id).status is OrderStatus.UNKNOWN
+    assert venue_orders(sim) == []
+    admin(sim, "/admin/faults/clear", {})
+    assert ex.run(CYCLE).complete  # the next tick: not found after the window -> resent once -> filled
+    assert len(venue_orders(sim, buy.client_order_id)) == 1
+
+
+def test_sell_is_clamped_to_the_free_balance_and_rounded_down(sim, journal):
+    ex, _, broker = executor(sim, journal)
+    step = broker.markets()[Symbol("BTCUSDT")].step_size
+    sell = intent("BTCUSDT", Side.SELL, "0.7")  # holds 0.5
+    ex.record(CYCLE, [sell])
+    ex.run(CYCLE)
+    (order,) = venue_orders(sim, sell.client_order_id)
+    assert Decimal(order["origQty"]) == Decimal("0.5") and Decimal("0.5") % step == 0
+    assert journal.order(sell.client_order_id).status is OrderStatus.FILLED
+    assert journal.events("ORDER_CLAMPED")[0].fields["qty"] == "0.5"
+
+
+def test_sell_of_dust_balance_is_skipped_not_sent(sim, journal):
+    ex, _, _ = executor(sim, journal)
+    admin(sim, "/admin/balances", {"BTC": "0.00000001"})
+    sell = intent("BTCUSDT", Side.SELL, "0.3")
+    ex.record(CYCLE, [sell])
+    ex.run(CYCLE)
+    assert journal.order(sell.client_order_id).status is OrderStatus.SKIPPED
+    assert venue_orders(sim) == []
+
+
+def test_a_failing_balance_read_is_retried_and_the_sell_goes_through(sim, journal):
+    ex, waits, _ = executor(sim, journal)
+    admin(sim, "/admin/faults", {"faults": [{"kind": "http_error", "endpoint": "GET /api/v3/account",
+                                             "status": 502, "count": 2}]})
+    sell = intent("BTCUSDT", Side.SELL, "0.1")
+    ex.record(CYCLE, [sell])
+    ex.run(CYCLE)
+    assert journal.order(sell.client_order_id).status is OrderStatus.FILLED
+    assert len(waits.calls) >= 2
+
+
+def test_rejection_is_journaled_with_its_reason_and_the_cycle_goes_on(sim, journal):
+    ex, _, _ = executor(sim, journal)
+    admin(sim, "/admin/faults", {"faults": [{"kind": "insufficient_balance", "endpoint": "POST /api/v3/order"}]})
+    first, second = intent("BTCUSDT", Side.BUY, "0.01", leg=0), intent("BTCUSDT", Side.BUY, "0.02", leg=1)
+    ex.record(CYCLE, [first, second])
+    summary = ex.run(CYCLE)
+    assert summary.complete
+    statuses = {journal.order(i.client_order_id).status for i in (first, second)}
+    assert statuses == {OrderStatus.REJECTED, OrderStatus.FILLED}
+    rejected = next(journal.order(i.client_order_id) for i in (first, second)
+                    if journal.order(i.client_order_id).status is OrderStatus.REJECTED)
+    assert "insufficient balance" in rejected.reason
+
+
+def test_dust_is_journaled_as_skipped_and_never_sent(sim, journal):
+    ex, _, _ = executor(sim, journal)
+    ex.record(CYCLE, [], [Dust(Symbol("BTCUSDT"), Side.BUY, Decimal("0.00001"), "below minimum")], "plan")
+    (order,) = journal.orders_of_cycle(CYCLE)
+    assert order.status is OrderStatus.SKIPPED and order.reason == "below minimum"
+    assert ex.run(CYCLE).complete and venue_orders(sim) == []
+
+
+def test_settled_orders_are_never_sent_again(sim, journal):
+    ex, _, _ = executor(sim, journal)
+    buy = intent("BTCUSDT", Side.BUY, "0.01")
+    ex.record(CYCLE, [buy])
+    ex.run(CYCLE)
+    ex.record(CYCLE, [buy])  # re-recording after a restart is a no-op
+    ex.run(CYCLE)
+    ex.run(CYCLE)
+    assert len(venue_orders(sim, buy.client_order_id)) == 1
