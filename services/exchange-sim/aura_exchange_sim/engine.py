@@ -4,10 +4,8 @@ One ``threading.RLock`` (``Engine.lock``) guards all state; every public method 
 leaves a consistent book. Time is a parameter (``now`` = simulated ms, ``wall`` = host ms): the engine never reads
 a clock.
 
-Pricing. MARKET orders (and the marketable part of LIMIT orders) walk a synthetic book around the replay price:
-level ``i`` is at ``slippage_bps + i * depth_level_bps`` from it, and holds ``depth_notional`` quote worth of base
-(``depth_notional == 0``: one level of unlimited size, i.e. a flat slippage). What the levels cannot fill EXPIREs
-(MARKET, IOC) or rests (GTC). Resting LIMIT orders fill at their limit price as makers when the replay path crosses
+Pricing. MARKET orders (and the marketable part of LIMIT orders) walk the synthetic book of ``pricing`` around the
+replay price; what its levels cannot fill EXPIREs (MARKET, IOC) or rests (GTC). Resting LIMIT orders fill at their limit price as makers when the replay path crosses
 it (checked on every clock advance, lazily at the next request); ``partial_fill_ratio`` < 1 fills only that share of
 the original quantity per crossing. Fees (taker/maker bps) are charged in the QUOTE asset on both sides (a
 simplification of Binance, which charges a BUY in the base asset), so a BUY of q receives exactly q.
@@ -19,28 +17,19 @@ lock nothing: they are checked against free balance and settle at once.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from aura_exchange_sim import errors
-from aura_exchange_sim.filters import (check_client_id, check_notional, check_price, check_qty, parse_decimal)
+from aura_exchange_sim.filters import check_client_id, check_notional, check_price, check_qty, parse_decimal
 from aura_exchange_sim.ledger import ZERO, Book, q8
 from aura_exchange_sim.market import MarketData, SymbolSpec
 from aura_exchange_sim.orders import Order, Trade
+from aura_exchange_sim.pricing import EngineConfig, walk_book
+
+__all__ = ["Engine", "EngineConfig"]
 
 TYPES = ("MARKET", "LIMIT", "LIMIT_MAKER")
 MAX_OPEN_PER_SYMBOL = 200
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    taker_bps: Decimal = Decimal(10)
-    maker_bps: Decimal = Decimal(10)
-    slippage_bps: Decimal = Decimal(5)
-    depth_notional: Decimal = Decimal(0)
-    depth_level_bps: Decimal = Decimal(5)
-    depth_levels: int = 20
-    partial_fill_ratio: Decimal = Decimal(1)
 
 
 class Engine:
@@ -143,7 +132,7 @@ class Engine:
             cid = f"sim-{self.next_order_id:08d}-{now % 100_000_000:08d}"
 
         limit = price if otype != "MARKET" else None
-        fills = self._walk(spec, side, mid, qty, qoq, limit, partial_ratio)
+        fills = walk_book(self.config, spec, side, mid, qty, qoq, limit, partial_ratio)
         if otype == "LIMIT_MAKER" and fills:
             raise errors.rejected("Order would immediately match and take.")
         if otype == "MARKET" and not fills:
@@ -205,45 +194,6 @@ class Engine:
     def _cost(px: Decimal, q: Decimal, rate: Decimal) -> tuple[Decimal, Decimal]:
         notional = q8(px * q, ROUND_HALF_UP)
         return notional, q8(notional * rate, ROUND_HALF_UP)
-
-    def _walk(self, spec: SymbolSpec, side: str, mid: float, qty: Decimal | None, qoq: Decimal | None,
-              limit: Decimal | None, ratio: Decimal | None) -> list[tuple[Decimal, Decimal]]:
-        """Fills of a taker order against the synthetic book: [(price, qty)], price-capped by ``limit``."""
-        cfg = self.config
-        want_qty = qty if qty is not None else None
-        want_quote = qoq
-        if ratio is not None and ratio < 1:
-            if want_qty is not None:
-                want_qty = spec.floor_qty(want_qty * ratio)
-            else:
-                want_quote = q8(want_quote * ratio)
-        level_qty = spec.floor_qty(cfg.depth_notional / Decimal(repr(mid))) if cfg.depth_notional > 0 else None
-        fills: list[tuple[Decimal, Decimal]] = []
-        for i in range(cfg.depth_levels if level_qty is not None else 1):
-            bps = float(cfg.slippage_bps + i * cfg.depth_level_bps)
-            if side == "BUY":
-                px = spec.round_price(mid * (1 + bps / 1e4), up=True)
-                if limit is not None and px > limit:
-                    break
-            else:
-                px = spec.round_price(mid * (1 - bps / 1e4), up=False)
-                if px <= 0 or (limit is not None and px < limit):
-                    break
-            if want_qty is not None:
-                take = want_qty if level_qty is None else min(level_qty, want_qty)
-            else:
-                take = spec.floor_qty(want_quote / px)
-                take = take if level_qty is None else min(level_qty, take)
-            if take <= 0:
-                break
-            fills.append((px, take))
-            if want_qty is not None:
-                want_qty -= take
-                if want_qty <= 0:
-                    break
-            else:
-                want_quote -= px * take
-        return fills
 
     def _fill(self, order: Order, spec: SymbolSpec, px: Decimal, q: Decimal, maker: bool, now: int) -> None:
         rate = (self.config.maker_bps if maker else self.config.taker_bps) / Decimal(10_000)
