@@ -308,3 +308,17 @@ def test_cli_usage_errors_are_one_line_exit_2(args, key):
     proc = _aura("ingest", "--once", *args)
     assert proc.returncode == 2 and key in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_second_concurrent_pass_is_refused_by_the_cache_lock(tmp_path, archive_fake):
+    import fcntl
+    clock = SteppedClock(NOW)
+    archive_fake.add_rows("AAAUSDT", "1d", synth_rows(START, 40, DAY), daily_from_ms=1_738_368_000_000)
+    svc, _ = service(tmp_path, [ArchiveProvider(archive_fake.url, clock)], ["AAAUSDT"], clock)
+    lock_path = tmp_path / "parquet" / ".ingest.lock"
+    lock_path.parent.mkdir(parents=True)
+    with open(lock_path, "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # "the other ingestor"
+        s = svc.run_pass()
+        assert not s.ok and "another ingest pass" in s.failures[0] and archive_fake.count() == 0
+    assert svc.run_pass().ok  # released: the next pass runs

@@ -6,6 +6,7 @@ A pass never crashes on one symbol: an unexpected error, an unwritable file or a
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import sys
 import time
@@ -103,7 +104,20 @@ class IngestService:
             return Manifest()
 
     def run_pass(self) -> PassSummary:
+        """One pass under an exclusive advisory lock on the cache (a second ingestor — e.g. ``aura ingest --once``
+        by hand while the service runs — fails its pass with one line instead of racing on the manifest)."""
         t0 = time.perf_counter()
+        try:
+            lock = _CacheLock(self.data_dir)
+        except (OSError, BlockingIOError) as exc:
+            summary = PassSummary(failures=[f"lock: {exc}"], seconds=time.perf_counter() - t0)
+            event(log, "INGEST_FAIL", logging.ERROR, error=f"lock: {exc}"[:300])
+            event(log, "INGEST", **summary.line())
+            return summary
+        with lock:
+            return self._run_pass(t0)
+
+    def _run_pass(self, t0: float) -> PassSummary:
         now_ms = self.clock.now_ms()
         summary = PassSummary()
         manifest = self._manifest(now_ms)
@@ -167,6 +181,28 @@ class IngestService:
         s.gap_candles += out.gap_candles
         if out.error:
             s.failures.append(f"{out.symbol} {out.interval}: {out.error}")
+
+
+class _CacheLock:
+    """``flock`` on ``<data_dir>/parquet/.ingest.lock``, taken without waiting; released on exit (and by the kernel
+    if the process dies)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        path = Path(data_dir) / "parquet" / ".ingest.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(path, "a+")
+        try:
+            fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.fh.close()
+            raise BlockingIOError(f"another ingest pass holds {path}") from None
+
+    def __enter__(self) -> "_CacheLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.fh.fileno(), fcntl.LOCK_UN)
+        self.fh.close()
 
 
 class _progress:
