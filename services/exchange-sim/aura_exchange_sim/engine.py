@@ -5,9 +5,9 @@ leaves a consistent book. Time is a parameter (``now`` = simulated ms, ``wall`` 
 a clock.
 
 Pricing. MARKET orders (and the marketable part of LIMIT orders) walk the synthetic book of ``pricing`` around the
-replay price; what its levels cannot fill EXPIREs (MARKET, IOC) or rests (GTC). Resting LIMIT orders fill at their limit price as makers when the replay path crosses
-it (checked on every clock advance, lazily at the next request); ``partial_fill_ratio`` < 1 fills only that share of
-the original quantity per crossing. Fees (taker/maker bps) are charged in the QUOTE asset on both sides (a
+replay price; what its levels cannot fill EXPIREs (MARKET, IOC) or rests (GTC). Resting LIMIT orders fill at their
+limit price as makers when the replay path crosses it (checked on every clock advance, lazily at the next request);
+``partial_fill_ratio`` < 1 fills only that share of the original quantity per crossing. Fees (taker/maker bps) are charged in the QUOTE asset on both sides (a
 simplification of Binance, which charges a BUY in the base asset), so a BUY of q receives exactly q.
 
 Locks. An open LIMIT BUY locks ``price * qty * (1 + max fee)`` quote; an open SELL locks ``qty`` base. MARKET orders
