@@ -1,0 +1,119 @@
+"""Boot reconciliation against the simulator over HTTP with a real journal: in-flight orders adopted with their
+fills, stray AURA orders cancelled (others untouched), missed fills recorded, entry prices recovered, and a
+position mismatch makes reconciliation fail (the trader then refuses to trade)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from aura_common.adapters.journal import Position
+from aura_common.core.intents import client_order_id
+from aura_common.domain import OrderRequest, OrderStatus, OrderType, Side, Symbol
+from aura_trader.boot import Boot
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_execution import CYCLE, NOW, admin, executor, intent, journal, sim, venue_orders  # noqa: E402,F401
+
+
+def boot(srv, journal, **kw):
+    ex, _, broker = executor(srv, journal)
+    from aura_common.adapters.clock import SteppedClock
+    return Boot(broker, journal, ex, SteppedClock(NOW), "USDT", ["BTCUSDT", "SYN000USDT"], lag_ms=400,
+                wait=lambda s: None, **kw), ex, broker
+
+
+def test_an_order_in_flight_at_the_crash_is_adopted_with_its_fills(sim, journal):
+    b, ex, broker = boot(sim, journal)
+    buy = intent("BTCUSDT", Side.BUY, "0.03")
+    ex.record(CYCLE, [buy])
+    journal.mark_order_sent(buy.client_order_id)  # ... the process died after sending, before the response
+    broker.place_order(OrderRequest(buy.client_order_id, Symbol("BTCUSDT"), Side.BUY, Decimal("0.03")))
+    report = b.reconcile()
+    assert report.ok, report.reason
+    assert (report.orders_refreshed, report.adopted) == (1, 1)
+    order = journal.order(buy.client_order_id)
+    (venue,) = venue_orders(sim, buy.client_order_id)
+    assert order.status is OrderStatus.FILLED and order.exchange_order_id == str(venue["orderId"])
+    assert [f.trade_id for f in journal.fills(client_order_id=buy.client_order_id)] == \
+        [str(f["tradeId"]) for f in venue["fills"]]
+    assert report.entries["BTCUSDT"] == order.avg_price
+
+
+def test_stray_aura_orders_are_cancelled_and_foreign_orders_left_alone(sim, journal):
+    b, ex, broker = boot(sim, journal)
+    stray = client_order_id("old-cycle", "BTCUSDT", Side.BUY, Decimal("0.01"), "x", 0)
+    broker.place_order(OrderRequest(stray, Symbol("BTCUSDT"), Side.BUY, Decimal("0.01"), OrderType.LIMIT,
+                                    Decimal("1000")))
+    broker.place_order(OrderRequest("manual-1", Symbol("BTCUSDT"), Side.BUY, Decimal("0.01"), OrderType.LIMIT,
+                                    Decimal("1000")))
+    report = b.reconcile()
+    assert report.ok and report.cancelled == 1
+    status = {o["clientOrderId"]: o["status"] for o in venue_orders(sim)}
+    assert status == {stray: "CANCELED", "manual-1": "NEW"}
+    assert journal.events("RECONCILE_CANCEL")[0].fields["client_order_id"] == stray
+
+
+def test_fills_the_journal_missed_are_recorded(sim, journal):
+    b, ex, broker = boot(sim, journal)
+    buy = intent("BTCUSDT", Side.BUY, "0.02")
+    ex.record(CYCLE, [buy])
+    journal.mark_order_sent(buy.client_order_id)
+    r = broker.place_order(OrderRequest(buy.client_order_id, Symbol("BTCUSDT"), Side.BUY, Decimal("0.02")))
+    journal.update_order(buy.client_order_id, r.status, exchange_order_id=r.exchange_order_id,
+                         filled_qty=r.filled_quantity)  # the order was recorded, its fills were not
+    report = b.reconcile()
+    assert report.ok and report.fills_recovered == len(r.fills) >= 1
+    assert sum(f.qty for f in journal.fills(client_order_id=buy.client_order_id)) == Decimal("0.02")
+    assert b.reconcile().fills_recovered == 0  # idempotent
+
+
+def test_entry_prices_come_back_from_the_snapshot_or_the_fills(sim, journal, caplog):
+    b, ex, broker = boot(sim, journal)
+    buy = intent("BTCUSDT", Side.BUY, "0.04")
+    ex.record(CYCLE, [buy])
+    ex.run(CYCLE)
+    avg = journal.order(buy.client_order_id).avg_price
+    with caplog.at_level(logging.INFO):
+        report = b.reconcile()
+    # the venue also holds 0.5 BTC from before: the fills explain 0.04 of it; the entry is the fills' average
+    assert report.entries["BTCUSDT"] == avg
+    assert any("[ENTRY_RECOVER] symbol=BTCUSDT" in m and "source=fills" in m for m in caplog.messages)
+    journal.record_positions([Position("BTCUSDT", Decimal("0.04"), Decimal("12345"))], source="test")
+    with caplog.at_level(logging.INFO):
+        assert b.reconcile().entries["BTCUSDT"] == Decimal("12345")
+    assert any("source=snapshot" in m for m in caplog.messages)
+
+
+def test_a_position_the_venue_does_not_hold_fails_reconciliation(sim, journal):
+    b, ex, broker = boot(sim, journal)
+    buy = intent("BTCUSDT", Side.BUY, "0.05")
+    ex.record(CYCLE, [buy])
+    ex.run(CYCLE)
+    admin(sim, "/admin/balances", {"BTC": "0.01"})  # someone withdrew what the journal says we hold
+    report = b.reconcile()
+    assert not report.ok
+    assert "BTC" in report.reason and "journal holds" in report.reason
+
+
+def test_an_unreachable_venue_fails_reconciliation_with_a_reason(journal):
+    import socket
+
+    from aura_common.adapters.broker.ccxt_broker import CcxtBroker
+    from aura_common.adapters.clock import SteppedClock
+    from aura_common.adapters.exchange import make_binance
+    from aura_trader.execution import Executor
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    broker = CcxtBroker(make_binance(f"http://127.0.0.1:{port}", "k", "s", timeout_seconds=1,
+                                     enable_rate_limit=False))
+    b = Boot(broker, journal, Executor(broker, journal, None), SteppedClock(NOW), "USDT", [], lag_ms=0,
+             wait=lambda s: None)
+    report = b.reconcile()
+    assert not report.ok and "loading markets failed 5 times" in report.reason
