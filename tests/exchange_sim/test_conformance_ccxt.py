@@ -237,3 +237,40 @@ def test_weight_header_present(server):
     assert r.status_code == 200 and int(r.headers["X-MBX-USED-WEIGHT-1M"]) >= 20
     r = requests.get(server.url + "/api/v3/nope", timeout=5)
     assert r.status_code == 404
+
+
+def test_price_and_book_tickers_and_ping(server):
+    import requests
+    url = server.url + "/api/v3"
+    assert requests.get(url + "/ping", timeout=5).json() == {}
+    one = requests.get(url + "/ticker/price", params={"symbol": "BTCUSDT"}, timeout=5).json()
+    assert one["symbol"] == "BTCUSDT" and float(one["price"]) > 0
+    assert len(requests.get(url + "/ticker/price", timeout=5).json()) == len(server.sim.market.specs)
+    book = requests.get(url + "/ticker/bookTicker", params={"symbol": "BTCUSDT"}, timeout=5).json()
+    assert float(book["bidPrice"]) < float(one["price"]) < float(book["askPrice"]) and float(book["bidQty"]) > 0
+    bad = requests.get(url + "/ticker/price", params={"symbol": "NOPE"}, timeout=5)
+    assert bad.status_code == 400 and bad.json()["code"] == -1121
+
+
+def test_both_ids_must_agree(ex, server):
+    import requests
+    from aura_exchange_sim.app import DEFAULT_API_KEY, DEFAULT_API_SECRET
+    from aura_exchange_sim.auth import sign
+    o = ex.create_order(SYM, "market", "buy", 0.01, None, {"newClientOrderId": "both-1"})
+    q = f"timestamp={server.sim.clock.wall_ms()}&symbol=BTCUSDT&orderId={o['id']}&origClientOrderId=other"
+    r = requests.get(server.url + "/api/v3/order?" + q + "&signature=" + sign(DEFAULT_API_SECRET, q),
+                     headers={"X-MBX-APIKEY": DEFAULT_API_KEY}, timeout=5)
+    assert r.status_code == 400 and r.json()["code"] == -2039
+
+
+def test_admin_orders_and_clock_validation(ex, server, admin):
+    import requests
+    ex.create_order(SYM, "market", "buy", 0.01, None, {"newClientOrderId": "adm-1"})
+    (row,) = admin.get("/admin/orders", symbol="BTCUSDT")["orders"]
+    assert row["clientOrderId"] == "adm-1" and row["status"] == "FILLED" and row["fills"]
+    assert admin.get("/admin/orders", status="open")["orders"] == []
+    r = requests.post(server.url + "/admin/clock", json={"step_ms": 1, "warp": 9}, timeout=5)
+    assert r.status_code == 400 and "step_ms" in r.json()["error"]
+    r = requests.post(server.url + "/admin/clock", json={"set_ms": 0}, timeout=5)
+    assert r.status_code == 400 and "backwards" in r.json()["error"]
+    assert requests.get(server.url + "/admin/nope", timeout=5).status_code == 404
