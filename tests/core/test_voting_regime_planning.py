@@ -113,3 +113,36 @@ def test_score_weights_are_positive_capped_and_within_exposure(scores, exposure,
     targets, _ = plan_weights(picks, exposure, {}, params)
     assert all(0 < w <= cap + 1e-12 for _, w in targets)
     assert sum(w for _, w in targets) <= exposure + 1e-9
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), n=st.integers(1, 9), rows=st.integers(1, 4), p=st.integers(1, 6), m=st.integers(1, 3))
+def test_select_rows_matches_a_plain_sort(data, n, rows, p, m):
+    elig = np.array(data.draw(st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=rows, max_size=rows)))
+    votes = np.array(data.draw(st.lists(st.lists(st.integers(0, 4), min_size=n, max_size=n), min_size=rows,
+                                        max_size=rows)))
+    points = np.array(data.draw(st.lists(st.lists(st.integers(0, 3), min_size=n, max_size=n), min_size=rows,
+                                         max_size=rows)), dtype=float)
+    score = np.array(data.draw(st.lists(st.lists(st.sampled_from([-1.0, 0.0, 0.5, 2.0]), min_size=n, max_size=n),
+                                        min_size=rows, max_size=rows)))
+    got = select_rows(elig, votes, points, score, m, p)
+    for r in range(rows):
+        want = sorted((j for j in range(n) if elig[r, j] and votes[r, j] >= m),
+                      key=lambda j: (-points[r, j], -score[r, j], j))[:p]
+        assert [j for j in got[r].tolist() if j >= 0] == want
+        assert got[r].tolist()[len(want):] == [-1] * (min(p, n) - len(want))
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), n=st.integers(1, 12), rows=st.integers(1, 4))
+def test_rank_rows_matches_a_plain_sort(data, n, rows):
+    elig = np.array(data.draw(st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=rows, max_size=rows)))
+    score = np.array(data.draw(st.lists(st.lists(st.sampled_from([-1.0, 0.0, 0.25, 3.0, np.nan]), min_size=n,
+                                                 max_size=n), min_size=rows, max_size=rows)))
+    got = rank_rows(score, elig)
+    for r in range(rows):
+        order = sorted((j for j in range(n) if elig[r, j]), key=lambda j: (-np.nan_to_num(score[r, j]), j))
+        want = [n] * n
+        for k, j in enumerate(order):
+            want[j] = k
+        assert got[r].tolist() == want

@@ -40,25 +40,22 @@ def rank_rows(score: np.ndarray, eligible: np.ndarray) -> np.ndarray:
 def vote_rows(rank: np.ndarray, eligible: np.ndarray, params: VotingParams) -> tuple[np.ndarray, np.ndarray]:
     """(votes, points), each (R × N), for the rows of a block (offsets before the block count as unranked)."""
     r, n = rank.shape
-    n_elig = eligible.sum(axis=1)
+    top = (rank < params.top_k).astype(np.int64)
     votes = np.zeros((r, n), dtype=np.int64)
-    per_offset = []
-    for o in sorted(params.offsets_days):
-        shifted = np.full((r, n), n, dtype=np.int64)
-        count = np.zeros(r, dtype=np.int64)
-        if o < r:
-            shifted[o:] = rank[: r - o]
-            count[o:] = n_elig[: r - o]
-        votes += shifted < params.top_k
-        if params.method == "borda":
-            per_offset.append(np.where(shifted < n, count[:, None] - 1 - shifted, 0))
-        else:
-            per_offset.append(shifted)
     if params.method == "borda":
-        points = np.sum(per_offset, axis=0).astype(np.float64)
-    else:
-        points = -np.median(np.stack(per_offset), axis=0)
-    return votes, points
+        per_row = np.where(eligible, eligible.sum(axis=1, keepdims=True) - 1 - rank, 0).astype(np.float64)
+        points = np.zeros((r, n))
+        for o in sorted(params.offsets_days):
+            if o < r:
+                votes[o:] += top[: r - o]
+                points[o:] += per_row[: r - o]
+        return votes, points
+    shifted = np.full((len(params.offsets_days), r, n), n, dtype=np.int64)
+    for i, o in enumerate(sorted(params.offsets_days)):
+        if o < r:
+            votes[o:] += top[: r - o]
+            shifted[i, o:] = rank[: r - o]
+    return votes, -np.median(shifted, axis=0)
 
 
 def select_rows(eligible: np.ndarray, votes: np.ndarray, points: np.ndarray, score: np.ndarray,
@@ -67,8 +64,12 @@ def select_rows(eligible: np.ndarray, votes: np.ndarray, points: np.ndarray, sco
     r, n = eligible.shape
     p = min(max_positions, n)
     cand = eligible & (votes >= min_votes)
-    k1 = np.where(cand, -points, np.inf)
-    k2 = np.where(cand, -np.nan_to_num(score, nan=0.0), np.inf)
-    order = np.lexsort((k2, k1), axis=1)[:, :p]  # stable: ties fall back to column (= symbol) order
-    chosen = np.take_along_axis(cand, order, axis=1)
-    return np.where(chosen, order, -1)
+    width = max(int(cand.sum(axis=1).max(initial=0)), p)
+    # candidates first, in column order (a stable sort of a boolean key), then order those few columns
+    cols = np.argsort(~cand, axis=1, kind="stable")[:, :width]
+    c_cand = np.take_along_axis(cand, cols, axis=1)
+    k1 = np.where(c_cand, -np.take_along_axis(points, cols, axis=1), np.inf)
+    k2 = np.where(c_cand, -np.nan_to_num(np.take_along_axis(score, cols, axis=1), nan=0.0), np.inf)
+    order = np.lexsort((cols, k2, k1), axis=1)[:, :p]  # ties: points, then score, then column (= symbol)
+    chosen = np.take_along_axis(c_cand, order, axis=1)
+    return np.where(chosen, np.take_along_axis(cols, order, axis=1), -1)
