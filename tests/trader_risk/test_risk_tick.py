@@ -249,3 +249,37 @@ def test_entry_is_within_the_buy_prices_and_survives_partial_sells(buys, sell_sh
     if 0 < sell < held:
         after = entry_price_from_fills([*fills, F("SELL", sell, "1")])
         assert abs(after - entry) <= entry * D("1e-20")
+
+
+# --- RollingWindow: the compact curve gives the gate's verdict on the full curve (property) ----------------------
+from aura_common.core.risk import KillSwitchState, kill_switch  # noqa: E402
+from aura_trader.risk import RollingWindow  # noqa: E402
+
+equities = st.decimals(min_value=D(0), max_value=D(100_000), places=2)
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.lists(st.tuples(st.integers(0, 5 * DAY), equities), min_size=0, max_size=40),
+       st.integers(1, 4), st.integers(0, 6 * DAY), st.floats(1, 60))
+def test_compact_curve_gives_the_same_verdict_as_the_full_curve(raw, window_days, now_offset, threshold):
+    points = sorted(raw, key=lambda p: p[0])
+    now = max([t for t, _ in points] + [now_offset])
+    params = RiskParams(kill_switch_window_days=window_days, kill_switch_max_drawdown_pct=threshold)
+    start = now - window_days * DAY
+    window = RollingWindow(start)
+    for t, e in points:
+        window.append(t, e)
+        window.evict(t - window_days * DAY)  # evicting as time goes by, like the ticks do
+    window.evict(start)
+    full, _ = kill_switch(points, KillSwitchState(), params, now)
+    compact, _ = kill_switch(window.compact(), KillSwitchState(), params, now)
+    assert compact.decision == full.decision and dict(compact.figures) == dict(full.figures)
+    in_window = [e for t, e in points if start <= t <= now]
+    assert window.peak == (max(in_window) if in_window else None)
+
+
+def test_rolling_window_refuses_time_going_backwards():
+    w = RollingWindow(0)
+    w.append(10, D(1))
+    with pytest.raises(ValueError):
+        w.append(5, D(2))

@@ -24,6 +24,7 @@ so their client order ids never collide with a rebalance's in the same cycle.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,7 +36,7 @@ from aura_common.core.intents import Intent
 from aura_common.core.params import RiskParams
 from aura_common.core.risk import GateDecision, GateResult, KillSwitchState, exit_prices, kill_switch
 from aura_common.core.risk import position_exit, sl_check_decision
-from aura_common.core.risk.kill_switch import DAY_MS
+from aura_common.core.risk.kill_switch import DAY_MS, cooldown_ends_ms
 from aura_common.domain import Side, Symbol
 from aura_trader import risk_reset
 from aura_trader.account import AccountView
@@ -81,6 +82,51 @@ def entry_price_from_fills(fills: Iterable[Any], base_asset: str | None = None) 
     return cost / qty if qty > 0 else None
 
 
+class RollingWindow:
+    """Accepted equity over a sliding time window: the newest point and the window's maximum, in O(1) amortised
+    per tick (a monotonic deque: each point is kept only while no later point is at least as high).
+
+    ``compact()`` is the curve the kill-switch gate needs - the peak point and the newest point - which gives
+    exactly the same verdict as the full curve over the same window (the gate reads only those two points)."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.start_ms = start_ms
+        self.last: tuple[int, Decimal] | None = None
+        self._max: deque[tuple[int, Decimal]] = deque()
+
+    @classmethod
+    def of(cls, points: Iterable[tuple[int, Decimal]], start_ms: int) -> RollingWindow:
+        window = cls(start_ms)
+        for t, e in points:
+            window.append(t, e)
+        window.evict(start_ms)
+        return window
+
+    def append(self, t_ms: int, equity: Decimal) -> None:
+        if self.last is not None and t_ms < self.last[0]:
+            raise ValueError(f"equity at {t_ms} is older than the last point at {self.last[0]}")
+        while self._max and self._max[-1][1] <= equity:
+            self._max.pop()
+        self._max.append((t_ms, equity))
+        self.last = (t_ms, equity)
+
+    def evict(self, start_ms: int) -> None:
+        self.start_ms = max(self.start_ms, start_ms)
+        while self._max and self._max[0][0] < self.start_ms:
+            self._max.popleft()
+        if self.last is not None and self.last[0] < self.start_ms:
+            self.last = None
+
+    @property
+    def peak(self) -> Decimal | None:
+        return self._max[0][1] if self._max else None
+
+    def compact(self) -> list[tuple[int, Decimal]]:
+        if not self._max or self.last is None:
+            return []
+        return [self._max[0]] if self._max[0] == self.last else [self._max[0], self.last]
+
+
 def _risk(params: object) -> RiskParams:
     return params if isinstance(params, RiskParams) else params.risk  # type: ignore[attr-defined]
 
@@ -91,8 +137,7 @@ class RiskTicker:
         self._journal, self._metrics = journal, metrics
         self._log = logger or logging.getLogger(__name__)
         self.control_dir = Path(control_dir) if control_dir is not None else risk_reset.control_dir(journal.path)
-        self._curve: list[tuple[int, Decimal]] | None = None
-        self._curve_from: int | None = None  # the earliest time the in-memory curve covers
+        self._rolling: RollingWindow | None = None
         self._armed_since = self._last_reset_ms()
 
     # --- persisted kill-switch state --------------------------------------------------------------------------
@@ -114,26 +159,30 @@ class RiskTicker:
             rows = queries.equity_curve(self._journal._conn, since_ms)  # noqa: SLF001
         return [(r.ts_ms, r.equity) for r in rows]
 
-    def _window_curve(self, start_ms: int) -> list[tuple[int, Decimal]]:
-        if self._curve is None or self._curve_from is None or start_ms < self._curve_from:
-            self._curve, self._curve_from = self._equity_history(start_ms), start_ms
-        while self._curve and self._curve[0][0] < start_ms:
-            self._curve.pop(0)
-        self._curve_from = max(self._curve_from, start_ms)
-        return self._curve
+    def _window(self, start_ms: int) -> RollingWindow:
+        """The rolling window from ``start_ms`` (loaded from the journal once, or again when it must reach back)."""
+        if self._rolling is None or start_ms < self._rolling.start_ms:
+            self._rolling = RollingWindow.of(self._equity_history(start_ms), start_ms)
+        self._rolling.evict(start_ms)
+        return self._rolling
 
     # --- the tick -------------------------------------------------------------------------------------------
     def tick(self, account: AccountView, now_ms: int, params: object, cycle_key: str) -> RiskOutcome:
         risk = _risk(params)
         ref = cycle_key if self._journal.cycle(cycle_key) is not None else None  # journal rows link begun cycles
         resets = self._apply_resets(now_ms, ref)
-        window_start = now_ms - risk.kill_switch_window_days * DAY_MS
-        curve = self._window_curve(window_start)
-        if account.accepted:
-            if curve and curve[-1][0] > now_ms:
-                raise ValueError(f"risk tick at {now_ms} is older than the last equity point at {curve[-1][0]}")
-            curve.append((now_ms, account.equity))
         was = self._state()
+        # the window the gate will judge: the rolling days, never before the last re-arm (a reset, or the cooldown
+        # that ends by this tick), so that the compact curve below is exactly the gate's window
+        start = now_ms - risk.kill_switch_window_days * DAY_MS
+        ends = cooldown_ends_ms(was, risk)
+        for floor in (self._armed_since, ends if ends is not None and now_ms >= ends else None):
+            if floor is not None:
+                start = max(start, floor)
+        window = self._window(start)
+        if account.accepted:
+            window.append(now_ms, account.equity)
+        curve = window.compact()
         result, state = kill_switch(curve, was, risk, now_ms)
         tripped_now = state.tripped and not was.tripped
         if tripped_now:
@@ -143,11 +192,9 @@ class RiskTicker:
             self._journal.reset_kill_switch(state.reason, actor="cooldown")
             self._armed_since = state.armed_since_ms
             event(self._log, "KILL_SWITCH", action="rearm", reason=state.reason)
-        start = max(window_start, self._armed_since or window_start)
-        points = [e for t, e in curve if start <= t <= now_ms]
-        peak = max(points) if points else None
+        peak = window.peak
         # a rejected read never reaches equity: report the last accepted point (the sync guard's last good one)
-        equity = account.equity if account.accepted or not curve else curve[-1][1]
+        equity = account.equity if account.accepted or window.last is None else window.last[1]
         if account.accepted:
             self._journal.record_equity(equity, account.cash, peak=peak if peak is not None else equity,
                                         cycle_key=ref)
