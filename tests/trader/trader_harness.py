@@ -168,3 +168,12 @@ def write_trader_config(tmp: Path, data_dir: Path, sim_url: str, symbols, mode: 
     path = tmp / "aura.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def journal_rows_ro(path: Path, sql: str, args=()) -> list[tuple]:
+    import sqlite3
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()

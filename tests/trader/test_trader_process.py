@@ -1,0 +1,90 @@
+"""The `aura trade` process end to end: modes (live refuses without confirmation or keys, paper trades on the
+simulator's prices without touching its books), restart of a finished cycle does nothing, [BOOT] and
+[ENTRY_RECOVER] lines, and determinism of plan → intents → client order ids across two separate processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from trader_harness import journal_rows_ro  # noqa: E402
+
+
+def test_live_mode_without_confirmation_refuses_to_start(trader_env):
+    r = trader_env.trade(AURA_EXECUTION__LIVE_CONFIRM="false")
+    assert r.returncode == 2
+    assert "live_confirm" in r.stderr and "Traceback" not in r.stderr
+    assert trader_env.sim.orders() == []
+
+
+def test_live_mode_without_keys_refuses_to_start(trader_env):
+    r = trader_env.trade(AURA_API_KEY="", AURA_API_SECRET="")
+    assert r.returncode == 2 and "AURA_API_KEY" in r.stderr
+    assert trader_env.sim.orders() == []
+
+
+def test_a_finished_cycle_is_not_done_twice_and_positions_come_back(trader_env):
+    first = trader_env.trade()
+    assert first.returncode == 0, first.stderr
+    orders = trader_env.sim.orders()
+    assert orders and all(o["status"] == "FILLED" for o in orders)
+    assert "[BOOT]" in first.stdout and "reconcile=ok" in first.stdout
+    second = trader_env.trade()
+    assert second.returncode == 0, second.stderr
+    assert trader_env.sim.orders() == orders  # same cycle key, already DONE: nothing sent again
+    recovered = [line for line in second.stdout.splitlines() if "[ENTRY_RECOVER]" in line]
+    assert len(recovered) == len({o["symbol"] for o in orders})
+    assert all("source=snapshot" in line or "source=fills" in line for line in recovered)
+    (status,) = journal_rows_ro(trader_env.journal, "SELECT status FROM cycles WHERE cycle_key NOT LIKE 'risk-%'")
+    assert status == ("DONE",)
+
+
+def test_paper_mode_fills_against_the_venue_prices_without_trading_there(trader_env):
+    r = trader_env.trade(AURA_EXECUTION__MODE="paper", AURA_API_KEY="", AURA_API_SECRET="")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    assert "mode=paper" in r.stdout
+    assert trader_env.sim.orders() == []  # the simulator only served prices and markets
+    rows = journal_rows_ro(trader_env.journal, "SELECT status FROM orders")
+    assert rows and {s for (s,) in rows} == {"FILLED"}
+    assert (trader_env.journal.parent / "paper-broker.sqlite").exists()
+
+
+_DETERMINISM = r"""
+import json, sys
+from decimal import Decimal
+from aura_common.adapters.parquet_store import load_panel
+from aura_common.config.loader import load_strategy
+from aura_common.core.regime import RegimeState
+from aura_common.domain import MarketSpec, Symbol
+from aura_trader.rebalance import decision_row, plan_intents
+data, strategy, end = sys.argv[1], sys.argv[2], int(sys.argv[3])
+panel = load_panel(data, "1d", None, start_ms=end - 300 * 86_400_000, end_ms=end)
+row = decision_row(panel)
+prices = {Symbol(s): Decimal(repr(float(panel.close[row, j]))).quantize(Decimal("1e-6"))
+          for j, s in enumerate(panel.symbols)}
+specs = {s: MarketSpec(s, s[:-4], "USDT", Decimal("1e-6"), Decimal("0.001"), Decimal("0.001"), Decimal(5))
+         for s in prices}
+holdings = {Symbol(panel.symbols[1]): Decimal("3.5"), Symbol(panel.symbols[2]): Decimal("120")}
+p = plan_intents(panel=panel, row=row, params=load_strategy(strategy), regime=RegimeState(), prev_exposure=0.0,
+                 cycle_key="2021-09-28T00:15Z", holdings=holdings, free_quote=Decimal(5000), prices=prices,
+                 specs=specs, fee_bps=10, slippage_bps=5)
+print(json.dumps({"plan": p.plan.hash, "intents": [[i.client_order_id, i.symbol, i.side.value, str(i.quantity)]
+                  for i in p.batch.intents]}))
+"""
+
+
+def test_same_inputs_give_the_same_intents_and_ids_in_two_processes(trader_env, cache):
+    from trader_harness import DAY, FIRST_TRADE_DAY, START
+    data_dir, _ = cache
+    args = [sys.executable, "-c", _DETERMINISM, str(data_dir), str(trader_env.tmp / "strategy.yaml"),
+            str(START + FIRST_TRADE_DAY * DAY)]
+    outs = [subprocess.run(args, capture_output=True, text=True, timeout=120,
+                           env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}) for seed in ("1", "2")]
+    for o in outs:
+        assert o.returncode == 0, o.stderr
+    a, b = (json.loads(o.stdout) for o in outs)
+    assert a == b
+    assert len(a["intents"]) >= 2 and all(c.startswith("aura-") and len(c) <= 36 for c, *_ in a["intents"])
