@@ -66,6 +66,10 @@ class Signals:
         return np.where(has, low, 0.0).tolist()
 
     @cached_property
+    def decision_times(self) -> list[int]:
+        return self.decision_ms.tolist()
+
+    @cached_property
     def observed_regimes(self) -> list[Regime]:
         return [REGIMES[c] for c in self.observed.tolist()]
 
@@ -114,7 +118,7 @@ def plan_at(sig: Signals, t: int, holdings: Mapping[str, float], state: RegimeSt
     expo = exposure(new_state.regime, params.regime)
     picks = sig.picks_at(r) if expo > 0 else ()
     targets, exits = plan_weights([(p.symbol, p.score) for p in picks], expo, holdings, params.portfolio)
-    return Plan(int(sig.decision_ms[r]), new_state, observed, expo, picks, targets, exits)
+    return Plan(sig.decision_times[r], new_state, observed, expo, picks, targets, exits)
 
 
 def voting_lookback(params: StrategyParams) -> int:

@@ -35,7 +35,9 @@ REGIMES = (Regime.BULL, Regime.SIDEWAYS, Regime.BEAR)  # code = index
 
 
 def exposure(regime: Regime, params: RegimeParams) -> float:
-    return getattr(params, f"exposure_{regime.value}")
+    if regime is Regime.BULL:
+        return params.exposure_bull
+    return params.exposure_sideways if regime is Regime.SIDEWAYS else params.exposure_bear
 
 
 @dataclass(frozen=True)
