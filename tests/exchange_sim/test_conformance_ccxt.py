@@ -274,3 +274,11 @@ def test_admin_orders_and_clock_validation(ex, server, admin):
     r = requests.post(server.url + "/admin/clock", json={"set_ms": 0}, timeout=5)
     assert r.status_code == 400 and "backwards" in r.json()["error"]
     assert requests.get(server.url + "/admin/nope", timeout=5).status_code == 404
+
+
+def test_an_internal_error_is_a_500_and_the_server_keeps_serving(ex, server):
+    ex.load_markets()
+    server.sim.market._c = None  # break the simulator on purpose (prices unreadable)
+    with pytest.raises(ccxt.OperationFailed):
+        ex.fetch_ticker(SYM)
+    assert ex.fetch_time() > 0

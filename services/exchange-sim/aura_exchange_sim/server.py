@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from aura_common.adapters.logs import event
 from aura_exchange_sim import admin, auth, errors
 from aura_exchange_sim.routes import ROUTES, Request
 
@@ -113,6 +114,15 @@ class Handler(BaseHTTPRequestHandler):
             return
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except Exception as exc:  # a simulator bug: answer like Binance's internal error, keep serving, say why
+            event(log, "SIM_ERROR", level=logging.ERROR, method=method, path=self.path.partition("?")[0],
+                  error=f"{type(exc).__name__}: {exc}")
+            log.debug("simulator error", exc_info=True)
+            try:
+                self.send_json(500, {"code": -1001, "msg": "Internal error; unable to process your request. "
+                                     "Please try again."})
+            except OSError:
+                self.close_connection = True
 
     def _dispatch(self, method: str) -> None:
         sim = self.server.sim
