@@ -1,0 +1,144 @@
+"""Pure pieces of the trader: the rebalance schedule and cycle key, lookback, average-cost lots (table tests and
+properties), the crash-hook spec, and the venue clock (never ahead of a stepped venue, never backwards)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aura_common.core.params import StrategyParams
+from aura_common.core.reconcile import open_lots
+from aura_common.domain import Fill, Side, Symbol
+from aura_trader.crash import CrashHook, CrashSpecError, parse
+from aura_trader.rebalance import DAY_MS, due_cycle, lookback_days
+from aura_trader.venue_clock import VenueClock
+
+D = 1_700_006_400_000  # 2023-11-15T00:00Z, a day boundary
+M = 60_000
+
+
+@pytest.mark.parametrize("now, hour, delay, key, day", [
+    (D + 15 * M, 0, 15, "2023-11-15T00:15Z", D),            # exactly due
+    (D + 14 * M, 0, 15, "2023-11-14T00:15Z", D - DAY_MS),   # not yet: yesterday's cycle is the latest due
+    (D + 23 * 60 * M, 0, 15, "2023-11-15T00:15Z", D),       # late in the day: still today's
+    (D + 5 * 60 * M, 6, 30, "2023-11-14T06:30Z", D - DAY_MS),
+    (D + 6 * 60 * M + 30 * M, 6, 30, "2023-11-15T06:30Z", D),
+])
+def test_due_cycle_table(now, hour, delay, key, day):
+    due = due_cycle(now, hour, delay)
+    assert (due.key, due.day_ms) == (key, day)
+    assert due.due_ms <= now < due.due_ms + DAY_MS
+
+
+@given(st.integers(min_value=D, max_value=D + 400 * DAY_MS), st.integers(0, 23), st.integers(0, 1439),
+       st.integers(min_value=0, max_value=DAY_MS - 1))
+def test_a_restart_any_time_before_the_next_due_time_computes_the_same_cycle(now, hour, delay, later):
+    first = due_cycle(now, hour, delay)
+    again = due_cycle(min(now + later, first.due_ms + DAY_MS - 1), hour, delay)
+    assert again == first
+
+
+def test_lookback_covers_every_window_of_the_strategy():
+    params = StrategyParams()
+    assert lookback_days(params, 30) >= params.regime.slow_sma_days + max(params.voting.offsets_days) + 30
+
+
+def _fill(i, side, qty, price, fee="0", fee_asset="USDT", symbol="BTCUSDT"):
+    return Fill(str(i), Symbol(symbol), side, Decimal(qty), Decimal(price), Decimal(fee), fee_asset, i)
+
+
+BASE = {"BTCUSDT": "BTC", "ETHUSDT": "ETH"}
+
+
+@pytest.mark.parametrize("fills, qty, entry", [
+    ([_fill(1, Side.BUY, "1", "100")], "1", "100"),
+    ([_fill(1, Side.BUY, "1", "100"), _fill(2, Side.BUY, "1", "200")], "2", "150"),
+    ([_fill(1, Side.BUY, "2", "100"), _fill(2, Side.SELL, "1", "300")], "1", "100"),  # a sell keeps the entry
+    ([_fill(1, Side.BUY, "1", "100"), _fill(2, Side.SELL, "1", "120"), _fill(3, Side.BUY, "1", "90")], "1", "90"),
+    ([_fill(1, Side.BUY, "1", "100", fee="0.01", fee_asset="BTC")], "0.99", None),  # base fee lowers the qty
+])
+def test_open_lots_table(fills, qty, entry):
+    lots = open_lots(fills, BASE)
+    lot = lots["BTCUSDT"]
+    assert lot.qty == Decimal(qty)
+    if entry is not None:
+        assert lot.entry_price == Decimal(entry)
+
+
+def test_a_flat_position_has_no_lot():
+    assert open_lots([_fill(1, Side.BUY, "1", "100"), _fill(2, Side.SELL, "1", "90")], BASE) == {}
+
+
+@settings(deadline=None, max_examples=80)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 50), st.integers(1, 1000)), min_size=1, max_size=30))
+def test_lot_entry_stays_within_the_range_of_buy_prices(trades):
+    fills = [_fill(i, Side.BUY if buy else Side.SELL, str(q), str(p)) for i, (buy, q, p) in enumerate(trades)]
+    lots = open_lots(fills, BASE)
+    buys = [Decimal(p) for buy, _, p in trades if buy]
+    if "BTCUSDT" in lots:
+        assert min(buys) <= lots["BTCUSDT"].entry_price <= max(buys)
+        assert lots["BTCUSDT"].qty > 0
+    assert open_lots(list(reversed(fills)), BASE) == lots  # order of the input does not matter (time does)
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("", {}), ("order_sent:2", {"order_sent": 2}), ("intent_written:1,fill_recording:3",
+                                                    {"intent_written": 1, "fill_recording": 3}),
+])
+def test_crash_spec_parse(spec, expected):
+    assert parse(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["nowhere:1", "order_sent", "order_sent:0", "order_sent:x"])
+def test_crash_spec_errors_name_the_variable(spec):
+    with pytest.raises(CrashSpecError, match="AURA_CRASH_AT"):
+        parse(spec)
+
+
+def test_crash_hook_is_inert_unless_set():
+    hook = CrashHook.from_env({})
+    for _ in range(3):
+        hook.reach("order_sent")  # would kill the test process if armed
+    assert not hook.armed
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_venue_clock_stands_still_with_a_stepped_venue_and_follows_its_steps():
+    server = {"ms": D}
+    mono = FakeTime()
+    clock = VenueClock(lambda: server["ms"], monotonic=mono, wall_sleep=lambda s: None)
+    mono.t += 5
+    assert clock.now_ms() == D  # no extrapolation before the venue was seen moving twice
+    server["ms"] += DAY_MS  # the test steps the simulator a day
+    clock.refresh()
+    mono.t += 5
+    assert clock.now_ms() == D + DAY_MS  # one jump is not a moving clock
+    server["ms"] -= 0
+    clock.refresh()
+    assert clock.now_ms() == D + DAY_MS
+
+
+def test_venue_clock_follows_an_accelerated_venue_never_faster_than_real_time_nor_backwards():
+    mono = FakeTime()
+    server = {"ms": D}
+    clock = VenueClock(lambda: server["ms"], monotonic=mono, wall_sleep=lambda s: None)
+    seen = [clock.now_ms()]
+    for _ in range(4):
+        mono.t += 1
+        server["ms"] += 3_600_000  # an hour per second
+        seen.append(clock.refresh())
+        mono.t += 0.5
+        seen.append(clock.now_ms())
+    assert seen == sorted(seen)
+    assert seen[-1] - seen[-2] <= 500  # extrapolated at real speed at most
+    assert clock.rate == pytest.approx(3600 / 1.5, rel=0.01)  # an hour per 1.5 s of wall time
