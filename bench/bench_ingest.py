@@ -77,7 +77,7 @@ def synthetic(work: Path) -> None:
     fake = ArchiveFake()
     n_sym, n_rows = 300, 365
     symbols = [f"S{i:03d}USDT" for i in range(n_sym)]
-    start = ms(2024, 1, 1)
+    start = ms(2024, 1, 15)  # the new candles fall mid-month (the common case: daily files only)
     data = work / "synthetic"
     rng = np.random.default_rng(0)
     rows_by = {}
@@ -144,7 +144,7 @@ def main() -> int:
                                                           str(REPO.parent / "shared" / "data" /
                                                               "binance_spot_usdt_2017_2023")))
     ap.add_argument("--skip-cold", action="store_true")
-    ap.add_argument("--workers", type=int, default=1, help="IngestService workers (the CLI default is 4)")
+    ap.add_argument("--workers", type=int, default=4, help="IngestService workers (default 4, as the CLI)")
     args = ap.parse_args()
     global WORKERS
     WORKERS = args.workers
@@ -156,6 +156,8 @@ def main() -> int:
         if not args.skip_cold and (real / "1d").is_dir():
             data = cold_build(real, work)
             panel_load(data)
+        elif args.skip_cold:
+            print("cold build / panel load skipped (--skip-cold)")
         else:
             print("cold build / panel load skipped: no real data at", real)
         synthetic(work)
