@@ -171,3 +171,13 @@ def test_sweep_reuses_signals_and_gives_the_same_results(fs, active_params):
         assert got.trades == want.trades
         np.testing.assert_array_equal(got.equity, want.equity)
     assert sweep.signal_builds == 3  # the stop-loss variant and the repeat reuse signals
+
+
+def test_backtest_up_to_t_ignores_everything_after_t(small_panel, active_params):
+    """Point in time, end to end: a backtest on the panel cut after day t equals the full one up to t."""
+    full = run_backtest(compute_features(small_panel), active_params, BacktestConfig())
+    for cut in (200, 333):
+        part = run_backtest(compute_features(small_panel.rows(0, cut + 1)), active_params, BacktestConfig())
+        np.testing.assert_array_equal(part.equity, full.equity[: cut + 1])
+        assert part.trades == tuple(t for t in full.trades if t.t_ms <= part.times_ms[-1])
+        assert part.regime == full.regime[: cut + 1]
