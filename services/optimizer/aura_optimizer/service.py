@@ -18,11 +18,47 @@ from aura_common.config import ConfigError
 log = logging.getLogger("aura.optimize")
 
 
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _day_of_week(field: str) -> str:
+    """A crontab day-of-week field (0 or 7 = Sunday) in APScheduler's terms. APScheduler 3 numbers days from
+    Monday = 0, so ``CronTrigger.from_crontab("0 3 * * 0")`` would fire on Mondays; names mean the same to both."""
+    out: list[str] = []
+    for part in field.split(","):
+        base, _, step = part.partition("/")
+        if any(c.isalpha() for c in base):
+            out.append(part)
+            continue
+        if base == "*":
+            lo, hi = 0, 6
+        elif "-" in base:
+            lo, hi = (int(x) for x in base.split("-", 1))
+        else:
+            lo = hi = int(base)
+            if step:
+                hi = 6
+        if not (0 <= lo <= hi <= 7) or (step and int(step) < 1):
+            raise ValueError(f"day of week {part!r} is not a crontab day (0-7, 0 and 7 = Sunday)")
+        out.extend(_DAY_NAMES[d] for d in range(lo, hi + 1, int(step or 1)))
+    return ",".join(dict.fromkeys(out))
+
+
+def cron_trigger(cron: str):
+    """A standard 5-field crontab line (minute hour day month day-of-week), UTC."""
+    from apscheduler.triggers.cron import CronTrigger
+    fields = cron.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 fields (minute hour day month day-of-week), got {len(fields)}")
+    minute, hour, day, month, dow = fields
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_day_of_week(dow),
+                       timezone="UTC")
+
+
 def build_scheduler(cron: str, job: Callable[[], object], source: str):
     from apscheduler.schedulers.blocking import BlockingScheduler
-    from apscheduler.triggers.cron import CronTrigger
     try:
-        trigger = CronTrigger.from_crontab(cron, timezone="UTC")
+        trigger = cron_trigger(cron)
     except ValueError as exc:
         raise ConfigError(source, "schedules.optimizer_cron", f"invalid cron expression {cron!r}: {exc}") from None
     sched = BlockingScheduler(timezone="UTC")
@@ -40,13 +76,22 @@ def serve(cron: str, job: Callable[[], int], source: str) -> int:
             event(log, "OPTIMIZE_FAILED", error=f"{type(exc).__name__}: {exc}")
 
     sched, trigger = build_scheduler(cron, guarded, source)
+    received: list[int] = []
 
-    def stop(signum, _frame) -> None:
-        event(log, "OPTIMIZE_SERVICE", state="stopping", signal=signal.Signals(signum).name)
+    def stop(signum, _frame) -> None:  # no logging here: a handler may interrupt a log call
+        received.append(signum)
         sched.shutdown(wait=False)
 
+    # SIGTERM stays blocked until the scheduler runs (its start event unblocks it), so a stop request can
+    # neither be lost before start() nor find a scheduler that is not running yet.
+    from apscheduler.events import EVENT_SCHEDULER_STARTED
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     signal.signal(signal.SIGTERM, stop)
+    sched.add_listener(lambda _e: signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM}),
+                       EVENT_SCHEDULER_STARTED)
     first = trigger.get_next_fire_time(None, datetime.now(timezone.utc))
     event(log, "OPTIMIZE_SERVICE", state="started", cron=cron, next_run=first.isoformat() if first else "-")
     sched.start()  # blocks until shutdown
+    event(log, "OPTIMIZE_SERVICE", state="stopped",
+          signal=signal.Signals(received[0]).name if received else "-")
     return 0
