@@ -37,7 +37,8 @@ def test_latency_delays_only_the_targeted_call(server, admin):
 @pytest.mark.parametrize("status,body,exc", [(500, "html", ccxt.ExchangeNotAvailable),
                                              (502, "html", ccxt.ExchangeNotAvailable),
                                              (503, "html", ccxt.ExchangeNotAvailable),
-                                             (500, "json", ccxt.OperationFailed)])
+                                             (500, "json", ccxt.OperationFailed),
+                                             (503, "timeout", ccxt.RequestTimeout)])
 def test_http_errors_before_processing_book_nothing(server, admin, status, body, exc):
     ex = client(server.url)
     admin.faults({"kind": "http_error", "endpoint": ORDER, "status": status, "body": body})
@@ -56,6 +57,8 @@ def test_http_error_after_processing_is_ambiguous(server, admin):
     (order,) = _orders(admin)
     assert order["client_order_id"] == "amb-1"
     assert ex.fetch_order(None, SYM, {"origClientOrderId": "amb-1"})["status"] == "closed"
+    fills = admin.get("/admin/ledger", kind="fill", client_order_id="amb-1")["entries"]
+    assert [f["order_id"] for f in fills] == [order["order_id"]]
 
 
 def test_rate_limit_429_then_418_when_ignored(server, admin):

@@ -7,7 +7,8 @@
   GET  /admin/faults                    installed rules with their counters
   POST /admin/faults                    {"faults": [rule, ...]} (or a bare list) -> adds rules
   DELETE /admin/faults                  removes every rule (also POST /admin/faults/clear)
-  GET  /admin/ledger?since=S&limit=L    {"entries": [...], "next": seq} (entries with seq > S)
+  GET  /admin/ledger?since=S&limit=L    {"entries": [...], "next": seq} (entries with seq > S; optional filters
+                                        kind=, client_order_id=, order_id=, symbol= apply after since/limit)
   GET  /admin/balances                  {"balances": {"USDT": {"free", "locked"}}}
   POST /admin/balances                  {"USDT": "1000", ...} sets FREE balances (ledger reason "admin")
   GET  /admin/orders?symbol=&status=    every order (query shape + "fills")
@@ -110,7 +111,13 @@ def _route(sim: Simulator, method: str, path: str, q: dict, data) -> object:
         with sim.engine.lock:
             sim.engine.sync(sim.clock.now_ms())
             entries = sim.engine.book.since(since, limit)
-            return {"entries": entries, "next": entries[-1]["seq"] if entries else since}
+            nxt = entries[-1]["seq"] if entries else since
+            filters = {k: q[k] for k in ("kind", "client_order_id", "symbol") if q.get(k)}
+            if "order_id" in q:
+                filters["order_id"] = int(q["order_id"])
+            if filters:
+                entries = [e for e in entries if all(e.get(k) == v for k, v in filters.items())]
+            return {"entries": entries, "next": nxt}
     if path == "/admin/balances":
         if method == "POST":
             amounts = _decimals(data, "balances")

@@ -9,8 +9,9 @@ advances the rule's call counter; the rule FIRES on matching calls number ``nth`
 
 Kinds (parameters):
   latency              delay_ms                  sleep before handling, then answer normally
-  http_error           status (500|502|503), body ("html"|"json"), when ("before"|"after")
-                                                 "after" = the request IS processed (an order is booked), then 5xx
+  http_error           status (500|502|503|504), body ("html" | "json" = -1001 | "timeout" = -1007 "execution
+                                                 status unknown"), when ("before"|"after"): "after" = the request
+                                                 IS processed (an order is booked), then the error
   rate_limit           retry_after_s             429 -1003 + Retry-After; a request before then gets 418 (ban)
   reset                when ("before"|"after")   TCP reset without a response
   drop_after_accept    hold_ms, mode ("hold"|"close")
@@ -124,8 +125,9 @@ def parse_rule(raw: dict, where: str) -> FaultRule:
         raise FaultSpecError(f"{where}: need nth >= 1, count >= 0 and 0 < probability <= 1")
     if kind == "http_error" and rule.status not in (500, 502, 503, 504):
         raise FaultSpecError(f"{where}.status: {rule.status} is not one of 500, 502, 503, 504")
-    if rule.when not in ("before", "after") or rule.mode not in ("hold", "close") or rule.body not in ("html", "json"):
-        raise FaultSpecError(f"{where}: when must be before|after, mode hold|close, body html|json")
+    if rule.when not in ("before", "after") or rule.mode not in ("hold", "close") \
+            or rule.body not in ("html", "json", "timeout"):
+        raise FaultSpecError(f"{where}: when must be before|after, mode hold|close, body html|json|timeout")
     if kind == "partial_fill" and not 0 < rule.ratio < 1:
         raise FaultSpecError(f"{where}.ratio: must be strictly between 0 and 1, got {rule.ratio}")
     return rule

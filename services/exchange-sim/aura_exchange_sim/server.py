@@ -181,7 +181,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(status, obj, headers)
 
     def _send_error_fault(self, rule) -> None:
-        if rule.body == "json":
+        if rule.body == "timeout":
+            self.send_json(rule.status, {"code": -1007, "msg": "Timeout waiting for response from backend server. "
+                                         "Send status unknown; execution status unknown."})
+        elif rule.body == "json":
             self.send_json(rule.status, {"code": -1001, "msg": "Internal error; unable to process your request. "
                                          "Please try again."})
         else:
