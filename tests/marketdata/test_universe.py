@@ -47,3 +47,18 @@ def test_exchange_universe_through_ccxt(klines_fake):
     cfg = UniverseConfig(source="exchange")
     assert resolve_universe(cfg, lambda: make_exchange("binance", klines_fake.url, 2)) == ["BTCUSDT", "ETHUSDT"]
     assert klines_fake.count("/api/v3/exchangeInfo") == 1
+
+
+def test_cached_universe_refreshes_daily_and_keeps_the_last_good_list(klines_fake):
+    from aura_common.adapters.clock import SteppedClock
+    from aura_ingestor.universe import CachedUniverse
+    klines_fake.data[("BTCUSDT", "1d")] = synth_rows(0, 2, DAY)
+    clock = SteppedClock(1_700_000_000_000)
+    u = CachedUniverse(lambda: resolve_universe(UniverseConfig(source="exchange"),
+                                                lambda: make_exchange("binance", klines_fake.url, 2)), clock)
+    assert u() == ["BTCUSDT"] and u() == ["BTCUSDT"]
+    assert klines_fake.count("/api/v3/exchangeInfo") == 1  # cached within the day
+    klines_fake.faults["/api/v3/exchangeInfo"] = "500"
+    clock.advance(25 * 3600)
+    assert u() == ["BTCUSDT"]  # refresh failed: last good list
+    assert klines_fake.count("/api/v3/exchangeInfo") == 2

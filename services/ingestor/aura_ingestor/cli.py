@@ -53,14 +53,14 @@ def build_service(config: AuraConfig, args: argparse.Namespace, registry=None):
         def universe():
             return symbols
     else:
-        def universe():
-            from aura_common.adapters.providers.ccxt_tail import make_exchange
-            feed = config.data.exchanges[0] if config.data.exchanges else None
+        from aura_common.adapters.providers.ccxt_tail import make_exchange
+        from aura_ingestor.universe import CachedUniverse
+        feed = config.data.exchanges[0] if config.data.exchanges else None
 
-            def factory():
-                return make_exchange(feed.name if feed else "binance", feed.base_url if feed else None,
-                                     feed.timeout_seconds if feed else 10.0)
-            return resolve_universe(config.universe, factory)
+        def factory():
+            return make_exchange(feed.name if feed else "binance", feed.base_url if feed else None,
+                                 feed.timeout_seconds if feed else 10.0)
+        universe = CachedUniverse(lambda: resolve_universe(config.universe, factory), clock)
 
     progress = {"auto": None, "on": True, "off": False}[args.progress]
     service = IngestService(

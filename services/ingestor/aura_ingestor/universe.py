@@ -10,10 +10,14 @@ else the alphabetical first ones.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+
+from aura_common.adapters.clock import Clock
 
 from aura_common.adapters.logs import event
 from aura_common.config.models import UniverseConfig
+
+REFRESH_MS = 24 * 3_600_000
 
 log = logging.getLogger("aura.ingestor")
 
@@ -65,3 +69,25 @@ def resolve_universe(cfg: UniverseConfig, exchange_factory=None) -> list[str]:
                   error=type(exc).__name__)
     event(log, "UNIVERSE", source="exchange", qualifying=n_all, chosen=len(chosen))
     return chosen
+
+
+class CachedUniverse:
+    """The exchange universe re-read at most once a day, so that an hourly pass where every pair is fresh makes no
+    request at all. A failed refresh keeps the last good list (and is retried at the next pass)."""
+
+    def __init__(self, resolve: Callable[[], list[str]], clock: Clock, refresh_ms: int = REFRESH_MS) -> None:
+        self.resolve, self.clock, self.refresh_ms = resolve, clock, refresh_ms
+        self.symbols: list[str] | None = None
+        self.at_ms = 0
+
+    def __call__(self) -> list[str]:
+        now = self.clock.now_ms()
+        if self.symbols is None or now - self.at_ms >= self.refresh_ms:
+            try:
+                self.symbols, self.at_ms = self.resolve(), now
+            except Exception as exc:  # noqa: BLE001 - keep the last good list when there is one
+                if self.symbols is None:
+                    raise
+                event(log, "UNIVERSE", logging.WARNING, note="refresh failed, keeping the last list",
+                      error=f"{type(exc).__name__}: {exc}"[:200])
+        return self.symbols
