@@ -322,3 +322,15 @@ def test_a_second_concurrent_pass_is_refused_by_the_cache_lock(tmp_path, archive
         s = svc.run_pass()
         assert not s.ok and "another ingest pass" in s.failures[0] and archive_fake.count() == 0
     assert svc.run_pass().ok  # released: the next pass runs
+
+
+@pytest.mark.parametrize("order, names", [
+    (("archive", "exchange", "coingecko"), ["archive", "exchange:binance", "exchange:okx", "coingecko"]),
+    (("exchange", "archive"), ["exchange:binance", "exchange:okx", "archive"]),
+    (("coingecko",), ["coingecko"]),
+])
+def test_build_providers_follows_provider_order(order, names):
+    from aura_common.config.models import AuraConfig, DataConfig
+    from aura_ingestor.service import build_providers
+    cfg = AuraConfig(data=DataConfig(provider_order=order))
+    assert [p.name for p in build_providers(cfg, SteppedClock(NOW))] == names  # builds lazily: no request
