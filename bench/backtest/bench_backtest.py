@@ -46,12 +46,17 @@ def load() -> str:
     return os.getloadavg().__repr__()
 
 
+CPU: list[float] = []  # CPU seconds of the last timed() call (less disturbed by other load than wall time)
+
+
 def timed(fn, repeat: int) -> tuple[float, object]:
-    out, times = None, []
+    out, times, cpu = None, [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    CPU[:] = [statistics.median(cpu)]
     return statistics.median(times), out
 
 
@@ -106,7 +111,7 @@ def compare_rotation(name: str, panel, vectorbt: bool, sweep_n: int) -> None:
     params = rotation_params()
     sweep.run(params)  # warm the features
     t_aura, res = timed(lambda: Sweep(fs, cfg).run(params), 5)
-    print(f"AURA      per backtest {t_aura * 1e3:8.1f} ms   trades {len(res.trades):6d}   "
+    print(f"AURA      per backtest {t_aura * 1e3:8.1f} ms (cpu {CPU[0] * 1e3:.1f} ms)   trades {len(res.trades):6d}   "
           f"final equity {res.metrics['final_equity']:.2f}")
     grid = list(itertools.product([10, 20, 30, 45, 60, 90, 120, 150, 180, 240], [1, 2, 3, 4, 5, 6, 7, 8, 10, 12]))
     grid = (grid * 2)[:sweep_n]
@@ -124,7 +129,7 @@ def compare_rotation(name: str, panel, vectorbt: bool, sweep_n: int) -> None:
         return
     w = rotation_weights(panel)
     vbt_run(panel, w)  # compile numba
-    t_vbt, pf = timed(lambda: vbt_run(panel, rotation_weights(panel)), 3)
+    t_vbt, pf = timed(lambda: vbt_run(panel, rotation_weights(panel)), 5)
     rec = pf.orders.records
     times = panel.times + panel.interval_ms
     vbt_value = pf.value().to_numpy()
@@ -139,7 +144,7 @@ def compare_rotation(name: str, panel, vectorbt: bool, sweep_n: int) -> None:
     big_v = {k for k, f in vbt_orders.items() if f >= material}
     only_a, only_v = big_a - set(vbt_orders), big_v - set(aura_frac)
     tiny = len(set(aura_frac) ^ set(vbt_orders)) - len(only_a) - len(only_v)
-    print(f"vectorbt  per backtest {t_vbt * 1e3:8.1f} ms   trades {len(rec):6d}   final equity {final_vbt:.2f}"
+    print(f"vectorbt  per backtest {t_vbt * 1e3:8.1f} ms (cpu {CPU[0] * 1e3:.1f} ms)   trades {len(rec):6d}   final equity {final_vbt:.2f}"
           f"   (vectorbt {vbt.__version__})")
     same = diff <= 0.005 and not only_a and not only_v
     print(f"check     orders >= 0.5 % of equity: {len(big_a)} AURA / {len(big_v)} vectorbt, only in AURA "
@@ -195,11 +200,11 @@ def full_strategy(panel_args, workers: int, sweep_n: int) -> None:
     Sweep(fs, cfg).run(params)
     print(f"cold (features + signals + loop) {(time.perf_counter() - t0) * 1e3:8.1f} ms")
     t_warm, res = timed(lambda: Sweep(fs, cfg).run(params), 7)
-    print(f"warm single backtest (signals + loop) {t_warm * 1e3:8.1f} ms   trades {len(res.trades)}   "
+    print(f"warm single backtest (signals + loop) {t_warm * 1e3:8.1f} ms (cpu {CPU[0] * 1e3:.1f} ms)   trades {len(res.trades)}   "
           f"gate calls {dict(res.gate_calls)}   final equity {res.metrics['final_equity']:.2f}")
     sweep = Sweep(fs, cfg)
     t_loop, _ = timed(lambda: sweep.run(params), 7)
-    print(f"warm loop only (signals reused)      {t_loop * 1e3:8.1f} ms")
+    print(f"warm loop only (signals reused)      {t_loop * 1e3:8.1f} ms (cpu {CPU[0] * 1e3:.1f} ms)")
     grid = full_grid(sweep_n)
     t0 = time.perf_counter()
     if workers <= 1:

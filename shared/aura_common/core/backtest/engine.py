@@ -13,7 +13,7 @@ Each day ``t`` (decision at the close of candle ``t``):
 6. sells fill first, then buys, at the close ∓ slippage, fee on the notional. A quantity is the order's
    notional at the mark (the close), as the trader sizes a market order from the last price, floored to the lot
    step; orders below min quantity / min notional are not placed; buys shrink to the cash left, so cash never
-   goes negative.
+   goes negative. A symbol without a candle that day is not bought; a sell of it fills at its last price.
 
 The reported daily equity is the mark after that day's trades; the kill switch sees the pre-trade marks (what
 the trader observes at its tick).
@@ -121,6 +121,8 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
     fee, slip = fee_bps / 1e4, slip_bps / 1e4
     gates = GateRunner(risk, screen=cfg.screen_gates)
     score_rows, row_floor = sig.score, sig.score_floor
+    SELL, BUY = Side.SELL, Side.BUY  # noqa: N806 - local aliases for the hot loop
+    ks_blocks, exit_now = gates.kill_switch_blocks, gates.exit_now
 
     cash = float(cfg.initial_cash)
     qty: dict[str, float] = {}
@@ -153,11 +155,11 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
         marks.append(equity)
 
         # 1. the gates that watch the book
-        blocked = equity <= 0 or (use_ks and gates.kill_switch_blocks(curve, marks, now))
+        blocked = equity <= 0 or (use_ks and ks_blocks(curve, marks, now))
         forced: dict[str, str] = {}
         if use_exit and qty:
             for s in sorted(qty):
-                reason = gates.exit_now(s, entry[s], last_px[s], now)
+                reason = exit_now(s, entry[s], last_px[s], now)
                 if reason:
                     forced[s] = reason
         # 2. the trader's decision
@@ -187,9 +189,9 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
             tgt = 0.0 if s in forced else targets.get(s, 0.0)
             if tgt < cur:
                 why = forced.get(s) or ("regime" if regime_cut else ("exit" if tgt == 0 else "rebalance"))
-                orders.append((s, Side.SELL, (cur - tgt) * equity, s in forced or regime_cut, why))
+                orders.append((s, SELL, (cur - tgt) * equity, s in forced or regime_cut, why))
             elif tgt > cur:
-                orders.append((s, Side.BUY, (tgt - cur) * equity, False, "rebalance"))
+                orders.append((s, BUY, (tgt - cur) * equity, False, "rebalance"))
         if use_cb and orders and not all(o[3] for o in orders):
             scores = {p.symbol: p.score for p in plan.picks}
             for s in weights:  # held symbols: their score, or the cross-section's lowest when unscored
@@ -201,7 +203,7 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
 
         # 4. fills: sells first, then buys with the cash there is
         for s, side, notional, _, why in orders:
-            if side is not Side.SELL:
+            if side is not SELL:
                 continue
             px = last_px[s] * (1 - slip)
             held = qty[s]
@@ -219,7 +221,7 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
                 qty[s] = held - q
             trades.append(Trade(now, s, "SELL", q, px, gross, f, why))
         for s, side, notional, _, why in orders:
-            if side is not Side.BUY:
+            if side is not BUY:
                 continue
             price = row[col[s]]
             if price != price or cash <= 0:
