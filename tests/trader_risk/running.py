@@ -23,6 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,14 +56,16 @@ class Market:
     data_dir: Path
     symbols: tuple[str, ...]
     start_ms: int  # the simulator's replay start: 00:20 UTC or later, so the day's rebalance is due at once
+    panel: object = None  # the candles (aura_common.core.panel.Panel)
 
 
 def write_market_cache(data_dir: Path, n_symbols: int = 6, n_days: int = 400, seed: int = 11,
-                       wall_clock: bool = False) -> Market:
+                       wall_clock: bool = False, crash_day: int | None = None, crash: float = 0.5) -> Market:
     """Synthetic daily candles written as the ingestor's Parquet cache (the simulator replays the same file).
 
     The replay starts at 00:20 UTC of day ``n_days - 20``; with ``wall_clock`` the candles are dated so that this
-    day is today and the replay starts NOW (venue time = wall time, as in production)."""
+    day is today and the replay starts NOW (venue time = wall time, as in production). With ``crash_day`` every
+    symbol gaps down to ``crash`` times its level at that day's open and stays there."""
     from aura_common.adapters import parquet_store
     from aura_common.core.synthetic import synthetic_panel
 
@@ -71,6 +74,13 @@ def write_market_cache(data_dir: Path, n_symbols: int = 6, n_days: int = 400, se
         now = int(time.time() * 1000)
         first = now - now % DAY - (n_days - 20) * DAY
     panel = synthetic_panel(n_symbols, n_days, seed, start_ms=first, late_listing_fraction=0.0)
+    if crash_day is not None:
+        from aura_common.core.panel import Panel
+        fields = {f: np.array(getattr(panel, f)) for f in ("open", "high", "low", "close")}
+        for f in fields.values():
+            f[crash_day:] *= crash
+        panel = Panel(panel.symbols, panel.times, panel.interval_ms, fields["open"], fields["high"], fields["low"],
+                      fields["close"], panel.volume, panel.quote_volume)
     for j, symbol in enumerate(panel.symbols):
         parquet_store.write_candles(data_dir, "1d", symbol, {
             "open_time": panel.times, "open": panel.open[:, j], "high": panel.high[:, j], "low": panel.low[:, j],
@@ -79,7 +89,7 @@ def write_market_cache(data_dir: Path, n_symbols: int = 6, n_days: int = 400, se
     start = first + (n_days - 20) * DAY + 20 * 60_000
     if wall_clock:
         start = max(start, int(time.time() * 1000))
-    return Market(data_dir, tuple(panel.symbols), start)
+    return Market(data_dir, tuple(panel.symbols), start, panel)
 
 
 class Proc:
@@ -168,13 +178,14 @@ def start_sim(tmp_path: Path, market: Market, balances: str = "USDT=10000") -> S
 
 
 def write_trader_config(tmp_path: Path, sim_url: str, market: Market, metrics_port: int,
-                        tick_seconds: float = 1.0, strategy_changes: dict | None = None) -> Path:
+                        tick_seconds: float = 1.0, strategy_changes: dict | None = None,
+                        universe: list[str] | None = None) -> Path:
     strategy = tmp_path / "strategy.yaml"
     shutil.copyfile(REPO / "config" / "strategy.yaml", strategy)
     if strategy_changes:
         edit_strategy(strategy, strategy_changes)
     config = {
-        "universe": {"symbols": list(market.symbols)},
+        "universe": {"symbols": list(universe or market.symbols)},
         "execution": {"mode": "testnet", "base_url": sim_url, "status_lag_seconds": 0.5},
         "schedules": {"tick_seconds": tick_seconds, "snapshot_interval_seconds": 1},
         "paths": {"data_dir": str(market.data_dir), "journal": str(tmp_path / "journal" / "aura.sqlite"),

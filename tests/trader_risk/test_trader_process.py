@@ -136,3 +136,46 @@ def test_sync_guard_drawdown_and_reset_while_the_trader_runs(system):
     assert hist[1].actor.startswith("aura risk reset (")
     assert s.trader.lines("RISK_RESET")[0]["result"] == "reset"
     assert list((s.tmp / "journal" / "control" / "done").glob("risk-reset-*.json"))
+
+
+def test_a_replayed_price_crash_trips_the_switch_in_a_running_trader(tmp_path):
+    """Every symbol gaps down 50 % at day 390's open. The trader holds a coin outside its universe (so no rebalance
+    touches it); the simulator's clock jumps past the crash. The sync guard defers the change for two syncs
+    (rebalances deferred), accepts it on the third, the kill switch trips and the day's rebalance is blocked."""
+    market = write_market_cache(tmp_path / "data", crash_day=390)
+    held = market.symbols[-1]
+    price = float(market.panel.close[380, -1])
+    qty = round(9_000 / price, 4)
+    sim = start_sim(tmp_path, market, balances=f"USDT=1000,{held[:-4]}={qty}")
+    port = free_port()
+    cfg = write_trader_config(tmp_path, sim.url, market, port, universe=list(market.symbols[:-1]),
+                              strategy_changes={"risk.sync_guard_confirm_reads": 3,
+                                                "risk.kill_switch_max_drawdown_pct": 20.0})
+    trader = start_trader(cfg, tmp_path / "trader.log")
+    try:
+        wait_until("two accepted ticks", lambda: sum(t["sync"] == "accepted" for t in trader.lines("RISK_TICK")) >= 2
+                   or (not trader.alive() and trader.text()), timeout=90)
+        assert trader.alive(), trader.text()[-3000:]
+        before = float(trader.lines("RISK_TICK")[-1]["equity"])
+        assert metric(scrape(port), "aura_kill_switch_active") == 0
+
+        sim.admin("/admin/clock", {"set_ms": market.start_ms + 10 * 86_400_000 + 3_600_000})  # day 390, 01:20
+        wait_until("the kill switch", lambda: metric(scrape(port), "aura_kill_switch_active") == 1, timeout=90)
+        guard = trader.lines("SYNC_GUARD")
+        assert {g["reason"] for g in guard} == {"equity_jump"}
+        assert [g["consecutive"] for g in guard if g["action"] == "keep_last_good"] == ["1", "2"]
+        [accept] = [g for g in guard if g["action"] == "accept"]
+        assert accept["consecutive"] == "3" and float(accept["seen_equity"]) < 0.7 * before
+        ticks = trader.lines("RISK_TICK")
+        tripped = [t for t in ticks if t["kill_switch"] == "tripped"]
+        assert float(tripped[0]["drawdown_pct"]) >= 30
+        # before the third sync, no tick saw the crash: zero phantom moves of equity or drawdown
+        first = ticks.index(tripped[0])
+        assert all(float(t["drawdown_pct"]) < 5 for t in ticks[:first])
+        assert trader.lines("REBALANCE_DEFERRED") and trader.lines("REBALANCE_BLOCKED")
+        hist = wait_until("the trip journaled", lambda: snapshot(
+            SimpleNamespace(snapshots=tmp_path / "snapshots"), lambda r: r.kill_switch_history()))
+        assert [c.action for c in hist] == ["trip"] and "threshold" in hist[0].reason
+    finally:
+        trader.stop()
+        sim.proc.stop()
