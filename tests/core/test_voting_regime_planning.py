@@ -146,3 +146,32 @@ def test_rank_rows_matches_a_plain_sort(data, n, rows):
         for k, j in enumerate(order):
             want[j] = k
         assert got[r].tolist() == want
+
+
+def _regime_panel(btc, others_up: int, others_down: int, days: int = 80):
+    from .conftest import panel_from_close
+
+    t = np.arange(days, dtype=float)
+    cols = [btc(t)] + [100 * 1.01 ** t] * others_up + [100 * 0.99 ** t] * others_down
+    syms = ["BTCUSDT"] + [f"U{i:02d}XUSDT" for i in range(others_up)] + [f"D{i:02d}XUSDT" for i in range(others_down)]
+    return panel_from_close(np.column_stack(cols), syms)
+
+
+@pytest.mark.parametrize(("btc", "up", "down", "expected"), [
+    (lambda t: 100 * 1.01 ** t, 8, 2, "bull"),  # BTC trending up, 9/11 above their SMA
+    (lambda t: 100 * 1.01 ** t, 3, 7, "sideways"),  # trend up but breadth 4/11 is neither
+    (lambda t: 100 * 0.99 ** t, 3, 7, "bear"),  # trend down, breadth below the bull minimum
+    (lambda t: 100 * 1.01 ** t, 1, 9, "bear"),  # breadth 2/11 <= bear_breadth_max whatever the trend
+    (lambda t: 100 * 0.99 ** t, 9, 1, "sideways"),  # trend down but broad strength
+])
+def test_observed_regime(btc, up, down, expected):
+    from aura_common.core.features import compute_features
+    from aura_common.core.params import RegimeParams
+    from aura_common.core.regime import REGIMES, observe_rows
+
+    panel = _regime_panel(btc, up, down)
+    params = RegimeParams(fast_sma_days=10, slow_sma_days=30, breadth_sma_days=10, bull_breadth_min=0.5,
+                          bear_breadth_max=0.3)
+    codes = observe_rows(compute_features(panel), slice(0, 80), params, np.ones(len(panel.symbols), dtype=bool))
+    assert REGIMES[codes[-1]].value == expected
+    assert all(REGIMES[c].value == "bear" for c in codes[:29])  # no slow SMA yet: no evidence, no exposure
