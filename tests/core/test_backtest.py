@@ -181,3 +181,20 @@ def test_backtest_up_to_t_ignores_everything_after_t(small_panel, active_params)
         np.testing.assert_array_equal(part.equity, full.equity[: cut + 1])
         assert part.trades == tuple(t for t in full.trades if t.t_ms <= part.times_ms[-1])
         assert part.regime == full.regime[: cut + 1]
+
+
+@pytest.mark.realdata
+def test_real_daily_panel_end_to_end(real_data):
+    """The real 50-pair daily candles (2017-2023): a full-strategy run that trades, stays solvent, and repeats."""
+    from aura_common.adapters.json_candles import load_json_panel
+
+    panel = load_json_panel(real_data, "1d")
+    params = strategy(risk={"kill_switch_cooldown_hours": 168.0})
+    cfg = BacktestConfig(start_ms=1_577_836_800_000)  # decisions from 2020-01-01
+    first = run_backtest(compute_features(panel), params, cfg)
+    again = run_backtest(compute_features(panel), params, cfg)
+    assert first.trades == again.trades and first.metrics == again.metrics
+    assert first.metrics["trades"] > 10 and first.final_cash >= 0
+    assert set(first.regime) == {"bull", "sideways", "bear"}
+    held = {t.symbol for t in first.trades}
+    assert held <= set(panel.symbols) and len(held) >= 5
