@@ -20,16 +20,16 @@ def _orders(admin: Admin) -> list[dict]:
 
 def test_latency_delays_only_the_targeted_call(server, admin):
     ex = client(server.url)
-    admin.faults({"kind": "latency", "endpoint": "GET /api/v3/time", "delay_ms": 400, "nth": 2})
+    admin.faults({"kind": "latency", "endpoint": "GET /api/v3/time", "delay_ms": 1500, "nth": 2})
     t0 = time.monotonic()
     ex.fetch_time()
     first = time.monotonic() - t0
     t0 = time.monotonic()
     ex.fetch_time()
     second = time.monotonic() - t0
-    assert first < 0.3 <= 0.35 < second
+    assert second >= 1.5 and first < second - 0.5
     short = client(server.url, timeout=0.2)
-    admin.faults({"kind": "latency", "endpoint": "GET /api/v3/time", "delay_ms": 600})
+    admin.faults({"kind": "latency", "endpoint": "GET /api/v3/time", "delay_ms": 1000})
     with pytest.raises(ccxt.RequestTimeout):
         short.fetch_time()
 
@@ -91,7 +91,7 @@ def test_timeout_after_the_order_was_booked(server, admin, mode, hold_ms):
         assert isinstance(info.value, ccxt.RequestTimeout)
     (order,) = _orders(admin)  # the order IS on the exchange
     assert order["client_order_id"] == "lost-1"
-    found = ex.fetch_order(None, SYM, {"origClientOrderId": "lost-1"})
+    found = client(server.url).fetch_order(None, SYM, {"origClientOrderId": "lost-1"})
     assert found["status"] == "closed" and found["filled"] == 0.01
 
 
@@ -113,11 +113,11 @@ def test_empty_balances_for_n_calls(server, admin):
 
 def test_order_status_lag(server, admin):
     ex = client(server.url)
-    admin.faults({"kind": "status_lag", "lag_ms": 300, "count": 0})
+    admin.faults({"kind": "status_lag", "lag_ms": 1500, "count": 0})
     o = ex.create_order(SYM, "market", "buy", 0.01, None, {"newClientOrderId": "lag-1"})
     with pytest.raises(ccxt.OrderNotFound):
         ex.fetch_order(None, SYM, {"origClientOrderId": "lag-1"})
-    time.sleep(0.35)
+    time.sleep(1.6)
     assert ex.fetch_order(o["id"], SYM)["status"] == "closed"
 
 
@@ -177,9 +177,9 @@ def test_probability_is_seeded(sim_factory):
 
 
 def test_duration_limits_a_rule(server, admin):
-    admin.faults({"kind": "http_error", "endpoint": "GET /api/v3/time", "count": 0, "duration_ms": 300})
+    admin.faults({"kind": "http_error", "endpoint": "GET /api/v3/time", "count": 0, "duration_ms": 1500})
     assert requests.get(server.url + "/api/v3/time", timeout=5).status_code == 503
-    time.sleep(0.35)
+    time.sleep(1.6)
     assert requests.get(server.url + "/api/v3/time", timeout=5).status_code == 200
 
 
