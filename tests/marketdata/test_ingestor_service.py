@@ -334,3 +334,18 @@ def test_build_providers_follows_provider_order(order, names):
     from aura_ingestor.service import build_providers
     cfg = AuraConfig(data=DataConfig(provider_order=order))
     assert [p.name for p in build_providers(cfg, SteppedClock(NOW))] == names  # builds lazily: no request
+
+
+def test_temp_files_of_a_killed_writer_are_cleaned_up(tmp_path, archive_fake):
+    clock = SteppedClock(NOW)
+    archive_fake.add_rows("AAAUSDT", "1d", synth_rows(START, 40, DAY), daily_from_ms=1_738_368_000_000)
+    d = tmp_path / "parquet" / "1d"
+    d.mkdir(parents=True)
+    old_tmp, new_tmp = d / ".AAAUSDT.parquet.abc123.tmp", d / ".BBBUSDT.parquet.def456.tmp"
+    old_tmp.write_bytes(b"half a file")
+    new_tmp.write_bytes(b"someone is writing this")
+    os.utime(old_tmp, (time.time() - 3600, time.time() - 3600))
+    svc, _ = service(tmp_path, [ArchiveProvider(archive_fake.url, clock)], ["AAAUSDT"], clock)
+    assert svc.run_pass().ok
+    assert not old_tmp.exists() and new_tmp.exists()
+    assert load_panel(tmp_path, "1d").symbols == ("AAAUSDT",)

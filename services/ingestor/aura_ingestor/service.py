@@ -120,6 +120,7 @@ class IngestService:
     def _run_pass(self, t0: float) -> PassSummary:
         now_ms = self.clock.now_ms()
         summary = PassSummary()
+        _remove_stale_temp_files(self.data_dir)
         manifest = self._manifest(now_ms)
         try:
             symbols = list(self.universe())
@@ -181,6 +182,20 @@ class IngestService:
         s.gap_candles += out.gap_candles
         if out.error:
             s.failures.append(f"{out.symbol} {out.interval}: {out.error}")
+
+
+def _remove_stale_temp_files(data_dir: Path, min_age_s: float = 600.0) -> None:
+    """Temp files a killed writer left behind (``.<name>.*.tmp`` beside the cache files). Runs under the pass lock;
+    only files older than ``min_age_s`` go, so a writer outside the ingestor is never disturbed."""
+    root = Path(data_dir) / "parquet"
+    cutoff = time.time() - min_age_s
+    for tmp in [*root.glob(".*.tmp"), *root.glob("*/.*.tmp")]:
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                event(log, "CACHE_CLEANUP", file=tmp)
+        except OSError:
+            pass
 
 
 class _CacheLock:
