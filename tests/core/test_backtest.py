@@ -35,8 +35,11 @@ def test_trades_and_every_gate_fires(fs, active_params):
 
 def test_screened_gate_calls_change_nothing(fs, active_params):
     """Skipping gate calls whose outcome is certain gives the very same run as calling every gate every day."""
-    for params in (active_params, strategy(**{**ACTIVE, "risk": {**ACTIVE["risk"], "kill_switch_liquidate": True,
-                                                                   "take_profit_pct": 12.0}})):
+    variants = (active_params,
+                strategy(**{**ACTIVE, "risk": {**ACTIVE["risk"], "kill_switch_liquidate": True, "take_profit_pct": 12.0}}),
+                strategy(**{**ACTIVE, "risk": {**ACTIVE["risk"], "cost_benefit_action": "trim",
+                                               "cost_benefit_bps_per_score": 20.0}}))
+    for params in variants:
         fast = run_backtest(fs, params, BacktestConfig())
         slow = run_backtest(fs, params, BacktestConfig(screen_gates=False))
         assert slow.gate_calls["kill_switch"] == fs.shape[0] > fast.gate_calls["kill_switch"]

@@ -1,8 +1,8 @@
 """The trader's three risk gates (``aura_common.core.risk``) as the backtester calls them, day by day.
 
 The gates are the real ones; nothing here decides for them. Because the gates compute in Decimal and explain
-themselves in sentences, calling them for every position on every day would dominate a backtest, so two calls
-are skipped when their outcome is certain (``screen=True``, the default):
+themselves in sentences, calling them for every position on every day would dominate a backtest, so a call is
+skipped when its outcome is certain (``screen=True``, the default):
 
 - ``kill_switch`` is not called while it is armed and the drawdown from the peak of a window one day *wider*
   than the gate's is more than one percentage point below the threshold (a wider window can only see a higher
@@ -16,7 +16,7 @@ are skipped when their outcome is certain (``screen=True``, the default):
   The reason of a DENY decided this way is obtained from the real gate when it is read (``GateEvent.reason``),
   which also re-checks that the gate agrees.
 
-``tests/core/test_backtest_gates.py`` runs whole backtests with ``screen=False`` (every gate called every day)
+``tests/core/test_backtest.py`` (``test_screened_gate_calls_change_nothing``) runs whole backtests with ``screen=False`` (every gate called every day)
 and asserts identical trades, equity and gate decisions, so the screen can never change a result.
 """
 
