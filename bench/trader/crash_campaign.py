@@ -30,7 +30,7 @@ from trader_harness import (  # noqa: E402
 )
 
 # point -> the largest n worth drawing (a process writes one intent batch and one snapshot per --once run)
-POINTS = {"intent_written": 1, "order_sent": 3, "order_acked": 3, "fill_recording": 3, "snapshot_writing": 1}
+POINTS = {"intent_written": 1, "order_sent": 2, "order_acked": 2, "fill_recording": 2, "snapshot_writing": 1}
 FAULTS = (
     [{"kind": "timeout_after_accept", "endpoint": "POST /api/v3/order", "nth": 1, "count": 2, "mode": "close"}],
     [{"kind": "status_lag", "endpoint": "GET /api/v3/order", "lag_ms": 400, "count": 5},

@@ -1,0 +1,138 @@
+"""Trader benchmarks (on demand; figures printed, nothing asserted):
+
+    .venv/bin/python bench/trader/bench_trader.py
+
+1. decision cycle time excluding the exchange, 300-symbol universe: load the panel from a Parquet cache (built
+   here with seeded synthetic data), decide, cost-benefit gate, build intents          target < 200 ms
+2. a full rebalance with 20 orders against the local simulator (a separate `aura exchange-sim` process, ccxt over
+   HTTP, real journal): intents journaled, 20 market orders sent, responses and fills journaled   target < 2 s
+3. resident memory of the `aura trade --once` process on the 300-symbol universe      target < 300 MB
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "trader"))
+
+from trader_harness import DAY, START, STRATEGY, TraderEnv, aura, build_cache, start_sim, write_trader_config  # noqa: E402
+
+from aura_common.adapters.parquet_store import load_panel  # noqa: E402
+from aura_common.core.params import StrategyParams  # noqa: E402
+from aura_common.core.regime import Regime, RegimeState  # noqa: E402
+from aura_common.domain import MarketSpec, Side, Symbol  # noqa: E402
+from aura_trader.rebalance import decision_row, lookback_days, plan_intents  # noqa: E402
+
+N_DAYS = 700
+DECISION_DAY = 650
+
+
+def load_avg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def bench_decision(data: Path, symbols) -> None:
+    params = StrategyParams()
+    day = START + DECISION_DAY * DAY
+    start = day - lookback_days(params, 30) * DAY
+    times, n_intents = [], 0
+    for _ in range(7):
+        t0 = time.perf_counter()
+        panel = load_panel(data, "1d", symbols, start_ms=start, end_ms=day)
+        row = decision_row(panel)
+        prices = {Symbol(s): Decimal(repr(float(panel.close[row, j]))).quantize(Decimal("1e-8"))
+                  for j, s in enumerate(panel.symbols) if panel.close[row, j] == panel.close[row, j]}
+        specs = {s: MarketSpec(s, s[:-4], "USDT", Decimal("1e-8"), Decimal("1e-8"), Decimal("1e-8"), Decimal(5))
+                 for s in prices}
+        holdings = {s: Decimal(1) for s in list(prices)[:5]}
+        p = plan_intents(panel=panel, row=row, params=params, regime=RegimeState(Regime.BULL), prev_exposure=1.0,
+                         cycle_key="bench", holdings=holdings, free_quote=Decimal(100_000), prices=prices,
+                         specs=specs, fee_bps=10, slippage_bps=5)
+        times.append(time.perf_counter() - t0)
+        n_intents = len(p.batch.intents)
+    print(f"[1] decision cycle, {len(symbols)} symbols x {panel.shape[0]} days (load panel + decide + gate + "
+          f"intents, {n_intents} intents): median {statistics.median(times) * 1000:.0f} ms, "
+          f"first {times[0] * 1000:.0f} ms, max {max(times) * 1000:.0f} ms   (target < 200 ms)")
+
+
+def bench_orders(tmp: Path) -> None:
+    from aura_common.adapters.broker.ccxt_broker import CcxtBroker
+    from aura_common.adapters.clock import SystemClock
+    from aura_common.adapters.exchange import make_binance
+    from aura_common.adapters.journal import Journal
+    from aura_common.core.intents import Intent
+    from aura_trader.execution import ExecPolicy, Executor
+
+    data = tmp / "data20"
+    symbols = build_cache(data, n_symbols=25, n_days=420, seed=3)
+    sim = start_sim(tmp, data, START + 400 * DAY + 20 * 60_000, balances="USDT=1000000")
+    try:
+        broker = CcxtBroker(make_binance(sim.url, "aura-sim-key", "aura-sim-secret", enable_rate_limit=False))
+        specs, prices = broker.markets(), broker.prices([Symbol(s) for s in symbols])
+        results = []
+        for rep in range(3):
+            journal = Journal.open(tmp / f"bench-{rep}.sqlite", SystemClock())
+            key = f"bench-{rep}"
+            journal.begin_cycle(key, "bench")
+            intents = []
+            for leg, s in enumerate(sorted(prices)[:20]):
+                qty = specs[s].floor_qty(Decimal(1000) / prices[s])
+                intents.append(Intent(key, "bench", leg, s, Side.BUY, qty, prices[s]))
+            ex = Executor(broker, journal, None, policy=ExecPolicy(status_lag_seconds=0.5))
+            t0 = time.perf_counter()
+            ex.record(key, intents)
+            summary = ex.run(key)
+            journal.finish_cycle(key, "DONE")
+            results.append(time.perf_counter() - t0)
+            assert summary.outcomes == {"FILLED": 20}, summary
+            journal.close()
+        print(f"[2] rebalance with 20 market orders against the simulator (journal first, send, record fills): "
+              f"median {statistics.median(results):.3f} s, max {max(results):.3f} s   (target < 2 s)")
+    finally:
+        sim.stop()
+
+
+def bench_memory(tmp: Path, data: Path, symbols) -> None:
+    sim = start_sim(tmp, data, START + DECISION_DAY * DAY + 20 * 60_000, balances="USDT=100000")
+    try:
+        strategy = dict(STRATEGY)
+        cfg = write_trader_config(tmp, data, sim.url, symbols, strategy=strategy)
+        env = TraderEnv(tmp, cfg, tmp / "journal" / "aura.sqlite", tmp / "snapshots", sim)
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(aura("trade", "--once"), env=env.env(), cwd=tmp, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        orders = out.count("[ORDER_DONE]")
+        print(f"[3] `aura trade --once` on {len(symbols)} symbols ({orders} orders, exit {os.waitstatus_to_exitcode(status)}):"
+              f" max RSS {usage.ru_maxrss / 1024:.0f} MB, wall {wall:.1f} s incl. start-up   (target < 300 MB)")
+    finally:
+        sim.stop()
+
+
+def main() -> int:
+    print(f"load average before: {load_avg()} (2 cores shared with other engineers)")
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        data = tmp / "data300"
+        t0 = time.perf_counter()
+        symbols = build_cache(data, n_symbols=300, n_days=N_DAYS, seed=3)
+        print(f"built a 300-symbol x {N_DAYS}-day Parquet cache in {time.perf_counter() - t0:.1f} s")
+        bench_decision(data, symbols)
+        bench_orders(tmp)
+        bench_memory(tmp, data, symbols)
+    print(f"load average after: {load_avg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
