@@ -5,7 +5,7 @@
 - ``CoinGeckoFake``: ``/coins/{id}/market_chart`` daily prices.
 
 Every fake counts the requests it served (``requests``: list of paths) and can be told to misbehave per path
-prefix (``faults``): ``"html"`` (an HTML error page with status 200), ``"malformed"`` (truncated JSON),
+prefix (``faults``): ``"slow"`` (50 ms late, then normal), ``"html"`` (an HTML error page with status 200), ``"malformed"`` (truncated JSON),
 ``"hang"`` (answer nothing until the client gives up, bounded), ``"429"`` (always rate limited, Retry-After),
 ``"500"``.
 
@@ -97,6 +97,9 @@ class FakeServer:
         with self._lock:
             self.requests.append(parts.path)
         fault = self._fault(parts.path)
+        if fault == "slow":
+            self._stop.wait(0.05)
+            fault = None
         if fault == "hang":
             self._stop.wait(5.0)  # bounded: the client's timeout is far shorter
             return self._send(h, 503, b"late", "text/plain")

@@ -349,3 +349,30 @@ def test_temp_files_of_a_killed_writer_are_cleaned_up(tmp_path, archive_fake):
     assert svc.run_pass().ok
     assert not old_tmp.exists() and new_tmp.exists()
     assert load_panel(tmp_path, "1d").symbols == ("AAAUSDT",)
+
+
+@pytest.mark.slow
+def test_killed_mid_pass_leaves_a_readable_cache_and_the_next_pass_completes(tmp_path, archive_fake, klines_fake):
+    """Crash-only: SIGKILL the ingestor while it writes, then every cache file is whole and a rerun finishes."""
+    today = int(time.time() * 1000) // DAY * DAY
+    symbols = [f"K{i:02d}USDT" for i in range(30)]
+    for k, s in enumerate(symbols):
+        klines_fake.data[(s, "1d")] = synth_rows(today - 45 * DAY, 46, DAY, seed=k)
+    klines_fake.faults["/api/v3/klines"] = "slow"
+    cfg = _config(tmp_path, archive_fake.url, klines_fake.url, symbols)
+    proc = subprocess.Popen([sys.executable, "-m", "aura_cli.main", "--config", str(cfg), "ingest", "--once",
+                             "--workers", "2"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cache = tmp_path / "data" / "parquet" / "1d"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(cache.glob("*.parquet"))) < 5:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=10)
+    written = list(cache.glob("*.parquet"))
+    assert 5 <= len(written) < 30, "the kill should land mid-pass"
+    panel = load_panel(tmp_path / "data", "1d")  # every file that exists is whole
+    assert len(panel.symbols) == len(written) and not np.isnan(panel.close[-1]).any()
+    klines_fake.faults.clear()
+    rerun = _aura("--config", str(cfg), "ingest", "--once")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert len(load_panel(tmp_path / "data", "1d").symbols) == 30
