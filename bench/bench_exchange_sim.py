@@ -1,6 +1,6 @@
 """Exchange-simulator throughput on loopback (run on demand; prints figures, asserts nothing).
 
-    .venv/bin/python bench/bench_exchange_sim.py [--orders 2000] [--cheap 3000] [--in-thread]
+    .venv/bin/python bench/bench_exchange_sim.py [--orders 2000] [--cheap 3000] [--in-thread | --state]
 
 The simulator runs as a real ``aura exchange-sim`` subprocess (its own interpreter and GIL, like in production;
 ``--in-thread`` serves it from this process instead). The ccxt client is built by make_binance with
@@ -35,11 +35,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_subprocess() -> tuple[subprocess.Popen, str]:
+def start_subprocess(state: str | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     aura = str(Path(sys.executable).with_name("aura"))
+    extra = ["--state", state] if state else []
     proc = subprocess.Popen([aura, "exchange-sim", "--port", str(port), "--speed", "step", "--weight-limit", "0",
-                             "--balances", "USDT=100000000,BTC=100000", "--log-level", "WARNING"],
+                             "--balances", "USDT=100000000,BTC=100000", "--log-level", "WARNING", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -92,6 +93,7 @@ def main() -> int:
     ap.add_argument("--orders", type=int, default=2000)
     ap.add_argument("--cheap", type=int, default=3000)
     ap.add_argument("--in-thread", action="store_true")
+    ap.add_argument("--state", action="store_true", help="run the simulator with --state (SQLite) in a temp dir")
     args = ap.parse_args()
     print("load before:", os.popen("uptime").read().strip())
     proc = srv = None
@@ -99,7 +101,9 @@ def main() -> int:
         srv = start_thread()
         url = srv.url
     else:
-        proc, url = start_subprocess()
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="bench-sim-") if args.state else None
+        proc, url = start_subprocess(f"{tmp}/state.sqlite" if tmp else None)
     try:
         ex = make_binance(url, KEY, SECRET, timeout_seconds=10, enable_rate_limit=False)
         ex.load_markets()
@@ -125,7 +129,7 @@ def main() -> int:
         if srv is not None:
             srv.stop()
     pid = proc.pid if proc is not None else None
-    mode = "in-thread" if args.in_thread else "subprocess"
+    mode = ("in-thread" if args.in_thread else "subprocess") + (" with --state (SQLite)" if args.state else "")
     print(f"simulator: {mode}; client: ccxt {__import__('ccxt').__version__} via make_binance, "
           "enableRateLimit=False")
     for name, (per_s, c_ms, s_ms), n in (

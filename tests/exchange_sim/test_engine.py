@@ -164,3 +164,17 @@ def test_quote_order_qty_with_forced_partial_fill_expires():
     assert o.cum_quote <= Decimal(50) and o.orig_quote_qty == Decimal(100)
     full = sim.engine.place(params(quoteOrderQty="100"), sim.clock.now_ms(), WALL)
     assert full.status == "FILLED" and full.orig_qty == full.executed_qty and 99 < full.cum_quote <= 100
+
+
+def test_max_num_orders_per_symbol():
+    from aura_exchange_sim.engine import MAX_OPEN_PER_SYMBOL
+    sim = make_sim(balances={"USDT": 10**7})
+    now = sim.clock.now_ms()
+    p = (price_now(sim) * Decimal("0.5")).quantize(Decimal("0.01"))
+    for _ in range(MAX_OPEN_PER_SYMBOL):
+        sim.engine.place(params(type="LIMIT", quantity="0.01", price=p, timeInForce="GTC"), now, WALL)
+    with pytest.raises(ApiError) as info:
+        sim.engine.place(params(type="LIMIT", quantity="0.01", price=p, timeInForce="GTC"), now, WALL)
+    assert info.value.msg == "Filter failure: MAX_NUM_ORDERS"
+    sim.engine.cancel("BTCUSDT", 1, None, now)
+    assert sim.engine.place(params(type="LIMIT", quantity="0.01", price=p, timeInForce="GTC"), now, WALL).is_open

@@ -141,7 +141,7 @@ class Engine:
         if otype == "LIMIT" and tif == "FOK" and filled < qty:
             fills, filled = [], ZERO
         rests = otype != "MARKET" and tif == "GTC" and filled < qty
-        if rests and sum(1 for o in self.by_symbol.get(spec.symbol, ()) if o.is_open) >= MAX_OPEN_PER_SYMBOL:
+        if rests and sum(1 for o in self.open.values() if o.symbol == spec.symbol) >= MAX_OPEN_PER_SYMBOL:
             raise errors.filter_failure("MAX_NUM_ORDERS")
         # balance check: the whole order must be affordable before anything happens
         taker = self.config.taker_bps / Decimal(10_000)
