@@ -73,7 +73,8 @@ class StateStore:
     def save(self, sim: Simulator) -> None:
         eng = sim.engine
         new_entries = eng.book.entries[self._saved_seq:]
-        changed = [o for oid, o in eng.orders.items() if oid > self._saved_max_oid or oid in self._open_at_save]
+        ids = sorted(set(range(self._saved_max_oid + 1, eng.next_order_id)) | self._open_at_save)
+        changed = [eng.orders[i] for i in ids if i in eng.orders]
         meta = {"now_ms": sim.clock.now_ms(), "next_order_id": eng.next_order_id,
                 "next_trade_id": eng.next_trade_id, "last_sync": eng.last_sync}
         with self.db:
