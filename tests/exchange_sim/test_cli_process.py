@@ -15,7 +15,7 @@ import requests
 
 from aura_common.adapters.exchange import make_binance
 
-from ..conftest import free_port
+from ..conftest import free_port  # noqa: TID252 - the suite-wide helper
 
 pytestmark = pytest.mark.slow
 AURA = str(Path(sys.executable).with_name("aura"))
@@ -51,7 +51,7 @@ def test_subprocess_health_orders_faults_and_clean_stop(tmp_path):
     faults.write_text("seed: 3\nfaults:\n  - kind: empty_balances\n    count: 1\n")
     secret = "very-secret-value-123"
     proc, url = start("--speed", "step", "--seed", "5", "--balances", "USDT=2000,BTC=0.1", "--faults", str(faults),
-                      env={"AURA_SIM_API_KEY": "key-1", "AURA_SIM_API_SECRET": secret})
+                      env={"AURA_SIM_API_KEY": "key-0,key-1", "AURA_SIM_API_SECRET": "other-secret-456," + secret})
     try:
         health = requests.get(url + "/health", timeout=5).json()
         assert health["status"] == "ok" and health["mode"] == "stepped" and health["symbols"] == 20
@@ -65,7 +65,8 @@ def test_subprocess_health_orders_faults_and_clean_stop(tmp_path):
     finally:
         code, out, err = stop(proc)
     assert code == 0, err
-    assert "[SIM_START]" in out and "[SIM_STOP]" in out and secret not in out + err
+    assert "[SIM_START]" in out and "[SIM_STOP]" in out and "api_keys=key-0,key-1" in out
+    assert secret not in out + err and "other-secret-456" not in out + err
 
 
 def test_state_survives_a_restart(tmp_path):
@@ -107,6 +108,7 @@ def test_state_survives_a_restart(tmp_path):
     (("--speed", "fast"), "--speed"),
     (("--interval", "7m"), "--interval"),
     (("--start", "yesterday"), "--start"),
+    (("--api-key", "a,b", "--api-secret", "x"), "--api-key"),
 ])
 def test_bad_options_exit_2_with_one_line(args, needle):
     proc = subprocess.run([AURA, "exchange-sim", "--port", str(free_port()), *args], capture_output=True,

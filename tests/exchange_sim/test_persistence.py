@@ -10,7 +10,7 @@ from aura_exchange_sim.app import Simulator
 from aura_exchange_sim.clock import SimClock
 from aura_exchange_sim.persistence import StateError
 
-from .conftest import HOUR, START, DAY, make_market
+from .conftest import DAY, HOUR, START, make_market
 
 BAL = {"USDT": Decimal(10_000), "BTC": Decimal(1)}
 

@@ -52,8 +52,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partial-fill-ratio", type=Decimal, default=Decimal(1),
                         help="share of a resting order filled per price crossing (1 = all at once)")
     parser.add_argument("--weight-limit", type=int, default=6000, help="request weight per minute (0 = no limit)")
-    parser.add_argument("--api-key", default=os.environ.get("AURA_SIM_API_KEY"))
-    parser.add_argument("--api-secret", default=os.environ.get("AURA_SIM_API_SECRET"))
+    parser.add_argument("--api-key", default=os.environ.get("AURA_SIM_API_KEY"),
+                        help="accepted API key(s), comma-separated (default $AURA_SIM_API_KEY or aura-sim-key)")
+    parser.add_argument("--api-secret", default=os.environ.get("AURA_SIM_API_SECRET"),
+                        help="their secret(s), same order (default $AURA_SIM_API_SECRET or the offline default)")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -69,6 +71,14 @@ def parse_balances(text: str) -> dict[str, Decimal]:
             raise UsageError(f"--balances: {part!r} is not ASSET=AMOUNT with AMOUNT >= 0")
         out[asset.upper()] = value
     return out
+
+
+def parse_keys(keys: str, secrets: str) -> dict[str, str]:
+    k = [x.strip() for x in keys.split(",")]
+    s = [x.strip() for x in secrets.split(",")]
+    if len(k) != len(s) or not all(k) or not all(s):
+        raise UsageError(f"--api-key/--api-secret: {len(k)} key(s) but {len(s)} secret(s); give one secret per key")
+    return dict(zip(k, s))
 
 
 def parse_time(text: str | None) -> int | None:
@@ -137,8 +147,7 @@ def build(args: argparse.Namespace, wall_now_ms: int):
                           depth_level_bps=args.depth_level_bps, partial_fill_ratio=args.partial_fill_ratio)
     if not 0 < config.partial_fill_ratio <= 1:
         raise UsageError("--partial-fill-ratio must be in (0, 1]")
-    key = args.api_key or DEFAULT_API_KEY
-    secret = args.api_secret or DEFAULT_API_SECRET
+    keys = parse_keys(args.api_key or DEFAULT_API_KEY, args.api_secret or DEFAULT_API_SECRET)
     seed = args.seed
     rules: list[dict] = []
     if args.faults:
@@ -147,7 +156,7 @@ def build(args: argparse.Namespace, wall_now_ms: int):
         except FaultSpecError as exc:
             raise UsageError(str(exc)) from None
         seed = file_seed if file_seed is not None else seed
-    sim = Simulator(market, SimClock(start, speed), balances, config, {key: secret}, seed=seed,
+    sim = Simulator(market, SimClock(start, speed), balances, config, keys, seed=seed,
                     weight_limit=args.weight_limit, state_path=args.state)
     if rules:
         sim.faults.add(rules, sim.clock.wall_ms(), args.faults)
@@ -158,8 +167,8 @@ def run(args: argparse.Namespace) -> int:
     from aura_exchange_sim.app import RunningServer
     from aura_exchange_sim.clock import wall_ms
 
-    secret = args.api_secret or ""
-    configure_logging(args.log_level, secrets=[secret] if secret else [])
+    secrets = [x for x in (args.api_secret or "").split(",") if x]
+    configure_logging(args.log_level, secrets=secrets)
     try:
         sim = build(args, wall_ms())
     except UsageError as exc:
@@ -180,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     clock = sim.clock.snapshot()
     event(log, "SIM_START", url=server.url, mode=clock["mode"], speed=clock["speed"], now_ms=clock["now_ms"],
           symbols=len(sim.market.specs), interval=args.interval, data=args.data_dir or "synthetic", seed=args.seed,
-          faults=len(sim.faults.list()), state=args.state, api_key=next(iter(sim.keys)))
+          faults=len(sim.faults.list()), state=args.state, api_keys=",".join(sim.keys))
     try:
         server.httpd.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
