@@ -88,3 +88,47 @@ def test_same_inputs_give_the_same_intents_and_ids_in_two_processes(trader_env, 
     a, b = (json.loads(o.stdout) for o in outs)
     assert a == b
     assert len(a["intents"]) >= 2 and all(c.startswith("aura-") and len(c) <= 36 for c, *_ in a["intents"])
+
+
+def test_the_loop_follows_an_accelerated_simulator_through_simulated_days(tmp_path, cache):
+    import signal
+    import time
+
+    import yaml
+    from trader_harness import DAY, FIRST_TRADE_DAY, START, Sim, TraderEnv, aura, free_port, write_trader_config
+
+    data_dir, symbols = cache
+    port = free_port()
+    log = open(tmp_path / "sim.log", "wb")
+    proc = subprocess.Popen(aura("exchange-sim", "--port", str(port), "--data-dir", str(data_dir), "--speed", "43200",
+                                 "--start", str(START + FIRST_TRADE_DAY * DAY + 20 * 60_000), "--weight-limit", "0"),
+                            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    sim = Sim(f"http://127.0.0.1:{port}", proc, tmp_path / "sim.log")
+    try:
+        for _ in range(200):
+            try:
+                sim.get("/health")
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.1)
+        cfg = write_trader_config(tmp_path, data_dir, sim.url, symbols)
+        raw = yaml.safe_load(cfg.read_text())
+        raw["schedules"]["tick_seconds"] = 3600  # one simulated hour: 1/12 s of wall time at this speed
+        cfg.write_text(yaml.safe_dump(raw))
+        env = TraderEnv(tmp_path, cfg, tmp_path / "journal" / "aura.sqlite", tmp_path / "snapshots", sim)
+        trader = subprocess.Popen(aura("trade"), env=env.env(), cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        time.sleep(12)
+        trader.send_signal(signal.SIGTERM)
+        out, _ = trader.communicate(timeout=60)
+        assert trader.returncode == 0, out[-3000:]
+        done = [k for k, s in journal_rows_ro(env.journal, "SELECT cycle_key, status FROM cycles WHERE cycle_key "
+                                                           "NOT LIKE 'risk-%' ORDER BY cycle_key") if s == "DONE"]
+        assert len(done) >= 2, out[-3000:]
+        # each cycle is a simulated day's (a day whose whole window passed during one slow tick is skipped: only
+        # the latest due rebalance is ever run), none ahead of the simulator's clock
+        sim_day = time.strftime("%Y-%m-%d", time.gmtime(sim.get("/admin/clock")["now_ms"] / 1000))
+        assert all(k.endswith("T00:15Z") and k[:10] <= sim_day for k in done)
+        assert len({o["clientOrderId"] for o in sim.orders()}) == len(sim.orders())
+    finally:
+        sim.stop()

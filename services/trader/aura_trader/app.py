@@ -24,21 +24,25 @@ from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 
-from aura_common.adapters.broker import Broker
+from aura_common.adapters.broker import Broker, OutcomeUnknown, TransientError
 from aura_common.adapters.broker.ccxt_broker import CcxtBroker
 from aura_common.adapters.broker.paper import PaperBroker
 from aura_common.adapters.clock import SystemClock
 from aura_common.adapters.exchange import make_binance
 from aura_common.adapters.journal import Journal
 from aura_common.adapters.logs import event
+from aura_common.adapters.parquet_store import CacheError
 from aura_common.config import AuraConfig, ConfigError, Secrets, config_hash, redacted_dump
 
-from aura_trader.boot import Boot, BootReport, retry_read
+from aura_trader.boot import Boot, BootReport, ReconcileError, retry_read
 from aura_trader.crash import CrashHook
 from aura_trader.execution import ExecPolicy, Executor
 from aura_trader.venue_clock import VenueClock
 
 log = logging.getLogger("aura_trader")
+# Failures a tick may hit that the next tick can recover from; anything else (auth, journal conflicts, invariant
+# violations) ends the process: crash-only, boot reconciliation takes over after the restart.
+RECOVERABLE = (TransientError, OutcomeUnknown, ReconcileError, CacheError)
 
 
 def version() -> str:
@@ -123,14 +127,16 @@ class Trader:
         broker = self.venue.broker
         policy = ExecPolicy(status_lag_seconds=ex.status_lag_seconds, lookup_attempts=ex.lookup_attempts)
         self.executor = Executor(broker, self.journal, self.metrics, self.crash, policy)
-        universe = list(config.universe.symbols) if config.universe.source == "fixed" else None
+        universe = list(config.universe.symbols) if config.universe.source == "fixed" else None  # None: every
+        # TRADING pair of the quote asset on the venue (alphabetical, at most universe.max_symbols)
         self.rebalancer = Rebalancer(
             broker=broker, journal=self.journal, executor=self.executor, metrics=self.metrics,
             data_dir=paths.data_dir, interval=config.data.decision_interval.value, universe=universe,
             quote_asset=ex.quote_asset, exclusions=config.universe.exclusions, fee_bps=ex.fee_bps,
             slippage_bps=ex.slippage_bps, hour_utc=sched.rebalance_hour_utc, delay_minutes=sched.rebalance_delay_minutes,
             max_stale_hours=config.data.max_stale_hours, padding_days=config.data.lookback_padding_days,
-            config_version=self.config_version, read=lambda fn, what: retry_read(fn, what))
+            config_version=self.config_version, read=lambda fn, what: retry_read(fn, what),
+            max_symbols=config.universe.max_symbols)
         account = AccountSync(broker, self.journal, self.reloader.current, self.metrics, self.clock, ex.quote_asset)
         self.runner = TickRunner(clock=self.clock, journal=self.journal, broker=broker, executor=self.executor,
                                  rebalancer=self.rebalancer, reloader=self.reloader, account_sync=account,
@@ -167,7 +173,11 @@ class Trader:
             return 1
         signal.signal(signal.SIGTERM, self._on_term)
         while True:
-            status = self.tick()
+            try:
+                status = self.tick()
+            except RECOVERABLE as exc:  # the venue or the cache hiccuped: this tick is lost, the next one retries
+                event(log, "TICK_FAILED", logging.WARNING, reason=f"{type(exc).__name__}: {str(exc)[:200]}")
+                status = "failed"
             if once or self._stop:
                 return 0 if status != "failed" else 1
             self._sleep(self.config.schedules.tick_seconds)

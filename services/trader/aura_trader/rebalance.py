@@ -133,20 +133,22 @@ class Rebalancer:
 
     def __init__(self, *, broker, journal, executor, metrics, data_dir: str, interval: str, universe, quote_asset: str,
                  exclusions: Sequence[str], fee_bps: float, slippage_bps: float, hour_utc: int, delay_minutes: int,
-                 max_stale_hours: float, padding_days: int, config_version: str, read) -> None:
+                 max_stale_hours: float, padding_days: int, config_version: str, read, max_symbols: int = 300) -> None:
         self.broker, self.journal, self.executor, self.metrics = broker, journal, executor, metrics
         self.data_dir, self.interval, self.quote = data_dir, interval, quote_asset
         self._universe, self.exclusions = universe, tuple(exclusions)
         self.fee_bps, self.slippage_bps = fee_bps, slippage_bps
         self.hour, self.delay, self.max_stale_ms = hour_utc, delay_minutes, int(max_stale_hours * 3_600_000)
         self.padding, self.config_version, self._read = padding_days, config_version, read
+        self.max_symbols = max_symbols
 
     def universe(self) -> tuple[Symbol, ...]:
         """The configured symbols that the venue trades against the quote asset (``None`` = all of them)."""
         specs = self._read(self.broker.markets, "loading markets")
         wanted = self._universe if self._universe is not None else sorted(specs)
-        return tuple(Symbol(s) for s in wanted if s in specs and specs[Symbol(s)].quote_asset == self.quote
-                     and s not in self.exclusions)
+        out = tuple(Symbol(s) for s in wanted if s in specs and specs[Symbol(s)].quote_asset == self.quote
+                    and s not in self.exclusions)
+        return out[: self.max_symbols]
 
     def due(self, now_ms: int) -> DueCycle | None:
         d = due_cycle(now_ms, self.hour, self.delay)
