@@ -343,3 +343,19 @@ def test_previous_month_without_monthly_file_falls_back_to_daily_files(tmp_path,
     out = update_symbol(c, "BTCUSDT", Interval.D1, ms(2025, 2, 2, 12))
     assert out.rows_written == 32 and out.gap_candles == 0
     assert ArchiveFake.monthly_path("BTCUSDT", "1d", 2025, 1) in archive_fake.requests
+
+
+@pytest.mark.parametrize("fault", ["html", "malformed"])
+def test_garbage_exchange_info_is_an_error_asked_once_per_pass(tmp_path, klines_fake, fault):
+    """ccxt turns an HTML/truncated exchangeInfo into an empty market table; that must not read as "not listed"."""
+    clock = SteppedClock(NOW)
+    start = ms(2025, 2, 1)
+    for s in ("AAAUSDT", "BBBUSDT", "CCCUSDT"):
+        klines_fake.data[(s, "1d")] = synth_rows(start, 9, DAY)
+    klines_fake.faults["/api/v3/exchangeInfo"] = fault
+    m = IngestorMetrics(CollectorRegistry())
+    c = ctx(tmp_path, [tail(klines_fake, clock)], start, metrics=m)
+    for s in ("AAAUSDT", "BBBUSDT", "CCCUSDT"):
+        assert update_symbol(c, s, Interval.D1, NOW).status == "unchanged"
+    assert sample(m, "aura_provider_errors_total", provider="exchange:binance", kind="bad_response") == 3
+    assert klines_fake.count("/api/v3/exchangeInfo") == 1 and klines_fake.count("/api/v3/klines") == 0

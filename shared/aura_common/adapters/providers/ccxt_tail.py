@@ -50,6 +50,7 @@ class CcxtTailProvider:
         self._factory = exchange_factory
         self._exchange: ccxt.Exchange | None = None
         self._symbols: dict[str, str] | None = None  # BTCUSDT -> BTC/USDT
+        self._markets_error: ProviderError | None = None
         self.clock = clock
         self.observer = observer
         self.max_retries = max_retries
@@ -111,10 +112,18 @@ class CcxtTailProvider:
         raise AssertionError("unreachable")
 
     def market_symbol(self, symbol: str) -> str | None:
-        """``BTCUSDT`` -> the ccxt unified spot symbol (``BTC/USDT``), from the exchange's markets."""
+        """``BTCUSDT`` -> the ccxt unified spot symbol (``BTC/USDT``), from the exchange's markets. A failed market
+        load is remembered for the rest of the pass (exchangeInfo weighs 20: never once per pair)."""
         with self._lock:
+            if self._markets_error is not None:
+                raise ProviderError(self._markets_error.kind, f"{self.name}: markets unavailable this pass "
+                                                              f"({self._markets_error})")
             if self._symbols is None:
-                self._symbols = self._load_symbols()
+                try:
+                    self._symbols = self._load_symbols()
+                except ProviderError as exc:
+                    self._markets_error = exc
+                    raise
         return self._symbols.get(symbol.upper())
 
     def _load_symbols(self) -> dict[str, str]:
@@ -125,6 +134,10 @@ class CcxtTailProvider:
         for m in markets.values():
             if isinstance(m, dict) and m.get("spot") and m.get("base") and m.get("quote"):
                 table[f"{m['base']}{m['quote']}".upper()] = m["symbol"]
+        if not table:
+            # ccxt turns an HTML page or truncated JSON into an empty market table: never a real exchange
+            body = str(getattr(self.exchange, "last_http_response", "") or "").strip()[:40].replace("\n", " ")
+            raise ProviderError("bad_response", f"{self.name} load_markets: no spot markets (body starts {body!r})")
         return table
 
     def fetch(self, symbol: str, interval: Interval, start_ms: int, end_ms: int, now_ms: int) -> FetchResult:
