@@ -27,8 +27,16 @@ OFFICIAL_BASE = "python:3.11-slim-bookworm"
 LOCAL_BASE = "aura-base:bookworm"
 IMAGE_TAG = os.environ.get("AURA_TEST_IMAGE", "aura:local")
 BUILD_TIMEOUT_S = 1200
-COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", ".hypothesis",
-                                     "*.egg-info", ".bench-out", "build", "dist", ".env")
+_IGNORE_NAMES = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", ".hypothesis",
+                                      "*.egg-info", ".bench-out", ".env")
+
+
+def copy_ignore(directory: str, names: list[str]) -> set[str]:
+    """What the checkout copy leaves out: caches, the developer's .env, and any state under volumes/."""
+    ignored = set(_IGNORE_NAMES(directory, names))
+    if Path(directory) == REPO_ROOT / "volumes":
+        ignored |= {n for n in names if n != "README.md"}
+    return ignored
 
 
 def in_ci() -> bool:
@@ -112,7 +120,7 @@ class BuiltImage:
 def aura_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> BuiltImage:
     canary = f"aura-canary-{secrets.token_hex(12)}"
     ctx = tmp_path_factory.mktemp("build") / "aura"
-    shutil.copytree(REPO_ROOT, ctx, ignore=COPY_IGNORE, symlinks=True)
+    shutil.copytree(REPO_ROOT, ctx, ignore=copy_ignore, symlinks=True)
     (ctx / ".env").write_text(f"GF_SECURITY_ADMIN_PASSWORD={canary}\nAURA_API_SECRET={canary}\n")
     (ctx / "secrets").mkdir(exist_ok=True)
     (ctx / "secrets" / "aura_api_secret").write_text(canary)
