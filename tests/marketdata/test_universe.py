@@ -62,3 +62,10 @@ def test_cached_universe_refreshes_daily_and_keeps_the_last_good_list(klines_fak
     clock.advance(25 * 3600)
     assert u() == ["BTCUSDT"]  # refresh failed: last good list
     assert klines_fake.count("/api/v3/exchangeInfo") == 2
+
+
+def test_garbage_exchange_info_is_not_an_empty_universe(klines_fake):
+    klines_fake.data[("BTCUSDT", "1d")] = synth_rows(0, 2, DAY)
+    klines_fake.faults["/api/v3/exchangeInfo"] = "html"
+    with pytest.raises(RuntimeError, match="no markets"):
+        resolve_universe(UniverseConfig(source="exchange"), lambda: make_exchange("binance", klines_fake.url, 2))

@@ -56,7 +56,10 @@ def resolve_universe(cfg: UniverseConfig, exchange_factory=None) -> list[str]:
     if cfg.source == "fixed":
         return sorted(set(s for s in cfg.symbols if s not in set(cfg.exclusions)))
     exchange = exchange_factory()
-    markets = list(exchange.load_markets().values())
+    markets = list((exchange.load_markets() or {}).values())
+    if not markets:  # ccxt turns an HTML page or truncated JSON into an empty table: not a real answer
+        body = str(getattr(exchange, "last_http_response", "") or "").strip()[:40]
+        raise RuntimeError(f"exchange info returned no markets (body starts {body!r})")
     chosen = select_universe(markets, cfg)
     n_all = len(select_universe(markets, cfg.model_copy(update={"max_symbols": 10**6})))
     if n_all > cfg.max_symbols:
