@@ -143,3 +143,28 @@ def test_empty_balances_with_journaled_positions_is_named_so(broker, journal, me
 def test_attempts_must_be_positive(broker, journal, metrics, clock, attempts):
     with pytest.raises(ValueError):
         AccountSync(broker, journal, RiskParams, metrics, clock, attempts=attempts)
+
+
+def test_a_move_explained_by_journaled_fills_is_accepted_at_once(broker, journal, metrics, clock, logger, sim):
+    from aura_common.domain import Side
+    sync = make_sync(broker, journal, metrics, clock, logger, RiskParams(), attempts=1)
+    good = sync.sync()
+    requests_post(sim.url + "/admin/balances", {"USDT": "0"})  # -10,000 USDT: a 20 % drop, like a buy would
+    assert not sync.sync().accepted  # unexplained: rejected
+    journal.record_fill("BTCUSDT", "t1", Side.BUY, Decimal("0.3"), Decimal(30_000), Decimal(0), "USDT", 1)
+    view = sync.sync()
+    assert view.accepted and view.reason == "" and view.equity < good.equity * Decimal("0.85")
+
+
+def test_the_guard_starts_from_the_journals_last_equity(broker, journal, metrics, clock, logger, caplog):
+    journal.record_equity(Decimal(100_000), Decimal(100_000))  # what the trader saw before a restart
+    view = make_sync(broker, journal, metrics, clock, logger, RiskParams(), attempts=1).sync()
+    assert not view.accepted and view.reason == "equity_jump" and view.equity == Decimal(100_000)
+    [line] = tag_lines(caplog, "SYNC_GUARD")
+    assert line["last_good_equity"] == "100000" and line["action"] == "keep_last_good"
+
+
+def requests_post(url, body):
+    import requests
+    r = requests.post(url, json=body, timeout=5)
+    assert r.status_code == 200, r.text
