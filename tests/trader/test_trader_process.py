@@ -132,3 +132,18 @@ def test_the_loop_follows_an_accelerated_simulator_through_simulated_days(tmp_pa
         assert len({o["clientOrderId"] for o in sim.orders()}) == len(sim.orders())
     finally:
         sim.stop()
+
+
+def test_a_failed_reconciliation_refuses_to_trade_and_says_why(trader_env):
+    from trader_harness import DAY
+    assert trader_env.trade().returncode == 0
+    held = {o["symbol"][:-4] for o in trader_env.sim.orders()}
+    asset = sorted(held)[0]
+    trader_env.sim.post("/admin/balances", {asset: "0"})  # someone emptied a position the journal holds
+    trader_env.sim.step(DAY)
+    before = trader_env.sim.orders()
+    r = trader_env.trade()
+    assert r.returncode == 1
+    assert "reconcile=failed" in r.stdout and f"{asset}: journal holds" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert trader_env.sim.orders() == before  # nothing was sent

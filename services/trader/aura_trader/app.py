@@ -145,6 +145,7 @@ class Trader:
                                  crash=self.crash)
         self.metrics.config_applied(self.config_version)
         self._stop = False
+        self.boot_report: BootReport | None = None
 
     # --- life -------------------------------------------------------------------------------------------------
     def boot(self) -> BootReport:
@@ -168,7 +169,7 @@ class Trader:
         return self.runner.tick()
 
     def run(self, once: bool) -> int:
-        report = self.boot()
+        report = self.boot_report = self.boot()
         if not report.ok:
             return 1
         signal.signal(signal.SIGTERM, self._on_term)

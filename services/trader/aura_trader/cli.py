@@ -34,9 +34,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         start_metrics_server(trader.registry, config.metrics.bind, config.metrics.trader_port)
         code = trader.run(once=args.once)
-        if code == 1:
-            print("aura trade: refusing to trade: boot reconciliation failed (see the [BOOT] line for the reason)",
-                  file=sys.stderr)
+        report = trader.boot_report
+        if report is not None and not report.ok:
+            print(f"aura trade: refusing to trade: boot reconciliation failed: {report.reason}", file=sys.stderr)
+        elif code == 1:
+            print("aura trade: the tick failed (see the [TICK_FAILED] line)", file=sys.stderr)
         return code
     finally:
         trader.close()
