@@ -8,16 +8,20 @@ applied here, where the endpoint's meaning is known.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable
 
+from aura_common.adapters.logs import event
 from aura_exchange_sim import errors
 from aura_exchange_sim.filters import check_client_id, exchange_filters, parse_int
 from aura_exchange_sim.market import INTERVALS_MS
 
 if TYPE_CHECKING:  # pragma: no cover
     from aura_exchange_sim.app import Simulator
+
+log = logging.getLogger("aura_exchange_sim.routes")
 
 
 @dataclass
@@ -164,13 +168,21 @@ def new_order(sim: Simulator, req: Request) -> Any:
     fired = sim.faults.take("handler", req.method, req.path, req.symbol, req.wall,
                             ("insufficient_balance", "partial_fill"))
     if any(r.kind == "insufficient_balance" for r in fired):
-        raise errors.insufficient_balance()
+        exc = errors.insufficient_balance()
+        with sim.engine.lock:
+            sim.engine.book.append("reject", req.now, symbol=req.symbol, client_order_id=req.params.get(
+                "newClientOrderId"), side=req.params.get("side"), type=req.params.get("type"), code=exc.code,
+                msg=exc.msg, fault=True)
+        raise exc
     ratio = next((Decimal(repr(r.ratio)) for r in fired if r.kind == "partial_fill"), None)
     resp_type = req.params.get("newOrderRespType") or "FULL"
     if resp_type not in ("ACK", "RESULT", "FULL"):
         raise errors.ApiError(400, -1177, "Invalid newOrderRespType.")
     order = sim.engine.place(req.params, req.now, req.wall, ratio)
     sim.persist()
+    event(log, "SIM_ORDER", logging.DEBUG, order_id=order.order_id, client_order_id=order.client_order_id,
+          symbol=order.symbol, side=order.side, type=order.type, status=order.status,
+          executed=order.executed_qty, partial=ratio)
     if resp_type == "ACK":
         return order.ack_json()
     return order.result_json() if resp_type == "RESULT" else order.full_json()
@@ -204,6 +216,8 @@ def cancel_order(sim: Simulator, req: Request) -> Any:
         cancel_id = cancel_id or f"cancel-{order.order_id}-{req.now % 10**8}"
         out = order.cancel_json(cancel_id, req.now)
     sim.persist()
+    event(log, "SIM_CANCEL", logging.DEBUG, order_id=order.order_id, client_order_id=order.client_order_id,
+          symbol=order.symbol)
     return out
 
 
