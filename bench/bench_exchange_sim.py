@@ -8,7 +8,9 @@ enableRateLimit=False: ccxt's own throttle would otherwise cap it at ~20 orders/
 The simulator's weight limit is disabled (--weight-limit 0): Binance would 429 after 6000 weight per minute.
 
 Figures: signed MARKET order round trips per second through ccxt (each returns FULL with fills), and requests per
-second on the cheapest endpoint (GET /api/v3/time) via a plain requests.Session and via ccxt fetch_time().
+second on the cheapest endpoint (GET /api/v3/time) via a plain requests.Session, via ccxt fetch_time() and via a
+raw keep-alive socket (the server's ceiling). CPU per call is measured for the client (this process) and, in
+subprocess mode, the server (/proc/<pid>/stat): with other jobs on the machine, CPU per call is the stable figure.
 """
 
 from __future__ import annotations
@@ -88,6 +90,28 @@ def rate(n: int, fn, server_pid: int | None = None) -> tuple[float, float, float
     return n / wall, client / n * 1000, server / n * 1000
 
 
+def raw_client(url: str):
+    """A minimal keep-alive HTTP/1.1 client on a raw socket: the server's own ceiling, without requests/ccxt."""
+    host, port = url.split("//", 1)[1].split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    req = (b"GET /api/v3/time HTTP/1.1\r\nHost: " + host.encode() + b"\r\nAccept: */*\r\n"
+           b"Connection: keep-alive\r\n\r\n")
+
+    def call(_i: int) -> None:
+        sock.sendall(req)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += sock.recv(65536)
+        head, body = buf.split(b"\r\n\r\n", 1)
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length"))
+        while len(body) < length:
+            body += sock.recv(65536)
+
+    return call, sock
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--orders", type=int, default=2000)
@@ -120,6 +144,9 @@ def main() -> int:
         session = requests.Session()
         plain = rate(args.cheap, lambda i: session.get(url + "/api/v3/time", timeout=5).raise_for_status(), pid)
         ccxt_time = rate(args.cheap, lambda i: ex.fetch_time(), pid)
+        raw_call, raw_sock = raw_client(url)
+        raw = rate(args.cheap, raw_call, pid)
+        raw_sock.close()
         ledger = requests.get(url + "/admin/ledger", params={"since": 0}, timeout=30).json()["entries"]
         fills = sum(1 for e in ledger if e["kind"] == "fill")
     finally:
@@ -135,7 +162,8 @@ def main() -> int:
     for name, (per_s, c_ms, s_ms), n in (
             ("signed MARKET order round trips via ccxt (FULL + fills)", orders, args.orders),
             ("GET /api/v3/time via requests.Session", plain, args.cheap),
-            ("GET /api/v3/time via ccxt fetch_time()", ccxt_time, args.cheap)):
+            ("GET /api/v3/time via ccxt fetch_time()", ccxt_time, args.cheap),
+            ("GET /api/v3/time via a raw keep-alive socket", raw, args.cheap)):
         cpu = f"client CPU {c_ms:5.2f} ms, server CPU {s_ms:5.2f} ms per call" if pid else f"CPU {c_ms:5.2f} ms/call"
         print(f"{name:56s} {per_s:7.0f} /s  ({n} calls; {cpu})")
     print(f"fills in the ledger: {fills}")
