@@ -209,3 +209,12 @@ def test_live_overlay_needs_both_key_files_and_the_confirmation(compose_cli: str
     assert {s["target"] for s in trader["secrets"]} == {"/run/secrets/aura_api_key", "/run/secrets/aura_api_secret"}
     assert not any(k.startswith("AURA_API_") for k in trader["environment"])  # keys as files, never env
     assert model["secrets"]["aura_api_key"]["file"] == str(key)
+
+
+def test_optimizer_runs_on_demand_offline_and_passes_options_through(full_model: dict) -> None:
+    svc = full_model["services"]
+    for name in ("optimizer", "optimizer-apply"):
+        assert svc[name]["entrypoint"] == ["aura", "optimize"], name   # `run --rm optimizer --trials 5` works
+        assert svc[name]["restart"] == "no" and svc[name]["network_mode"] == "none", name
+    assert not svc["optimizer"].get("command")
+    assert svc["optimizer-apply"]["command"] == ["--apply"]
