@@ -178,3 +178,21 @@ def test_max_num_orders_per_symbol():
     assert info.value.msg == "Filter failure: MAX_NUM_ORDERS"
     sim.engine.cancel("BTCUSDT", 1, None, now)
     assert sim.engine.place(params(type="LIMIT", quantity="0.01", price=p, timeInForce="GTC"), now, WALL).is_open
+
+
+@pytest.mark.parametrize("marketable", [True, False])
+def test_forced_partial_fill_applies_once(marketable):
+    sim = make_sim()
+    now = sim.clock.now_ms()
+    mid = price_now(sim)
+    p = (mid * (Decimal("0.99") if marketable else Decimal("2"))).quantize(Decimal("0.01"))
+    o = sim.engine.place(params(side="SELL", type="LIMIT", quantity="0.2", price=p, timeInForce="GTC"), now, WALL,
+                         partial_ratio=Decimal("0.5"))
+    if not marketable:
+        assert o.executed_qty == 0 and o.status == "NEW"
+        o.price = (mid * Decimal("0.5")).quantize(Decimal("0.01"))  # crosses on the next advance
+        sim.engine.sync(now + HOUR)
+    assert o.executed_qty == Decimal("0.1") and o.status == "PARTIALLY_FILLED"
+    o.price = (mid * Decimal("0.5")).quantize(Decimal("0.01"))
+    sim.engine.sync(now + 2 * HOUR)
+    assert o.status == "FILLED"  # the forced ratio is used up: the rest fills normally

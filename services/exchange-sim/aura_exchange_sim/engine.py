@@ -147,7 +147,7 @@ class Engine:
         taker = self.config.taker_bps / Decimal(10_000)
         if side == "BUY":
             if otype == "MARKET":
-                need = sum((self._cost(px, q, taker)[0] + self._cost(px, q, taker)[1] for px, q in fills), ZERO)
+                need = sum((sum(self._cost(px, q, taker)) for px, q in fills), ZERO)
             else:
                 need = self._lock_for(price, qty)
             if need > self.book.available(spec.quote):
@@ -163,7 +163,9 @@ class Engine:
         self.next_order_id += 1
         order = Order(oid, spec.symbol, side, otype, tif, price or ZERO, qty, qoq or ZERO, cid, now, wall,
                       update_time=now,
-                      partial_ratio=float(partial_ratio) if partial_ratio is not None and rests else None)
+                      # a forced partial fill not used up at placement applies to the first crossing
+                      partial_ratio=float(partial_ratio) if partial_ratio is not None and rests and not fills
+                      else None)
         self.orders[oid] = order
         self.by_symbol.setdefault(spec.symbol, []).append(order)
         self.latest_by_cid[(spec.symbol, cid)] = oid
