@@ -147,11 +147,13 @@ def test_attempts_must_be_positive(broker, journal, metrics, clock, attempts):
 
 def test_a_move_explained_by_journaled_fills_is_accepted_at_once(broker, journal, metrics, clock, logger, sim):
     from aura_common.domain import Side
+    for i in range(3):  # history: only the last day of it is read at each sync
+        journal.record_fill("ETHUSDT", f"old{i}", Side.BUY, Decimal(1), Decimal(2_000), Decimal(0), "USDT", i * DAY)
     sync = make_sync(broker, journal, metrics, clock, logger, RiskParams(), attempts=1)
     good = sync.sync()
     requests_post(sim.url + "/admin/balances", {"USDT": "0"})  # -10,000 USDT: a 20 % drop, like a buy would
     assert not sync.sync().accepted  # unexplained: rejected
-    journal.record_fill("BTCUSDT", "t1", Side.BUY, Decimal("0.3"), Decimal(30_000), Decimal(0), "USDT", 1)
+    journal.record_fill("BTCUSDT", "t1", Side.BUY, Decimal("0.3"), Decimal(30_000), Decimal(0), "USDT", 2 * DAY + 1)
     view = sync.sync()
     assert view.accepted and view.reason == "" and view.equity < good.equity * Decimal("0.85")
 

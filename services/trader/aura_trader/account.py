@@ -43,6 +43,7 @@ from aura_common.domain import Balance, MarketSpec, Symbol
 
 TAG = "SYNC_GUARD"
 ZERO = Decimal(0)
+FILL_MARK_LAG_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,8 @@ class AccountSync:
         last = journal.latest_equity()
         self.state = SyncGuardState(last_good_equity=last.equity if last is not None else None)
         self._last_good: AccountView | None = None
-        self._fill_count = self._count_fills()
-        self._fills_at_last_good = self._fill_count
+        self._fill_mark: int | None = None  # venue time from which journaled fills are compared (None: all)
+        self._fills_at_last_good = self._move_fill_mark()
 
     @property
     def last_good(self) -> AccountView | None:
@@ -134,8 +135,8 @@ class AccountSync:
     def sync(self) -> AccountView:
         params = _risk(self._params())
         has_positions = self._journal_has_positions()
-        fills_now = self._count_fills()
-        explained = fills_now != self._fills_at_last_good
+        fills_now = self._fill_ids()
+        explained = not fills_now <= self._fills_at_last_good  # a fill journaled since the last good read
         start = self.state
         suspicious: tuple[SyncVerdict, SyncGuardState] | None = None
         for attempt in range(1, self.attempts + 1):
@@ -190,16 +191,27 @@ class AccountSync:
     def _journal_symbols(self) -> list[str]:
         return [p.symbol for p in self._journal_positions()]
 
-    def _count_fills(self) -> int:
-        return len(self._journal.fills())
+    def _fill_ids(self) -> frozenset[tuple[str, str]]:
+        """Ids of the journaled fills from the mark on (venue time; the mark trails the newest fill by a day, so
+        each sync reads about a day of fills, not the whole history). A fill journaled late with a venue time more
+        than a day older than the newest one is not seen: the move then needs K syncs (the conservative side)."""
+        return frozenset((f.symbol, f.trade_id) for f in self._journal.fills(since_ms=self._fill_mark))
+
+    def _move_fill_mark(self) -> frozenset[tuple[str, str]]:
+        fills = self._journal.fills(since_ms=self._fill_mark)
+        if fills:
+            self._fill_mark = max(f.venue_ms for f in fills) - FILL_MARK_LAG_MS
+        return self._fill_ids()
 
     # --- outcomes -------------------------------------------------------------------------------------------
-    def _accept(self, read: _Read, verdict: SyncVerdict, attempt: int, fills_now: int) -> AccountView:
+    def _accept(self, read: _Read, verdict: SyncVerdict, attempt: int,
+                fills_now: frozenset[tuple[str, str]]) -> AccountView:
         assert read.balances is not None and read.equity is not None
         view = AccountView(read.balances, read.prices, read.equity, read.positions, True,
                            verdict.reason.value if verdict.reason is not None else "", read.cash,
                            self._clock.now_ms(), read.specs)
-        self._last_good, self._fills_at_last_good = view, fills_now
+        self._last_good = view
+        self._fills_at_last_good = self._move_fill_mark() if fills_now - self._fills_at_last_good else fills_now
         if verdict.reason is not None:  # a suspicious change confirmed by K consistent syncs
             self._line(verdict, attempt, SyncAction.ACCEPT, read)
         return view
