@@ -67,3 +67,22 @@ def test_damaged_state_is_refused_with_the_file_named(tmp_path):
     with pytest.raises(StateError) as info:
         new_sim(path)
     assert str(path) in str(info.value)
+
+
+def test_a_fill_found_by_a_read_is_saved_before_the_answer(tmp_path):
+    from aura_exchange_sim.app import RunningServer
+
+    from .conftest import client
+    path = tmp_path / "s.sqlite"
+    sim = new_sim(path)
+    now = sim.clock.now_ms()
+    mid = sim.market.price("BTCUSDT", now)
+    limit = sim.market.specs["BTCUSDT"].round_price(mid * 0.999)
+    with RunningServer(sim) as srv:
+        ex = client(srv.url)
+        o = ex.create_order("BTC/USDT", "limit", "buy", 0.02, float(limit))
+        t = next(t for t in range(now, now + 30 * DAY, HOUR) if sim.market.price("BTCUSDT", t) < float(limit))
+        sim.clock.set(t + HOUR)  # directly, not through the admin API: nothing is matched or saved yet
+        assert ex.fetch_order(o["id"], "BTC/USDT")["status"] == "closed"  # the lazy match happens on this read
+    again = new_sim(path)  # as if killed right after that answer
+    assert again.engine.orders[int(o["id"])].status == "FILLED"

@@ -59,7 +59,9 @@ def handle(sim: Simulator, method: str, path: str, query: str, body: str) -> tup
         return 400, {"error": f"{path}: body is not JSON: {exc}"}
     q = dict(parse_qsl(query))
     try:
-        return 200, _route(sim, method, path, q, data)
+        out = _route(sim, method, path, q, data)
+        sim.persist()  # admin reads sync resting orders too; save any fills before answering
+        return 200, out
     except (AdminError, FaultSpecError, ValueError) as exc:
         return 400, {"error": f"{method} {path}: {exc}"}
     except KeyError:
@@ -82,7 +84,7 @@ def _route(sim: Simulator, method: str, path: str, q: dict, data) -> object:
             if "step_ms" in data:
                 sim.clock.step(int(data["step_ms"]))
             sim.engine.sync(sim.clock.now_ms())
-            sim.persist()
+            sim.persist(force=True)
             event(log, "SIM_CLOCK", **sim.clock.snapshot())
         elif method != "GET":
             raise KeyError(path)
@@ -122,7 +124,6 @@ def _route(sim: Simulator, method: str, path: str, q: dict, data) -> object:
         if method == "POST":
             amounts = _decimals(data, "balances")
             sim.engine.set_balances(amounts, sim.clock.now_ms())
-            sim.persist()
             event(log, "SIM_BALANCES", **{a: v for a, v in sorted(amounts.items())})
         elif method != "GET":
             raise KeyError(path)

@@ -64,10 +64,12 @@ class Simulator:
             self._orders_day = (day_now, (n if day == day_now else 0) + 1)
             return {"X-MBX-ORDER-COUNT-10S": str(len(q)), "X-MBX-ORDER-COUNT-1D": str(self._orders_day[1])}
 
-    def persist(self) -> None:
+    def persist(self, force: bool = False) -> None:
+        """Save what changed (new ledger entries; ``force`` also saves the clock alone). No-op without --state."""
         if self.store is not None:
             with self.engine.lock:
-                self.store.save(self)
+                if force or self.store.saved_seq < len(self.engine.book.entries):
+                    self.store.save(self)
 
     def reset(self, balances: dict[str, Decimal] | None = None) -> None:
         with self.engine.lock:

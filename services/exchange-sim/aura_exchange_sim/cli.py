@@ -196,6 +196,6 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         server.httpd.server_close()
-        sim.persist()
+        sim.persist(force=True)
     event(log, "SIM_STOP", orders=len(sim.engine.orders), ledger=len(sim.engine.book.entries))
     return 0

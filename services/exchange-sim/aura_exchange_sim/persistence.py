@@ -62,17 +62,17 @@ class StateStore:
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path}: cannot open simulator state: {exc}") from None
-        self._saved_seq = 0
+        self.saved_seq = 0
         self._saved_max_oid = 0
         self._open_at_save: set[int] = set()
 
     def wipe(self) -> None:
         self.db.executescript("BEGIN; DELETE FROM meta; DELETE FROM ledger; DELETE FROM orders; COMMIT;")
-        self._saved_seq, self._saved_max_oid, self._open_at_save = 0, 0, set()
+        self.saved_seq, self._saved_max_oid, self._open_at_save = 0, 0, set()
 
     def save(self, sim: Simulator) -> None:
         eng = sim.engine
-        new_entries = eng.book.entries[self._saved_seq:]
+        new_entries = eng.book.entries[self.saved_seq:]
         ids = sorted(set(range(self._saved_max_oid + 1, eng.next_order_id)) | self._open_at_save)
         changed = [eng.orders[i] for i in ids if i in eng.orders]
         meta = {"now_ms": sim.clock.now_ms(), "next_order_id": eng.next_order_id,
@@ -85,7 +85,7 @@ class StateStore:
                                 [(o.order_id, _order_to_json(o)) for o in changed])
             self.db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                                 [(k, json.dumps(v)) for k, v in meta.items()])
-        self._saved_seq = len(eng.book.entries)
+        self.saved_seq = len(eng.book.entries)
         self._saved_max_oid = eng.next_order_id - 1
         self._open_at_save = set(eng.open)
 
@@ -120,7 +120,7 @@ class StateStore:
             eng.next_order_id, eng.next_trade_id = int(meta["next_order_id"]), int(meta["next_trade_id"])
             if sim.clock.now_ms() < int(meta["now_ms"]):
                 sim.clock.set(int(meta["now_ms"]))
-            self._saved_seq = len(entries)
+            self.saved_seq = len(entries)
             self._saved_max_oid = eng.next_order_id - 1
             self._open_at_save = set(eng.open)
         return True

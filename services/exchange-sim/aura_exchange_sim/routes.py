@@ -179,7 +179,6 @@ def new_order(sim: Simulator, req: Request) -> Any:
     if resp_type not in ("ACK", "RESULT", "FULL"):
         raise errors.ApiError(400, -1177, "Invalid newOrderRespType.")
     order = sim.engine.place(req.params, req.now, req.wall, ratio)
-    sim.persist()
     event(log, "SIM_ORDER", logging.DEBUG, order_id=order.order_id, client_order_id=order.client_order_id,
           symbol=order.symbol, side=order.side, type=order.type, status=order.status,
           executed=order.executed_qty, partial=ratio)
@@ -215,7 +214,6 @@ def cancel_order(sim: Simulator, req: Request) -> Any:
         order = sim.engine.cancel(req.symbol, oid, cid, req.now)
         cancel_id = cancel_id or f"cancel-{order.order_id}-{req.now % 10**8}"
         out = order.cancel_json(cancel_id, req.now)
-    sim.persist()
     event(log, "SIM_CANCEL", logging.DEBUG, order_id=order.order_id, client_order_id=order.client_order_id,
           symbol=order.symbol)
     return out

@@ -170,6 +170,7 @@ class Handler(BaseHTTPRequestHandler):
             headers.update(exc.headers)
             if "X-MBX-USED-WEIGHT-1M" not in headers:
                 headers["X-MBX-USED-WEIGHT-1M"] = str(sim.limiter.used(ip, wall))
+        sim.persist()  # before answering (also fills found by a lazy match on a GET, and rejections)
         for rule in sim.faults.take("post", method, path, req.symbol, wall):
             if rule.kind == "drop_after_accept":
                 self._drop(rule.hold_ms, rule.mode)
