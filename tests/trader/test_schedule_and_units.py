@@ -26,6 +26,8 @@ M = 60_000
     (D + 23 * 60 * M, 0, 15, "2023-11-15T00:15Z", D),       # late in the day: still today's
     (D + 5 * 60 * M, 6, 30, "2023-11-14T06:30Z", D - DAY_MS),
     (D + 6 * 60 * M + 30 * M, 6, 30, "2023-11-15T06:30Z", D),
+    (D + 60 * M, 23, 120, "2023-11-15T01:00Z", D),  # 23:00 + 2 h of delay: due at 01:00, after that day's close
+    (D + 30 * M, 23, 120, "2023-11-14T01:00Z", D - DAY_MS),
 ])
 def test_due_cycle_table(now, hour, delay, key, day):
     due = due_cycle(now, hour, delay)

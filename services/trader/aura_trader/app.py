@@ -24,7 +24,7 @@ from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 
-from aura_common.adapters.broker import Broker, OutcomeUnknown, TransientError
+from aura_common.adapters.broker import Broker, OutcomeUnknown, TransientError, translate
 from aura_common.adapters.broker.ccxt_broker import CcxtBroker
 from aura_common.adapters.broker.paper import PaperBroker
 from aura_common.adapters.clock import SystemClock
@@ -65,7 +65,8 @@ def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venu
     # ccxt's client-side throttle protects the real venue's weight limits; the simulator enforces its own
     throttle = ex.base_url is None
     public = make_binance(ex.base_url, timeout_seconds=timeout, enable_rate_limit=throttle)
-    clock = VenueClock(public.fetch_time) if ex.base_url else SystemClock()
+    clock = retry_read(lambda: VenueClock(_translated(public.fetch_time)), f"reading the server time of {ex.base_url}") \
+        if ex.base_url else SystemClock()
     if ex.mode == "paper":
         prices = CcxtBroker(public)
         specs = retry_read(prices.markets, "loading markets for the paper broker")
@@ -83,6 +84,16 @@ def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venu
     if ex.mode == "testnet" and ex.base_url is None:
         exchange.set_sandbox_mode(True)
     return Venue(CcxtBroker(exchange), clock, exchange)
+
+
+def _translated(fn):
+    """A read through the broker error table (ccxt exceptions -> TransientError & co)."""
+    def call():
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - the one translation table decides
+            raise translate(exc, sending=False) from exc
+    return call
 
 
 def install_send_hook(exchange, crash: CrashHook) -> None:

@@ -20,7 +20,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from aura_common.adapters.broker import BrokerError
+    from aura_common.adapters.journal import JournalError
+
     from aura_trader.app import Trader, start_metrics_server
+    from aura_trader.boot import ReconcileError
     from aura_trader.crash import CrashSpecError
 
     config = load_config(getattr(args, "config", None))
@@ -31,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
     except CrashSpecError as exc:
         print(f"aura trade: {exc}", file=sys.stderr)
         return 2
+    except (ReconcileError, BrokerError, JournalError) as exc:  # venue unreachable, journal locked or unreadable
+        print(f"aura trade: cannot start: {exc}", file=sys.stderr)
+        return 1
     try:
         start_metrics_server(trader.registry, config.metrics.bind, config.metrics.trader_port)
         code = trader.run(once=args.once)

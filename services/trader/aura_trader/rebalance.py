@@ -43,11 +43,11 @@ class DueCycle:
 
 
 def due_cycle(now_ms: int, hour_utc: int, delay_minutes: int) -> DueCycle:
-    """The latest rebalance that is due at ``now_ms`` (today's once its time has come, else yesterday's)."""
-    day = now_ms - now_ms % DAY_MS
-    due = day + hour_utc * 3_600_000 + delay_minutes * 60_000
-    if now_ms < due:
-        day, due = day - DAY_MS, due - DAY_MS
+    """The latest rebalance that is due at ``now_ms`` (today's once its time has come, else yesterday's).
+    It decides on the candles closed by the latest 00:00 UTC at or before its due time."""
+    offset = (hour_utc * 3_600_000 + delay_minutes * 60_000) % DAY_MS
+    due = now_ms - (now_ms - offset) % DAY_MS  # the latest time <= now at the configured time of day
+    day = due - due % DAY_MS  # the latest 00:00 UTC close at or before it: the decision day
     key = datetime.fromtimestamp(due / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
     return DueCycle(key, due, day)
 
