@@ -170,3 +170,12 @@ def requests_post(url, body):
     import requests
     r = requests.post(url, json=body, timeout=5)
     assert r.status_code == 200, r.text
+
+
+def test_positions_are_the_managed_symbols_but_equity_is_the_whole_account(broker, journal, metrics, clock, logger):
+    sync = AccountSync(broker, journal, RiskParams, metrics, clock, "USDT", logger=logger,
+                       managed_symbols=lambda: ["BTCUSDT", "SOLUSDT"])
+    view = sync.sync()
+    assert dict(view.positions) == {"BTCUSDT": Decimal(1)}  # ETH is held but not managed; SOL is not held
+    assert view.equity == Decimal(10_000) + view.prices["BTCUSDT"] + 5 * view.prices["ETHUSDT"]
+    assert view.exposure == view.prices["BTCUSDT"] / view.equity

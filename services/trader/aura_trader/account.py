@@ -22,7 +22,7 @@ too. Reads only; nothing here writes the journal (the risk tick records accepted
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -114,13 +114,15 @@ class AccountSync:
     def __init__(self, broker: AccountBroker, journal: AccountJournal, params_provider: Callable[[], object],
                  metrics: GuardMetrics, clock: Clock, quote_asset: str = "USDT", *,
                  logger: logging.Logger | None = None, attempts: int = 3, backoff_seconds: float = 1.0,
-                 max_backoff_seconds: float = 10.0) -> None:
+                 max_backoff_seconds: float = 10.0,
+                 managed_symbols: Callable[[], Iterable[str]] | None = None) -> None:
         if attempts < 1:
             raise ValueError("attempts must be >= 1")
         self._broker, self._journal, self._params = broker, journal, params_provider
         self._metrics, self._clock, self.quote = metrics, clock, quote_asset.upper()
         self._log = logger or logging.getLogger(__name__)
         self.attempts, self.backoff, self.max_backoff = attempts, backoff_seconds, max_backoff_seconds
+        self._managed = managed_symbols  # None: every held asset with a market is a position
         last = journal.latest_equity()
         self.state = SyncGuardState(last_good_equity=last.equity if last is not None else None)
         self._last_good: AccountView | None = None
@@ -179,7 +181,15 @@ class AccountSync:
         if missing:
             return _Read(balances, prices, None, held, cash, specs, f"no price for {','.join(missing)}")
         equity = (quote.total if quote is not None else ZERO) + sum((q * prices[s] for s, q in held.items()), ZERO)
-        return _Read(balances, prices, _plain(equity), held, cash, specs)
+        return _Read(balances, prices, _plain(equity), self._positions(held), cash, specs)
+
+    def _positions(self, held: Mapping[Symbol, Decimal]) -> dict[Symbol, Decimal]:
+        """The managed part of the holdings: the configured symbols plus the trader's journaled positions (equity
+        counts every holding; SL/TP, liquidation and the position gauges see only these)."""
+        if self._managed is None:
+            return dict(held)
+        managed = {Symbol(s) for s in self._managed()} | {Symbol(s) for s in self._journal_symbols()}
+        return {s: q for s, q in held.items() if s in managed}
 
     def _journal_positions(self):
         snap = self._journal.latest_positions()
