@@ -1,10 +1,13 @@
-"""The compose stack really starts: simulator, ingestor and trader with the sim overlay, every service healthy,
-the ingestor's first pass done, the trader booted (reconciliation ok) and serving metrics; a crash of the trader
-(SIGKILL from outside, which the engine treats as a failure, unlike `docker kill`) is undone by its restart
-policy, and the trader boots and reconciles again. Everything is torn down, volumes included."""
+"""The compose stack really starts: simulator, ingestor, trader (sim overlay) and Prometheus, every service
+healthy, the ingestor's first pass done, the trader booted (reconciliation ok), `aura status` answering inside the
+trader, Prometheus scraping the trader; `docker compose run --rm optimizer` with a tiny search writes its report; a
+crash of the trader (SIGKILL from outside, which the engine treats as a failure, unlike `docker kill`) is undone
+by its restart policy, and the trader boots and reconciles again. Everything is torn down, volumes included.
+Grafana is not started: its image cannot be pulled or built here."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,7 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BuiltImage, ComposeProject, compose_project, container_ip, docker_run, run
+from .conftest import (
+    BuiltImage,
+    ComposeProject,
+    compose_project,
+    container_ip,
+    docker_run,
+    get_json,
+    prometheus_image,
+    run,
+    unavailable,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.xdist_group("docker")]
 
@@ -56,7 +69,12 @@ def test_sim_stack_starts_healthy_boots_and_recovers_from_a_crash(stack_image: B
                                                                    tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("simulating a crash needs SIGKILL on the container's process (root)")
-    project: ComposeProject = compose_project(stack_image, tmp_path, extra_env={"AURA_SIM_SPEED": "60"})
+    prometheus = prometheus_image()
+    if prometheus is None:
+        unavailable("no Prometheus image (prom/prometheus:v2.53.2 or aura-prometheus:standin); "
+                    "run ./scripts/docker-setup")
+    project: ComposeProject = compose_project(stack_image, tmp_path, extra_env={
+        "AURA_SIM_SPEED": "60", "AURA_PROMETHEUS_IMAGE": str(prometheus)})
     trader = f"{project.name}-trader"  # not the fixed `trader`: a stack running on this machine keeps its name
     overlay = tmp_path / "compose.test.yaml"
     overlay.write_text(f"services:\n  trader:\n    container_name: {trader}\n")
@@ -64,7 +82,7 @@ def test_sim_stack_starts_healthy_boots_and_recovers_from_a_crash(stack_image: B
                              project.env_file, project.env)
     try:
         project("up", "-d", "--no-build", "--pull", "never", "--wait", "--wait-timeout", str(UP_TIMEOUT_S),
-                "exchange-sim", "ingestor", "trader", timeout=UP_TIMEOUT_S + 60)
+                "exchange-sim", "ingestor", "trader", "prometheus", timeout=UP_TIMEOUT_S + 60)
         ingestor = project("ps", "-q", "ingestor").stdout.strip()
         wait_until("the ingestor's first pass", lambda: INGEST_OK.search(logs(ingestor)), 120,
                    lambda: logs(ingestor))
@@ -73,6 +91,19 @@ def test_sim_stack_starts_healthy_boots_and_recovers_from_a_crash(stack_image: B
             metrics = resp.read().decode()
         assert re.search(r"^aura_\w+", metrics, re.M), "the trader serves no aura_* metric"
         assert "mode=testnet" in logs(trader)  # the overlay's broker, not paper and never live
+        status = json.loads(run(["docker", "exec", trader, "aura", "status", "--json"]).stdout)
+        assert status["mode"] == "testnet" and status["kill_switch"]["state"] == "armed"
+
+        prom = f"http://{container_ip(project('ps', '-q', 'prometheus').stdout.strip())}:9090/api/v1"
+
+        def trader_scraped() -> bool:
+            result = get_json(f"{prom}/query?query=up%7Bjob%3D%22trader%22%7D")["data"]["result"]
+            return bool(result) and result[0]["value"][1] == "1"
+        wait_until("Prometheus scraping the trader", trader_scraped, 90)
+
+        project("run", "--rm", "optimizer", "--trials", "2", "--folds", "1", "--workers", "1", timeout=300)
+        reports = list((project.workdir / "volumes" / "optimizer").glob("*/report.html"))
+        assert len(reports) == 1, reports
 
         os.kill(int(inspect(trader, "{{.State.Pid}}")), signal.SIGKILL)
         wait_until("restart after a crash",
