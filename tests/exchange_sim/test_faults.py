@@ -197,3 +197,14 @@ def test_clear_faults(server, admin):
     assert requests.get(server.url + "/api/v3/time", timeout=5).status_code == 503
     assert requests.delete(server.url + "/admin/faults", timeout=5).json() == {"faults": []}
     assert requests.get(server.url + "/api/v3/time", timeout=5).status_code == 200
+
+
+def test_the_example_faults_file_covers_every_kind_and_loads(tmp_path):
+    from pathlib import Path
+
+    import aura_exchange_sim
+    from aura_exchange_sim.faults import KINDS, FaultBook, load_faults_file
+    path = Path(aura_exchange_sim.__file__).with_name("faults.example.yaml")
+    seed, rules = load_faults_file(path)
+    assert seed == 7 and {r["kind"] for r in rules} == set(KINDS)
+    assert len(FaultBook(seed).add(rules, 0)) == len(rules)
