@@ -69,3 +69,25 @@ def test_admin_balances_and_reset_are_in_the_ledger(server, admin):
     entries = admin.ledger()
     assert [e["reason"] for e in entries] == ["initial"]
     check_ledger(entries, admin.get("/admin/balances")["balances"])
+
+
+def test_same_requests_on_a_stepped_clock_give_the_same_ledger(sim_factory):
+    from .conftest import Admin
+
+    def session() -> list[dict]:
+        srv = sim_factory()
+        admin = Admin(srv.url)
+        ex = client(srv.url)
+        ex.load_markets()
+        last = ex.fetch_ticker(SYM)["last"]
+        admin.faults({"kind": "partial_fill", "endpoint": "POST /api/v3/order", "ratio": 0.5, "nth": 2})
+        ex.create_order(SYM, "market", "buy", 0.05, None, {"newClientOrderId": "a"})
+        ex.create_order(SYM, "market", "sell", 0.02, None, {"newClientOrderId": "b"})
+        ex.create_order(SYM, "limit", "buy", 0.01, float(ex.price_to_precision(SYM, last * 0.99)),
+                        {"newClientOrderId": "c"})
+        for _ in range(10):
+            admin.step(6 * HOUR)
+        return admin.ledger()
+
+    first, second = session(), session()
+    assert first == second and any(e["kind"] == "fill" for e in first)
