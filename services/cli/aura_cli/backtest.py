@@ -190,7 +190,9 @@ def _write_report(out: Path, result) -> None:
     days = [datetime.fromtimestamp(ms / 1000, tz=timezone.utc) for ms in result.times_ms.tolist()]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, height_ratios=(3, 1))
     ax1.plot(days, result.equity, lw=1.0)
-    ax1.set_ylabel("equity (quote)")
+    ax1.set_ylabel("equity (quote, log scale)")
+    if float(result.equity.min()) > 0:
+        ax1.set_yscale("log")
     ax1.set_title("AURA backtest")
     ax2.fill_between(days, dd * 100, 0, color="tab:red", alpha=0.5)
     ax2.set_ylabel("drawdown %")
