@@ -94,6 +94,7 @@ def test_the_loop_follows_an_accelerated_simulator_through_simulated_days(tmp_pa
     import signal
     import time
 
+    import requests
     import yaml
     from trader_harness import DAY, FIRST_TRADE_DAY, START, Sim, TraderEnv, aura, free_port, write_trader_config
 
@@ -114,11 +115,13 @@ def test_the_loop_follows_an_accelerated_simulator_through_simulated_days(tmp_pa
         cfg = write_trader_config(tmp_path, data_dir, sim.url, symbols)
         raw = yaml.safe_load(cfg.read_text())
         raw["schedules"]["tick_seconds"] = 3600  # one simulated hour: 1/12 s of wall time at this speed
+        raw["metrics"]["trader_port"] = metrics_port = free_port()
         cfg.write_text(yaml.safe_dump(raw))
         env = TraderEnv(tmp_path, cfg, tmp_path / "journal" / "aura.sqlite", tmp_path / "snapshots", sim)
         trader = subprocess.Popen(aura("trade"), env=env.env(), cwd=tmp_path, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
         time.sleep(12)
+        scraped = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text  # the reader thread
         trader.send_signal(signal.SIGTERM)
         out, _ = trader.communicate(timeout=60)
         assert trader.returncode == 0, out[-3000:]
@@ -130,6 +133,11 @@ def test_the_loop_follows_an_accelerated_simulator_through_simulated_days(tmp_pa
         sim_day = time.strftime("%Y-%m-%d", time.gmtime(sim.get("/admin/clock")["now_ms"] / 1000))
         assert all(k.endswith("T00:15Z") and k[:10] <= sim_day for k in done)
         assert len({o["clientOrderId"] for o in sim.orders()}) == len(sim.orders())
+        metrics = {line.split(" ")[0]: float(line.split(" ")[1]) for line in scraped.splitlines()
+                   if line.startswith("aura_") and " " in line}
+        assert metrics['aura_orders_total{outcome="filled"}'] >= 1
+        assert metrics["aura_last_rebalance_timestamp_seconds"] > 0
+        assert metrics["aura_last_cycle_success_timestamp_seconds"] > 0
     finally:
         sim.stop()
 

@@ -34,7 +34,8 @@ STRATEGY = {
                "exposure_bull": 0.9, "exposure_sideways": 0.9, "exposure_bear": 0.9},
     "portfolio": {"max_positions": 4, "max_weight": 0.22, "min_trade_weight": 0.01},
     "risk": {"kill_switch_max_drawdown_pct": 95.0, "stop_loss_pct": 95.0, "take_profit_pct": 1000.0,
-             "cost_benefit_margin_bps": 0.0, "cost_benefit_bps_per_score": 100000.0},
+             "cost_benefit_margin_bps": 0.0, "cost_benefit_bps_per_score": 100000.0,
+             "sync_guard_max_equity_drop_pct": 60.0},  # a synthetic day can move a 4-coin book a lot
 }
 
 
@@ -157,7 +158,7 @@ def write_trader_config(tmp: Path, data_dir: Path, sim_url: str, symbols, mode: 
         "universe": {"source": "fixed", "symbols": list(symbols)},
         "data": {"max_stale_hours": 48, "lookback_padding_days": 5},
         "execution": {"mode": mode, "live_confirm": mode == "live", "base_url": sim_url, "status_lag_seconds": lag_s,
-                      "lookup_attempts": 6, "request_timeout_seconds": 3, **execution},
+                      "lookup_attempts": 6, "request_timeout_seconds": 10, **execution},
         "schedules": {"tick_seconds": 1, "rebalance_hour_utc": 0, "rebalance_delay_minutes": 15,
                       "snapshot_interval_seconds": 60},
         "paths": {"data_dir": str(data_dir), "journal": str(tmp / "journal" / "aura.sqlite"),
