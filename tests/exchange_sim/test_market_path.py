@@ -97,3 +97,14 @@ def test_derived_filters(price, tick, step):
     spec = derive_spec("XUSDT", price, 0, Decimal(5))
     assert spec.tick == Decimal(tick) and spec.step == Decimal(step)
     assert spec.base == "X" and spec.quote == "USDT"
+
+
+@pytest.mark.parametrize("price", [12345.6, 1.5, 0.05, 3_000_000.0])
+def test_kline_strings_have_8_decimals_on_the_tick_grid(price):
+    import re
+    from decimal import Decimal
+    m = one_candle_market(price, price * 1.1, price * 0.9, price * 1.05)
+    spec = m.specs["BTCUSDT"]
+    for row in m.klines("BTCUSDT", "4h", T0 + DAY + 1, None, None, 10):
+        for x in row[1:5]:
+            assert re.fullmatch(r"\d+\.\d{8}", x) and Decimal(x) % spec.tick == 0, x

@@ -170,9 +170,22 @@ class MarketData:
         qv = self._qv[j][k0] * w0 + self._qv[j][k1] * w1 + sum(self._qv[j][k0 + 1:k1])
         return v, qv
 
+    def _grid_bar(self, j: int, k0: int, k1: int) -> tuple[float, float, float, float, float, float] | None:
+        """Whole panel candles k0..k1-1 aggregated (the fast path for klines at the panel's interval or a multiple)."""
+        c_l = self._c[j]
+        ks = [k for k in range(max(k0, 0), min(k1, len(c_l))) if c_l[k] == c_l[k]]
+        if not ks:
+            return None
+        h_l, l_l, v_l, qv_l = self._h[j], self._l[j], self._v[j], self._qv[j]
+        return (self._o[j][ks[0]], max(h_l[k] for k in ks), min(l_l[k] for k in ks), c_l[ks[-1]],
+                sum(v_l[k] for k in ks), sum(qv_l[k] for k in ks))
+
     def bar(self, symbol: str, t0: int, t1: int) -> tuple[float, float, float, float, float, float] | None:
         """(open, high, low, close, volume, quote_volume) of the path over [t0, t1)."""
         j = self._col[symbol]
+        if t0 >= self.t_first and t1 <= self.t_end and (t0 - self.t_first) % self.I == 0 \
+                and (t1 - self.t_first) % self.I == 0:
+            return self._grid_bar(j, (t0 - self.t_first) // self.I, (t1 - self.t_first) // self.I)
         o = self.price(symbol, t0)
         c = self.price(symbol, t1 - 1) if t1 < self.t_end else self.price(symbol, self.t_end)
         ext = self.extremes(symbol, t0, t1 - 1 if t1 < self.t_end else t1)
@@ -196,16 +209,25 @@ class MarketData:
             lo = max(first_open, hi - (limit - 1) * iv)
             opens = range(lo, hi + 1, iv)
         out = []
+        px = self._price_fmt(spec)
         for a in opens:
             b = a + iv
             bar = self.bar(symbol, a, min(b, now + 1))
             if bar is None:
                 continue
             o, h, l, c, v, qv = bar
-            out.append([a, _s(spec.round_price(o)), _s(spec.round_price(h)), _s(spec.round_price(l)),
-                        _s(spec.round_price(c)), f"{v:.8f}", b - 1, f"{qv:.8f}", int(v * 7) % 100_000 + 1,
+            out.append([a, px(o), px(h), px(l), px(c), f"{v:.8f}", b - 1, f"{qv:.8f}", int(v * 7) % 100_000 + 1,
                         f"{v * 0.5:.8f}", f"{qv * 0.5:.8f}", "0"])
         return out
+
+    @staticmethod
+    def _price_fmt(spec: SymbolSpec):
+        """Float -> Binance price string on the tick grid (display only; fills use ``SymbolSpec.round_price``)."""
+        d = max(0, -spec.tick.as_tuple().exponent)
+        pad = "0" * (8 - d) if d < 8 else ""
+        if d == 0:
+            return lambda x: f"{x:.0f}.{pad}"
+        return lambda x: f"{x:.{d}f}{pad}"
 
     def ticker_24h(self, symbol: str, now: int, spread_bps: float, depth_qty: Decimal) -> dict:
         spec = self.specs[symbol]
