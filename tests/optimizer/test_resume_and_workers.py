@@ -39,7 +39,7 @@ def _fold_trials(run_dir, run_id: str, fold: int):
     return study.get_trials(states=DONE_STATES)
 
 
-def test_killed_run_is_marked_incomplete_and_resumes_to_the_requested_trials(ws):
+def test_killed_run_is_marked_incomplete_and_resumes_to_the_same_result(ws):
     run_dir = ws.optimizer_dir / "k"
     proc = ws.popen("--space", "space.yaml", "--folds", "2", "--trials", "40", "--workers", "2", "--run-id", "k",
                     start_new_session=True)
@@ -60,6 +60,11 @@ def test_killed_run_is_marked_incomplete_and_resumes_to_the_requested_trials(ws)
     # a complete run is not run again
     again = ws.aura("--resume", "k")
     assert again.returncode == 0 and "already complete" in again.stdout
+    # and the interruption changed nothing: the same seed without a crash gives the same result
+    assert ws.aura("--space", "space.yaml", "--folds", "2", "--trials", "40", "--run-id", "u").returncode == 0
+    uninterrupted = json.loads((ws.optimizer_dir / "u" / "results.json").read_text())
+    for key in ("folds", "stitched", "proposed", "stability"):
+        assert results[key] == uninterrupted[key], key
 
 
 def test_interrupt_exits_130_with_a_resume_hint(ws):

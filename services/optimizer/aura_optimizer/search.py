@@ -78,8 +78,9 @@ def fold_seed(ctx: SearchContext, fold: int) -> int:
 def search_fold(ctx: SearchContext, fold: int, storage=None, shared: bool = False,
                 on_trial: Callable[[], None] | None = None) -> int:
     storage = storage or studies.make_storage(ctx.storage_url)
-    study = studies.fold_study(storage, ctx.run_id, fold, None if shared else fold_seed(ctx, fold))
-    return studies.run_study(study, make_objective(ctx, ctx.folds[fold]), ctx.trials, shared, on_trial)
+    study = studies.fold_study(storage, ctx.run_id, fold, None)
+    return studies.run_study(study, make_objective(ctx, ctx.folds[fold]), ctx.trials,
+                             None if shared else fold_seed(ctx, fold), ctx.space.distributions(), on_trial)
 
 
 def pending(ctx: SearchContext, storage) -> dict[int, int]:
@@ -166,7 +167,7 @@ def best_of_folds(ctx: SearchContext, storage) -> list[FoldBest]:
     out = []
     for f in ctx.folds:
         study = studies.fold_study(storage, ctx.run_id, f.index, None)
-        trials = studies.retry_locked(lambda: study.get_trials(deepcopy=False, states=studies.DONE_STATES))
+        trials = studies.finished_trials(study, ctx.space.distributions())
         complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not complete:
             raise SearchError(f"fold {f.index}: every one of {len(trials)} trials was an invalid strategy; "

@@ -85,6 +85,19 @@ class SearchSpace:
                 out[d.path] = trial.suggest_float(d.path, d.low, d.high, step=d.step, log=d.log)
         return out
 
+    def distributions(self) -> dict[str, Any]:
+        """The Optuna distribution of each dimension, exactly as ``suggest`` declares it."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+        out: dict[str, Any] = {}
+        for d in self.dimensions:
+            if d.kind == "categorical":
+                out[d.path] = CategoricalDistribution([json.dumps(c) for c in d.choices])
+            elif d.kind == "int":
+                out[d.path] = IntDistribution(int(d.low), int(d.high), log=d.log, step=int(d.step or 1))
+            else:
+                out[d.path] = FloatDistribution(d.low, d.high, log=d.log, step=d.step)
+        return out
+
     def from_optuna(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Values as ``suggest`` returns them, from a finished trial's ``params``."""
         return {d.path: json.loads(params[d.path]) if d.kind == "categorical" else params[d.path]
