@@ -282,3 +282,16 @@ def test_an_internal_error_is_a_500_and_the_server_keeps_serving(ex, server):
     with pytest.raises(ccxt.OperationFailed):
         ex.fetch_ticker(SYM)
     assert ex.fetch_time() > 0
+
+
+def test_admin_speed_accelerates_the_clock(ex, admin):
+    import time
+    t0 = ex.fetch_time()
+    snap = admin.post("/admin/clock", {"speed": 3600})
+    assert snap["mode"] == "accelerated" and snap["speed"] == 3600
+    time.sleep(0.2)
+    assert ex.fetch_time() - t0 >= 0.2 * 3600 * 1000  # at least 12 simulated minutes
+    admin.post("/admin/clock", {"speed": 0})
+    frozen = ex.fetch_time()
+    time.sleep(0.05)
+    assert ex.fetch_time() == frozen
