@@ -97,6 +97,13 @@ class FeatureStore:
         return self._get("mqv", days, lambda: _trailing(self.panel.quote_volume, days,
                                                          lambda w: np.median(w, axis=-1)))
 
+    def log_liquidity(self, days: int) -> np.ndarray:
+        """log of the median quote volume over ``days`` (the liquidity factor)."""
+        def build() -> np.ndarray:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.log(self.median_quote_volume(days))
+        return self._get("logliq", days, build)
+
     def log_returns(self) -> np.ndarray:
         def build() -> np.ndarray:
             c = self.panel.close

@@ -48,8 +48,7 @@ def factor_z(fs: FeatureStore, rows: slice, eligible: np.ndarray, kind: str, win
     elif kind == "trend":
         raw = fs.trend(window)[rows]
     else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            raw = np.log(fs.median_quote_volume(window)[rows])
+        raw = fs.log_liquidity(window)[rows]
     return _zscore(raw, eligible)
 
 

@@ -44,9 +44,12 @@ def base_asset(symbol: str) -> str:
 
 def exclusion_reason(symbol: str, configured: Iterable[str] = ()) -> str | None:
     """Why a symbol is excluded from the universe, or None. ``configured`` holds symbols or base assets."""
-    symbol = symbol.upper()
+    return _reason(symbol.upper(), frozenset(c.upper() for c in configured))
+
+
+def _reason(symbol: str, wanted: frozenset[str]) -> str | None:
     base = base_asset(symbol)
-    if symbol in {c.upper() for c in configured} or base in {c.upper() for c in configured}:
+    if symbol in wanted or base in wanted:
         return "configured"
     if base in EXCLUDED_BASES:
         return "stable_or_pegged"
@@ -58,8 +61,8 @@ def exclusion_reason(symbol: str, configured: Iterable[str] = ()) -> str | None:
 
 def allowed_columns(symbols: Iterable[str], configured: Iterable[str] = ()) -> np.ndarray:
     """(N,) bool: True where the symbol is not excluded."""
-    configured = tuple(configured)
-    return np.array([exclusion_reason(s, configured) is None for s in symbols], dtype=bool)
+    wanted = frozenset(c.upper() for c in configured)
+    return np.array([_reason(s.upper(), wanted) is None for s in symbols], dtype=bool)
 
 
 def min_history(params: ScreenParams) -> int:
