@@ -149,6 +149,7 @@ class Handler(BaseHTTPRequestHandler):
             for rule in sim.faults.take("pre", method, path, req.symbol, wall):
                 if rule.kind == "latency":
                     time.sleep(rule.delay_ms / 1000)
+                    wall = req.wall = sim.clock.wall_ms()  # the request is processed late: later checks see it
                 elif rule.kind == "reset":
                     self._reset()
                 elif rule.kind == "http_error":
