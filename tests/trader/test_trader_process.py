@@ -155,3 +155,25 @@ def test_a_failed_reconciliation_refuses_to_trade_and_says_why(trader_env):
     assert "reconcile=failed" in r.stdout and f"{asset}: journal holds" in r.stderr
     assert "Traceback" not in r.stderr
     assert trader_env.sim.orders() == before  # nothing was sent
+
+
+def test_stop_loss_and_take_profit_exits_are_executed_once_in_the_day_s_risk_cycle(trader_env):
+    import yaml
+    from trader_harness import STRATEGY
+    assert trader_env.trade().returncode == 0
+    bought = {o["symbol"] for o in trader_env.sim.orders() if o["side"] == "BUY"}
+    assert bought
+    tight = {**STRATEGY, "risk": {**STRATEGY["risk"], "stop_loss_pct": 0.001, "take_profit_pct": 0.001}}
+    (trader_env.tmp / "strategy.yaml").write_text(yaml.safe_dump(tight))
+    trader_env.sim.step(3_600_000)  # an hour later: prices moved, the day's rebalance is already done
+    r = trader_env.trade()
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    sells = [o for o in trader_env.sim.orders() if o["side"] == "SELL"]
+    assert {o["symbol"] for o in sells} == bought and all(o["status"] == "FILLED" for o in sells)
+    rows = journal_rows_ro(trader_env.journal, "SELECT i.cycle_key, o.status FROM intents i JOIN orders o "
+                                               "USING (client_order_id) WHERE i.side = 'SELL'")
+    assert {k for k, _ in rows} == {"risk-2021-09-28"} and {s for _, s in rows} == {"FILLED"}
+    assert "decision=stop_loss" in r.stdout or "decision=take_profit" in r.stdout
+    again = trader_env.trade()  # flat now: nothing more to exit, nothing resent
+    assert again.returncode == 0
+    assert [o for o in trader_env.sim.orders() if o["side"] == "SELL"] == sells
