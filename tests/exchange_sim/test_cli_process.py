@@ -109,6 +109,9 @@ def test_state_survives_a_restart(tmp_path):
     (("--interval", "7m"), "--interval"),
     (("--start", "yesterday"), "--start"),
     (("--api-key", "a,b", "--api-secret", "x"), "--api-key"),
+    (("--fee-bps", "-1"), "--fee-bps"),
+    (("--slippage-bps", "NaN"), "--slippage-bps"),
+    (("--partial-fill-ratio", "2"), "--partial-fill-ratio"),
 ])
 def test_bad_options_exit_2_with_one_line(args, needle):
     proc = subprocess.run([AURA, "exchange-sim", "--port", str(free_port()), *args], capture_output=True,

@@ -147,6 +147,11 @@ def build(args: argparse.Namespace, wall_now_ms: int):
                           depth_level_bps=args.depth_level_bps, partial_fill_ratio=args.partial_fill_ratio)
     if not 0 < config.partial_fill_ratio <= 1:
         raise UsageError("--partial-fill-ratio must be in (0, 1]")
+    for name in ("taker_bps", "maker_bps", "slippage_bps", "depth_notional", "depth_level_bps"):
+        value = getattr(config, name)
+        if not value.is_finite() or value < 0:
+            flag = {"taker_bps": "--fee-bps", "maker_bps": "--maker-fee-bps"}.get(name, "--" + name.replace("_", "-"))
+            raise UsageError(f"{flag} must be a number >= 0, got {value}")
     keys = parse_keys(args.api_key or DEFAULT_API_KEY, args.api_secret or DEFAULT_API_SECRET)
     seed = args.seed
     rules: list[dict] = []
