@@ -51,6 +51,9 @@ class TickRunner:
         started = self._mono()
         now = self.clock.now_ms()
         strategy = self.reloader.current()
+        version = getattr(self.reloader, "version", None)
+        if isinstance(version, str):  # a hot reload changes the version cycles are journaled with
+            self.rebalancer.config_version = version
         account = self.account_sync.sync()
         risk_key = self._risk_cycle(now)
         risk = self.risk_ticker.tick(account, now, strategy, risk_key)
