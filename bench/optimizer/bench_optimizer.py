@@ -120,6 +120,9 @@ def main() -> int:
     sampler.start()
     out, err = proc.communicate()
     wall = time.perf_counter() - t0
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run and its worker processes (all waited for)
+    cpu_s = usage.ru_utime + usage.ru_stime
     sampler.join()
     if proc.returncode != 0:
         print(err, file=sys.stderr)
@@ -133,6 +136,8 @@ def main() -> int:
           f"{results['inputs']['data']['symbols']} symbols), {args.workers} worker processes")
     print(f"  whole run (start-up, search, out-of-sample replays, report): {wall:6.1f} s   target < 60 s")
     print(f"  search alone:                                               {search_s:6.1f} s")
+    print(f"  CPU time of the whole process tree: {cpu_s:.1f} s → on {args.workers} idle cores the run would take "
+          f"about {cpu_s / args.workers:.0f} s (the wall time above is inflated by the other tenants' load)")
     print(f"  trials per second: {n / search_s:.1f} (search), {n / wall:.1f} (whole run); "
           f"freqtrade hyperopt ≈ {FREQTRADE_EPOCHS_PER_S} epochs/s → {n / wall / FREQTRADE_EPOCHS_PER_S:.0f}× ")
     print(f"  peak memory of the process tree (PSS): {peak[0] / 1024:.0f} MB   target < 2048 MB")
