@@ -114,6 +114,8 @@ class Executor:
             summary.outcomes[key] = summary.outcomes.get(key, 0) + 1
             if not final.status.is_terminal:
                 summary.unresolved.append(final.client_order_id)
+                if final.status is OrderStatus.UNKNOWN:
+                    self._count(OrderStatus.UNKNOWN)  # outcome still unknown at the end of this tick
         return summary
 
     def settle(self, order: Order) -> Order:
