@@ -91,3 +91,44 @@ def test_same_requests_on_a_stepped_clock_give_the_same_ledger(sim_factory):
 
     first, second = session(), session()
     assert first == second and any(e["kind"] == "fill" for e in first)
+
+
+def test_concurrent_clients_keep_the_books_consistent(sim_factory):
+    import threading
+
+    from .conftest import Admin
+    srv = sim_factory(balances={"USDT": 1_000_000, "BTC": 100})
+    admin = Admin(srv.url)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        ex = client(srv.url, timeout=10)
+        try:
+            ex.load_markets()
+            last = ex.fetch_ticker(SYM)["last"]
+            for i in range(25):
+                side = "buy" if (i + n) % 2 else "sell"
+                ex.create_order(SYM, "market", side, 0.01, None, {"newClientOrderId": f"w{n}-{i}"})
+                if i % 5 == 0:
+                    price = float(ex.price_to_precision(SYM, last * (0.99 if side == "buy" else 1.01)))
+                    o = ex.create_order(SYM, "limit", side, 0.01, price, {"newClientOrderId": f"l{n}-{i}"})
+                    if i % 10 == 0:
+                        try:
+                            ex.cancel_order(o["id"], SYM)
+                        except ccxt.OrderNotFound:  # a clock step filled it first
+                            assert ex.fetch_order(o["id"], SYM)["status"] == "closed"
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(5):
+        admin.step(2 * HOUR)
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and not any(t.is_alive() for t in threads)
+    entries = admin.ledger()
+    check_ledger(entries, admin.get("/admin/balances")["balances"])
+    orders = [e for e in entries if e["kind"] == "order"]
+    assert len(orders) == 4 * (25 + 5) and len({e["order_id"] for e in orders}) == len(orders)
