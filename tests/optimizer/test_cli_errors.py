@@ -91,3 +91,16 @@ def test_an_existing_run_id_is_not_overwritten(ws):
     proc = ws.aura("--space", "space.yaml", "--run-id", "r1")
     _one_line(proc, 2, "already exists", "--resume r1")
     assert list((ws.optimizer_dir / "r1").iterdir()) == []
+
+
+def test_a_run_on_an_explicit_storage_must_be_resumed_with_it(ws, tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared' / 'studies.sqlite3'}"
+    prep = ws.aura("--space", "space.yaml", "--folds", "1", "--trials", "3", "--run-id", "x", "--storage", url,
+                   "--prepare")
+    assert prep.returncode == 0, prep.stderr
+    assert (tmp_path / "shared" / "studies.sqlite3").is_file()
+    assert not (ws.optimizer_dir / "x" / "study.sqlite3").exists()
+    _one_line(ws.aura("--resume", "x"), 2, "used storage", "--storage")
+    done = ws.aura("--resume", "x", "--storage", url)
+    assert done.returncode == 0, done.stderr
+    assert (ws.optimizer_dir / "x" / "results.json").is_file()
