@@ -76,7 +76,7 @@ def test_config_is_valid_with_and_without_the_sim_profile(compose_cli: str, env_
 
 def test_up_starts_the_stack_but_not_the_optimizer_or_the_simulator(compose_cli: str, env_file: Path) -> None:
     default = set(compose(env_file, "config", "--services").stdout.split())
-    assert default == {"volumes-init", "ingestor", "trader", "prometheus", "grafana"}
+    assert default == {"volumes-init", "config-check", "ingestor", "trader", "prometheus", "grafana"}
     with_sim = set(compose(env_file, "--profile", "sim", "config", "--services").stdout.split())
     assert with_sim == default | {"exchange-sim"}
     with_opt = set(compose(env_file, "--profile", "optimizer", "config", "--services").stdout.split())
@@ -136,7 +136,12 @@ def test_aura_services_run_the_one_image_hardened(full_model: dict) -> None:
         assert s["read_only"] is True and s["cap_drop"] == ["ALL"] and s["init"] is True, name
         assert "no-new-privileges:true" in s["security_opt"], name
         assert s["depends_on"]["volumes-init"]["condition"] == "service_completed_successfully", name
+        if name != "exchange-sim":  # every service that reads config/ waits for `aura config check` to pass
+            assert s["depends_on"]["config-check"]["condition"] == "service_completed_successfully", name
     assert model["services"]["volumes-init"]["user"] == "0:0"
+    check = model["services"]["config-check"]
+    assert check["command"] == ["config", "check"] and check["restart"] == "no"
+    assert check["user"] == "10001:10001" and mounts(check) == {"/app/config": True}
 
 
 def test_restart_policies_healthchecks_and_start_order(model: dict) -> None:

@@ -97,3 +97,4 @@ def test_no_secret_in_image_filesystem(aura_image: BuiltImage) -> None:
     planted = [n for n in names if n.endswith("/.env") or n == ".env" or "/secrets/" in f"/{n}"
                or n.endswith("aura.local.yaml") or n.endswith("leak.txt")]
     assert planted == []
+
