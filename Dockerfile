@@ -51,10 +51,14 @@ COPY --from=venv /opt/aura /opt/aura
 # Defaults ship in the image (read-only for the service user); compose mounts ./config over them.
 COPY config ./config
 COPY --from=app /opt/aura-app /opt/aura-app
+# TLS trusts the base image's CA store (requests/ccxt would otherwise use certifi's copy), so a base built with a
+# site CA (scripts/docker-setup copies the machine's bundle) works for HTTPS too.
 ENV PATH=/opt/aura-app/bin:/opt/aura/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    AURA_CONFIG=/app/config/aura.yaml
+    AURA_CONFIG=/app/config/aura.yaml \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 USER aura:aura
 # Each service names its own probe in AURA_HEALTH_URL (compose sets it: metrics or /health endpoint); a one-shot
 # command (optimize, config check) has none and is healthy while it runs.
