@@ -223,3 +223,16 @@ def test_optimizer_runs_on_demand_offline_and_passes_options_through(full_model:
         assert svc[name]["restart"] == "no" and svc[name]["network_mode"] == "none", name
     assert not svc["optimizer"].get("command")
     assert svc["optimizer-apply"]["command"] == ["--apply"]
+
+
+@pytest.mark.parametrize("extra, tail", [
+    ({}, ["--state", "/app/volumes/sim/state.sqlite"]),
+    ({"AURA_SIM_ARGS": "--data-dir /app/volumes/data --seed 3"},
+     ["--state", "/app/volumes/sim/state.sqlite", "--data-dir", "/app/volumes/data", "--seed", "3"]),
+])
+def test_simulator_command_takes_speed_and_extra_args(compose_cli: str, env_file: Path, extra: dict[str, str],
+                                                      tail: list[str]) -> None:
+    model = rendered(env_file, "--profile", "sim", env={"AURA_SIM_SPEED": "60", **extra})
+    command = model["services"]["exchange-sim"]["command"]
+    assert command[:7] == ["exchange-sim", "--host", "0.0.0.0", "--port", "8700", "--speed", "60"]
+    assert command[7:] == tail
