@@ -78,3 +78,11 @@ def test_a_crash_before_publishing_keeps_the_previous_snapshot(journal, tmp_path
         assert reader.cycle("c2") is None and reader.cycle("c1") is not None  # the old copy, whole
     finally:
         reader.close()
+
+
+def test_last_cycle_is_the_last_rebalance_unless_risk_cycles_are_asked_for(journal):
+    j, clock = journal
+    clock.advance(1)
+    j.begin_cycle("risk-2023-11-15", "risk")
+    assert j.last_cycle().cycle_key == "c1"
+    assert j.last_cycle(include_risk=True).cycle_key == "risk-2023-11-15"

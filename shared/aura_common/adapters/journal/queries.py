@@ -56,8 +56,14 @@ def cycle(conn: sqlite3.Connection, cycle_key: str) -> Cycle | None:
     return None if r is None else _cycle(r)
 
 
-def last_cycle(conn: sqlite3.Connection) -> Cycle | None:
-    r = conn.execute(f"SELECT {_CYCLE_COLS} FROM cycles ORDER BY started_ms DESC, cycle_key DESC LIMIT 1").fetchone()
+RISK_CYCLE_PREFIX = "risk-"  # the trader's per-day cycle of risk exits (risk-YYYY-MM-DD)
+
+
+def last_cycle(conn: sqlite3.Connection, include_risk: bool = False) -> Cycle | None:
+    """The newest cycle; by default the newest REBALANCE cycle (the per-day risk cycles are left out)."""
+    where = "" if include_risk else f"WHERE cycle_key NOT LIKE '{RISK_CYCLE_PREFIX}%' "
+    r = conn.execute(f"SELECT {_CYCLE_COLS} FROM cycles {where}ORDER BY started_ms DESC, cycle_key DESC LIMIT 1"
+                     ).fetchone()
     return None if r is None else _cycle(r)
 
 

@@ -88,8 +88,9 @@ class JournalReader:
         """``ok`` or SQLite's first complaint."""
         return self._q(lambda c: c.execute("PRAGMA integrity_check").fetchone()[0])
 
-    def last_cycle(self) -> Cycle | None:
-        return self._q(q.last_cycle)
+    def last_cycle(self, include_risk: bool = False) -> Cycle | None:
+        """The newest rebalance cycle (with ``include_risk``, the per-day risk-exit cycles count too)."""
+        return self._q(q.last_cycle, include_risk)
 
     def cycle(self, cycle_key: str) -> Cycle | None:
         return self._q(q.cycle, cycle_key)

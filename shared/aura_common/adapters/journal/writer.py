@@ -155,8 +155,9 @@ class Journal(AccountStateWriter):
     def cycle(self, cycle_key: str) -> Cycle | None:
         return q.cycle(self._conn, cycle_key)
 
-    def last_cycle(self) -> Cycle | None:
-        return q.last_cycle(self._conn)
+    def last_cycle(self, include_risk: bool = False) -> Cycle | None:
+        """The newest rebalance cycle (with ``include_risk``, risk-exit cycles count too)."""
+        return q.last_cycle(self._conn, include_risk)
 
     # --- intents and orders -------------------------------------------------------------------------------
     def record_intent(self, cycle_key: str, client_order_id: str, symbol: str, side: Side, qty: Decimal, *,
