@@ -65,10 +65,12 @@ def test_fetch_ticker_and_tickers(ex, server):
     assert len(everything) == len(server.sim.market.specs)
 
 
-def test_fetch_balance(ex):
+def test_fetch_balance(ex, server):
     bal = ex.fetch_balance()
     assert bal["USDT"] == {"free": 10_000.0, "used": 0.0, "total": 10_000.0}
     assert bal["BTC"]["total"] == 1.0
+    assert bal["SYN000"]["total"] == 0.0  # like Binance, assets with zero balance are listed too
+    assert set(ex.fetch_balance({"omitZeroBalances": "true"})["total"]) == {"USDT", "BTC"}
 
 
 def test_market_buy_full_response_with_fills_and_fees(ex, server):

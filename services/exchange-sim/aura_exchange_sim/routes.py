@@ -149,9 +149,15 @@ def book_ticker(sim: Simulator, req: Request) -> Any:
 
 # ---- private ----------------------------------------------------------------------------------------------------
 def account(sim: Simulator, req: Request) -> Any:
-    balances = [{"asset": a, "free": f"{f:.8f}", "locked": f"{lk:.8f}"} for a, f, lk in sim.engine.balances()]
-    if req.params.get("omitZeroBalances") == "true":
-        balances = [b for b in balances if float(b["free"]) or float(b["locked"])]
+    held = {a: (f, lk) for a, f, lk in sim.engine.balances()}
+    zero = (Decimal(0), Decimal(0))
+    if req.params.get("omitZeroBalances") != "true":  # like Binance: every asset, zero balances included
+        for s in _listed(sim, req.now):
+            spec = sim.market.specs[s]
+            held.setdefault(spec.base, zero)
+            held.setdefault(spec.quote, zero)
+    balances = [{"asset": a, "free": f"{f:.8f}", "locked": f"{lk:.8f}"} for a, (f, lk) in sorted(held.items())
+                if req.params.get("omitZeroBalances") != "true" or f or lk]
     if sim.faults.take("handler", req.method, req.path, req.symbol, req.wall, ("empty_balances",)):
         balances = []
     rate = lambda bps: f"{bps / Decimal(10_000):.8f}"  # noqa: E731
