@@ -33,7 +33,7 @@ def test_kills_at_every_point_keep_journal_and_exchange_consistent(trader_env):
     # from lookups for a while (status lag); and a kill right after the venue processed the next send
     env.sim.faults({"kind": "timeout_after_accept", "endpoint": "POST /api/v3/order", "nth": 1, "count": 2,
                     "mode": "close"},
-                   {"kind": "status_lag", "endpoint": "GET /api/v3/order", "lag_ms": 300, "count": 4})
+                   {"kind": "status_lag", "endpoint": "GET /api/v3/order", "lag_ms": 1000, "count": 4})
     run_day(env, ["order_sent:1"], stats)
     figures = check_invariants(env, INITIAL, expected_days=len(days) + 1)
     fired = {f["kind"]: f["fired"] for f in env.sim.get("/admin/faults")["faults"]}

@@ -81,10 +81,10 @@ def venue_orders(srv, cid=None):
 
 
 def test_timeout_after_accept_is_found_by_lookup_and_never_resent(sim, journal):
-    ex, waits, _ = executor(sim, journal)
+    ex, waits, _ = executor(sim, journal, lag=2.0)  # our lag window must exceed the venue's (1 s here)
     admin(sim, "/admin/faults", {"faults": [
         {"kind": "timeout_after_accept", "endpoint": "POST /api/v3/order", "mode": "close"},
-        {"kind": "status_lag", "endpoint": "GET /api/v3/order", "lag_ms": 250, "count": 3}]})
+        {"kind": "status_lag", "endpoint": "GET /api/v3/order", "lag_ms": 1000, "count": 3}]})
     buy = intent("BTCUSDT", Side.BUY, "0.01")
     ex.record(CYCLE, [buy])
     summary = ex.run(CYCLE)

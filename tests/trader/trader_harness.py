@@ -153,7 +153,7 @@ class TraderEnv:
 
 
 def write_trader_config(tmp: Path, data_dir: Path, sim_url: str, symbols, mode: str = "live",
-                        strategy: dict | None = None, lag_s: float = 0.5, **execution) -> Path:
+                        strategy: dict | None = None, lag_s: float = 2.0, **execution) -> Path:
     cfg = {
         "universe": {"source": "fixed", "symbols": list(symbols)},
         "data": {"max_stale_hours": 48, "lookback_padding_days": 5},
