@@ -91,6 +91,8 @@ def test_sim_stack_starts_healthy_boots_and_recovers_from_a_crash(stack_image: B
             metrics = resp.read().decode()
         assert re.search(r"^aura_\w+", metrics, re.M), "the trader serves no aura_* metric"
         assert "mode=testnet" in logs(trader)  # the overlay's broker, not paper and never live
+        # `docker logs trader | grep BOOT` as operators type it: the pipe sees the container's stdout only.
+        assert BOOT_OK.search(run(["docker", "logs", trader]).stdout)
         status = json.loads(run(["docker", "exec", trader, "aura", "status", "--json"]).stdout)
         assert status["mode"] == "testnet" and status["kill_switch"]["state"] == "armed"
 
