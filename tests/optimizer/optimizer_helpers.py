@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import yaml
 
 from aura_common.adapters.parquet_store import write_candles
 from aura_common.core.panel import Panel
-from aura_common.core.synthetic import synthetic_panel
 
 REPO = Path(__file__).resolve().parents[2]
 AURA = REPO / ".venv" / "bin" / "aura"

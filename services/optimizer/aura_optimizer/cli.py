@@ -19,6 +19,7 @@ import argparse
 import os
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from aura_common.config.loader import resolve_config_path
 
 from aura_optimizer import runs, search, studies
 from aura_optimizer.inputs import InputError
+from aura_optimizer.progress import Progress
 from aura_optimizer.runner import Request, context, cores, execute, new_spec, panel_for, storage_url
 
 log = logging.getLogger("aura.optimize")
@@ -206,8 +208,6 @@ def _join(config: AuraConfig, req: Request, run_id: str, tty: bool | None) -> in
     if spec is None:
         raise runs.RunError(f"storage {url if not req.storage else 'given'} holds no run {run_id}", usage=True)
     ctx = context(spec, panel_for(spec, config.paths.data_dir), run_id, url)
-    from aura_optimizer.progress import Progress
-    import time
     bar = Progress(ctx.trials * len(ctx.folds), sum(min(n, ctx.trials) for n in search.pending(ctx, storage).values()),
                    time.monotonic, tty=tty)
     try:

@@ -78,17 +78,22 @@ def serve(cron: str, job: Callable[[], int], source: str) -> int:
     sched, trigger = build_scheduler(cron, guarded, source)
     received: list[int] = []
 
-    def stop(signum, _frame) -> None:  # no logging here: a handler may interrupt a log call
-        received.append(signum)
-        sched.shutdown(wait=False)
+    def shut_down() -> None:
+        if sched.running:
+            sched.shutdown(wait=False)
 
-    # SIGTERM stays blocked until the scheduler runs (its start event unblocks it), so a stop request can
-    # neither be lost before start() nor find a scheduler that is not running yet.
+    def stop(signum, _frame) -> None:
+        # Never raise and never log here: the handler may run in the middle of a log call or of start().
+        received.append(signum)
+        try:
+            shut_down()
+        except Exception:  # pragma: no cover - a scheduler stopping concurrently
+            pass
+
+    # A stop request that arrives before the scheduler runs is honoured as soon as it does.
     from apscheduler.events import EVENT_SCHEDULER_STARTED
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    sched.add_listener(lambda _e: shut_down() if received else None, EVENT_SCHEDULER_STARTED)
     signal.signal(signal.SIGTERM, stop)
-    sched.add_listener(lambda _e: signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM}),
-                       EVENT_SCHEDULER_STARTED)
     first = trigger.get_next_fire_time(None, datetime.now(timezone.utc))
     event(log, "OPTIMIZE_SERVICE", state="started", cron=cron, next_run=first.isoformat() if first else "-")
     sched.start()  # blocks until shutdown
