@@ -177,3 +177,25 @@ def test_stop_loss_and_take_profit_exits_are_executed_once_in_the_day_s_risk_cyc
     again = trader_env.trade()  # flat now: nothing more to exit, nothing resent
     assert again.returncode == 0
     assert [o for o in trader_env.sim.orders() if o["side"] == "SELL"] == sells
+
+
+def test_a_cycle_left_unfinished_is_superseded_next_day_without_sending_its_leftovers(trader_env):
+    import signal
+    from trader_harness import DAY
+    killed = trader_env.trade(AURA_CRASH_AT="order_sent:2")  # 1st order done, 2nd at the venue, the rest PENDING
+    assert killed.returncode == -signal.SIGKILL
+    trader_env.sim.step(DAY)  # the trader stays down until the next day's rebalance is due
+    r = trader_env.trade()
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    rows = journal_rows_ro(trader_env.journal, "SELECT cycle_key, status, detail FROM cycles "
+                                               "WHERE cycle_key NOT LIKE 'risk-%' ORDER BY cycle_key")
+    (old, old_status, detail), (new, new_status, _) = rows
+    assert (old_status, new_status) == ("FAILED", "DONE") and "superseded" in detail
+    old_orders = dict(journal_rows_ro(trader_env.journal, "SELECT o.client_order_id, o.status FROM orders o JOIN "
+                                                          "intents i USING (client_order_id) WHERE i.cycle_key = ?",
+                                      (old,)))
+    venue = {o["clientOrderId"]: o["status"] for o in trader_env.sim.orders()}
+    assert sorted(s for s in old_orders.values() if s != "SKIPPED") == ["FILLED", "FILLED"]
+    for cid, status in old_orders.items():
+        assert venue.get(cid) == ("FILLED" if status == "FILLED" else None)  # leftovers never reached the venue
+    assert len(venue) == len(trader_env.sim.orders())

@@ -113,15 +113,14 @@ class TickRunner:
     # --- old cycles -----------------------------------------------------------------------------------------
     def _supersede(self, keep: set[str]) -> None:
         for cycle in self.journal.running_cycles():
-            if cycle.cycle_key in keep:
-                continue
-            if cycle.cycle_key.startswith("risk-") and self._orders_settled(cycle.cycle_key, supersede=True):
+            if cycle.cycle_key in keep or not self._orders_settled(cycle.cycle_key, supersede=True):
+                continue  # today's, or an order still in flight: look again next tick
+            if cycle.cycle_key.startswith("risk-"):  # a past day's risk exits: their day is over
                 self.journal.finish_cycle(cycle.cycle_key, CycleStatus.DONE)
                 continue
-            if self._orders_settled(cycle.cycle_key, supersede=True):
-                self.journal.finish_cycle(cycle.cycle_key, CycleStatus.FAILED,
-                                          detail={"reason": f"superseded by {sorted(keep)[0]}"})
-                event(log, "CYCLE_SUPERSEDED", cycle=cycle.cycle_key)
+            self.journal.finish_cycle(cycle.cycle_key, CycleStatus.FAILED,
+                                      detail={"reason": f"superseded by {sorted(keep)[0]}"})
+            event(log, "CYCLE_SUPERSEDED", cycle=cycle.cycle_key)
 
     def _orders_settled(self, key: str, supersede: bool) -> bool:
         settled = True
