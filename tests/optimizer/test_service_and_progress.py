@@ -110,3 +110,46 @@ def test_crontab_days_mean_what_cron_means(cron, after, expected):
 def test_bad_crontabs(cron):
     with pytest.raises(ConfigError):
         build_scheduler(cron, lambda: None, "aura.yaml")
+
+
+def _read_until(proc, needle: str, timeout: float = 120.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if needle in line:
+            return line
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError(f"{needle} not seen")
+
+
+def test_service_runs_now_and_on_schedule_until_stopped(ws):
+    proc = ws.popen("--service", "--now", "--space", "space.yaml", "--folds", "1", "--trials", "4")
+    try:
+        _read_until(proc, "OPTIMIZE_DONE")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    [run] = ws.runs()
+    assert (run / "results.json").is_file() and not (run / "INCOMPLETE").exists()
+    assert ws.strategy.read_text() != (run / "proposed.yaml").read_text()  # the service never applies
+
+
+def test_sigterm_interrupts_a_service_run_which_stays_resumable(ws):
+    proc = ws.popen("--service", "--now", "--space", "space.yaml", "--folds", "2", "--trials", "400")
+    try:
+        _read_until(proc, "OPTIMIZE_START")
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    [run] = ws.runs()
+    assert "--resume" in (run / "INCOMPLETE").read_text()
+    assert not (run / "results.json").exists()

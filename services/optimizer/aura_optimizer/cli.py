@@ -1,7 +1,7 @@
 """``aura optimize``: walk-forward parameter search on the Parquet cache and the latest journal snapshot copy.
 
     aura optimize                      one run (what ``docker compose run optimizer`` does)
-    aura optimize --service            one run on each schedules.optimizer_cron (UTC), until stopped
+    aura optimize --service [--now]    one run on each schedules.optimizer_cron (UTC), until stopped
     aura optimize --resume RUN_ID      continue an interrupted run (same inputs, same studies)
     aura optimize --join RUN_ID        add worker processes to a running run (another container or machine)
     aura optimize --prepare            create the run and its studies, print the id, exit (then --join/--resume)
@@ -71,6 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     x.add_argument("--join", metavar="RUN_ID", help="add trials to a run's unfinished fold studies, then exit")
     x.add_argument("--prepare", action="store_true", help="create the run and its studies, print its id, exit")
     x.add_argument("--apply-run", metavar="RUN_ID", help="write a complete run's proposed.yaml over the strategy file")
+    m.add_argument("--now", action="store_true", help="with --service: also run once at start")
     m.add_argument("--apply", action="store_true", help="after this run completes, write its proposed.yaml over "
                    "paths.strategy_file (atomically; the trader hot-reloads and journals it)")
     p = m.add_mutually_exclusive_group()
@@ -99,12 +100,15 @@ def _request(config: AuraConfig, args: argparse.Namespace) -> Request:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(stream=sys.stderr)
+    studies.quiet_optuna()
     config = load_config(getattr(args, "config", None))
     if args.workers is not None and args.workers < 0:
         return _usage("--workers must be >= 0")
     if args.apply and (args.service or args.join or args.prepare or args.apply_run):
         return _usage("--apply goes with a run that finishes here (a plain run or --resume); "
                       "the service never applies anything")
+    if args.now and not args.service:
+        return _usage("--now goes with --service")
     try:
         req = _request(config, args)
         if args.apply_run:
@@ -112,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         if args.service:
             from aura_optimizer.service import serve
             source = str(resolve_config_path(getattr(args, "config", None), os.environ))
-            return serve(config.schedules.optimizer_cron, lambda: _once(config, req, args), source)
+            return serve(config.schedules.optimizer_cron, lambda: _once(config, req, args), source, args.now)
         if args.join:
             return _join(config, req, args.join, args.tty)
         if args.resume:
@@ -159,12 +163,15 @@ def _finish(config: AuraConfig, req: Request, args: argparse.Namespace, run_dir:
             return 0
         results = execute(run_dir, spec, ctx, req.workers, args.tty)
     except KeyboardInterrupt:
+        if runs.is_complete(run_dir):  # the stop came after the last file was written: the run is done
+            return 130
         runs.mark_incomplete(run_dir, f"interrupted; continue with: aura optimize --resume {run_id}")
         print(f"{PROG}: interrupted; run {run_id} is marked incomplete (continue with --resume {run_id})",
               file=sys.stderr)
         return 130
     except BaseException as exc:
-        runs.mark_incomplete(run_dir, f"failed: {type(exc).__name__}: {exc}")
+        if not runs.is_complete(run_dir):
+            runs.mark_incomplete(run_dir, f"failed: {type(exc).__name__}: {exc}")
         raise
     _summary(run_dir, results)
     return _apply(config, run_id) if args.apply else 0

@@ -2,7 +2,8 @@
 
 A run that fails is logged (``[OPTIMIZE_FAILED]``) and the service waits for the next slot; runs never overlap
 (``max_instances=1``), missed slots collapse into one (``coalesce``). SIGTERM (``docker stop``) shuts the
-scheduler down; a run in progress is left marked INCOMPLETE and can be resumed. Results are never applied.
+scheduler down and interrupts a run in progress, which is left marked INCOMPLETE (``--resume`` continues it).
+Runs execute in the scheduler's own (main) thread. Results are never applied.
 """
 
 from __future__ import annotations
@@ -56,26 +57,36 @@ def cron_trigger(cron: str):
 
 
 def build_scheduler(cron: str, job: Callable[[], object], source: str):
+    from apscheduler.executors.debug import DebugExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
     try:
         trigger = cron_trigger(cron)
     except ValueError as exc:
         raise ConfigError(source, "schedules.optimizer_cron", f"invalid cron expression {cron!r}: {exc}") from None
-    sched = BlockingScheduler(timezone="UTC")
+    # The run executes in the scheduler's (main) thread: its worker pool forks a single-threaded process, and
+    # SIGTERM can interrupt it.
+    sched = BlockingScheduler(timezone="UTC", executors={"default": DebugExecutor()})
     sched.add_job(job, trigger, id="optimize", max_instances=1, coalesce=True, misfire_grace_time=3600)
     return sched, trigger
 
 
-def serve(cron: str, job: Callable[[], int], source: str) -> int:
+def serve(cron: str, job: Callable[[], int], source: str, run_now: bool = False) -> int:
+    running: list[bool] = []
+
     def guarded() -> None:
+        running.append(True)
         try:
             code = job()
             if code:
                 event(log, "OPTIMIZE_FAILED", exit_code=code)
         except Exception as exc:  # the service outlives a failed run
             event(log, "OPTIMIZE_FAILED", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            running.clear()
 
     sched, trigger = build_scheduler(cron, guarded, source)
+    if run_now:  # once at start-up as well (the same guarded job, in the same thread: never overlapping)
+        sched.add_job(guarded, "date", id="optimize-now", misfire_grace_time=None)
     received: list[int] = []
 
     def shut_down() -> None:
@@ -89,6 +100,8 @@ def serve(cron: str, job: Callable[[], int], source: str) -> int:
             shut_down()
         except Exception:  # pragma: no cover - a scheduler stopping concurrently
             pass
+        if running:  # a run in progress stops now: it is marked INCOMPLETE and can be resumed
+            raise KeyboardInterrupt
 
     # A stop request that arrives before the scheduler runs is honoured as soon as it does.
     from apscheduler.events import EVENT_SCHEDULER_STARTED
@@ -96,7 +109,12 @@ def serve(cron: str, job: Callable[[], int], source: str) -> int:
     signal.signal(signal.SIGTERM, stop)
     first = trigger.get_next_fire_time(None, datetime.now(timezone.utc))
     event(log, "OPTIMIZE_SERVICE", state="started", cron=cron, next_run=first.isoformat() if first else "-")
-    sched.start()  # blocks until shutdown
+    try:
+        sched.start()  # blocks until shutdown
+    except Exception:
+        if not received:
+            raise
+        # stopping in the middle of a run: the scheduler's bookkeeping of that run may fail; nothing is lost
     event(log, "OPTIMIZE_SERVICE", state="stopped",
           signal=signal.Signals(received[0]).name if received else "-")
     return 0

@@ -38,7 +38,14 @@ SQLITE_TIMEOUT_S = 60.0
 LOCK_RETRIES = 20
 SYNC_SECONDS = 1.0
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def quiet_optuna() -> None:
+    """Optuna's own per-trial lines are noise next to ours; entry points call this after configuring logging."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+quiet_optuna()
 
 
 def default_storage_url(run_dir: Path) -> str:
