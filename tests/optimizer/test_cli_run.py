@@ -80,3 +80,12 @@ def test_apply_refuses_an_incomplete_run(ws):
     proc = ws.aura("--apply-run", "r1")
     assert proc.returncode == 2 and "not complete" in proc.stderr
     assert ws.strategy.read_bytes() == before
+
+
+def test_progress_bar_or_plain_lines(ws):
+    bar = ws.aura(*FAST, "--folds", "1", "--run-id", "p1", "--progress")
+    assert bar.returncode == 0, bar.stderr
+    assert "walk-forward:" in bar.stderr and "8/8" in bar.stderr and "[OPTIMIZE_PROGRESS]" not in bar.stderr
+    plain = ws.aura(*FAST, "--folds", "1", "--run-id", "p2")  # stderr is a pipe: plain lines
+    assert plain.returncode == 0, plain.stderr
+    assert "[OPTIMIZE_PROGRESS] done=8 total=8 pct=100" in plain.stderr and "walk-forward:" not in plain.stderr
