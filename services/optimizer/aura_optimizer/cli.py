@@ -68,7 +68,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     x = m.add_mutually_exclusive_group()
     x.add_argument("--service", action="store_true", help="run on schedules.optimizer_cron until stopped")
     x.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
-    x.add_argument("--join", metavar="RUN_ID", help="add trials to a run's unfinished fold studies, then exit")
+    x.add_argument("--join", metavar="RUN_ID", help="add trials to a run's unfinished fold studies with --workers "
+                   "processes, then exit")
     x.add_argument("--prepare", action="store_true", help="create the run and its studies, print its id, exit")
     x.add_argument("--apply-run", metavar="RUN_ID", help="write a complete run's proposed.yaml over the strategy file")
     m.add_argument("--now", action="store_true", help="with --service: also run once at start")
@@ -218,7 +219,7 @@ def _join(config: AuraConfig, req: Request, run_id: str, tty: bool | None) -> in
     bar = Progress(ctx.trials * len(ctx.folds), sum(min(n, ctx.trials) for n in search.pending(ctx, storage).values()),
                    time.monotonic, tty=tty)
     try:
-        added = search.join_run(ctx, storage, bar.advance)
+        added = search.join_with(ctx, storage, req.workers, bar.advance)
     finally:
         bar.close()
     event(log, "OPTIMIZE_JOIN", run=run_id, trials_added=added, worker=studies.worker_id())

@@ -152,6 +152,39 @@ def search_folds(ctx: SearchContext, storage, workers: int, tick: Callable[[int]
         _CTX = None
 
 
+def _pool_join(_: int) -> int:
+    assert _CTX is not None
+    return join_run(_CTX, studies.make_storage(_CTX.storage_url), lambda n: _QUEUE.put(n))
+
+
+def join_with(ctx: SearchContext, storage, workers: int, tick: Callable[[int], None]) -> int:
+    """``join_run`` in ``workers`` processes; returns the trials they added."""
+    if workers <= 1:
+        return join_run(ctx, storage, tick)
+    global _CTX
+    _CTX = ctx
+    storage.engine.dispose()
+    mpctx = mp.get_context("fork")
+    q = mpctx.Queue()
+    pool = mpctx.Pool(workers, initializer=_init_worker, initargs=(q,))
+    try:
+        result = pool.map_async(_pool_join, range(workers), chunksize=1)
+        while not result.ready() or not q.empty():
+            try:
+                tick(q.get(timeout=0.2))
+            except queue_mod.Empty:
+                pass
+        added = sum(result.get())
+        pool.close()
+        return added
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+        _CTX = None
+
+
 def join_run(ctx: SearchContext, storage, tick: Callable[[int], None]) -> int:
     """Add trials to any fold study that is not full (newest fold first); returns the trials added."""
     added = 0

@@ -5,7 +5,8 @@
 - ``plan_folds``: ``core.walkforward.split_folds`` over the panel, or ``InputError`` saying how much history the
   requested windows need.
 - ``out_of_sample``: each fold's best parameters (and the default parameters, and buy-and-hold of the regime
-  proxy) replayed on the fold's unseen test window, starting flat; the segments stitched into one curve each;
+  proxy) replayed on the fold's unseen test window, starting flat (each strategy segment's last value pays the
+  fee and slippage of selling what it still holds); the segments stitched into one curve each;
   the per-fold table (in-sample against out-of-sample) and the parameters' stability across folds.
 """
 
@@ -79,6 +80,7 @@ def out_of_sample(ctx: SearchContext, bests: list[FoldBest], proxy: str) -> dict
     ev = ctx.evaluator
     cash = ev.initial_cash
     panel = ev.panel
+    cost_bps = ev.costs.fee_bps + ev.costs.slippage_bps
     segs: dict[str, list[np.ndarray]] = {"optimized": [], "default": [], "buy_and_hold": []}
     expo: dict[str, list[np.ndarray]] = {"optimized": [], "default": []}
     traded = {"optimized": 0.0, "default": 0.0}
@@ -96,7 +98,7 @@ def out_of_sample(ctx: SearchContext, bests: list[FoldBest], proxy: str) -> dict
         for name, params in (("optimized", best.params), ("default", ctx.base)):
             res = ev.backtest(params, fold.test_lo, fold.test_hi)
             fold_row["out_of_sample" if name == "optimized" else "default_out_of_sample"] = _kept(res.metrics)
-            segs[name].append(res.equity[:n])
+            segs[name].append(_liquidated(res.equity[:n], res.exposure[n - 1], cost_bps))
             expo[name].append(res.exposure[:n])
             kept = [t for t in res.trades if t.t_ms <= int(res.times_ms[n - 1])]
             traded[name] += sum(t.notional for t in kept)
@@ -128,6 +130,14 @@ def out_of_sample(ctx: SearchContext, bests: list[FoldBest], proxy: str) -> dict
         "proposed": {"from_fold": bests[-1].fold, "values": bests[-1].values,
                      "strategy": strategy_to_dict(bests[-1].params)},
     }
+
+
+def _liquidated(equity: np.ndarray, exposure: float, cost_bps: float) -> np.ndarray:
+    """A segment whose last value pays for selling what it still holds: the next fold starts flat, so the
+    stitched curve must not carry positions across a boundary for free."""
+    out = np.array(equity, dtype=np.float64)
+    out[-1] *= 1.0 - exposure * cost_bps / 10_000
+    return out
 
 
 def stability(space: SearchSpace, bests: list[FoldBest]) -> dict[str, Any]:
