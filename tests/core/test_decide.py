@@ -88,9 +88,29 @@ def test_live_block_equals_the_vectorised_table_on_every_day():
     state = RegimeState()
     for t in range(PANEL.shape[0]):
         a = plan_at(sig, t, {}, state, PARAMS)
-        b = decide(fs, t, {}, state, PARAMS, EXCLUDE)
-        assert a.hash == b.hash, t
+        b = decide(fs, t, {}, state, PARAMS, EXCLUDE)  # reuses the full store's arrays
+        c = decide(compute_features(PANEL), t, {}, state, PARAMS, EXCLUDE)  # computes only its block's rows
+        assert a.hash == b.hash == c.hash, t
+        assert a.canonical_json() == c.canonical_json()
         state = a.regime
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 30), t=st.integers(0, 259), offsets=st.sampled_from([(0,), (0, 1, 2, 3), (0, 3, 7), (2, 5)]),
+       method=st.sampled_from(["borda", "median"]), weighting=st.sampled_from(["equal", "score"]),
+       held=st.floats(0.0, 0.5), regime=st.sampled_from(["bull", "sideways", "bear"]))
+def test_single_decision_on_its_rows_equals_the_full_computation(seed, t, offsets, method, weighting, held, regime):
+    """decide() computes features for its block's rows only; the plan is byte-identical to the all-rows one."""
+    panel = synthetic_panel(10, 260, seed=seed, late_listing_fraction=0.5)
+    params = strategy(**{**ACTIVE, "voting": {"offsets_days": list(offsets), "min_votes": 1, "method": method},
+                         "portfolio": {"weighting": weighting}})
+    state = RegimeState.from_dict({"regime": regime, "candidate": None, "streak": 0})
+    holdings = {"SYN001USDT": held, "SYN004USDT": held / 2} if held else {}
+    full = signal_rows(compute_features(panel), 0, panel.shape[0], params, allowed_columns(panel.symbols, EXCLUDE))
+    a = plan_at(full, t, holdings, state, params)
+    b = decide(compute_features(panel), t, holdings, state, params, EXCLUDE)
+    assert a.canonical_json() == b.canonical_json()
+    assert a.hash == b.hash
 
 
 def test_hash_covers_the_plan():

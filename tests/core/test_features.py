@@ -66,3 +66,39 @@ def test_point_in_time_truncation_changes_no_row(t, seed):
         a = getattr(full, kind)(*(() if window is None else (window,)))
         b = getattr(cut, kind)(*(() if window is None else (window,)))
         np.testing.assert_array_equal(a[: t + 1], b, err_msg=f"{kind}({window}) at t={t}")
+
+
+TAIL_FEATURES = FEATURES + [("log_liquidity", 7), ("volatility", 2), ("sma", 1), ("median_quote_volume", 40)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 50), n=st.integers(1, 9), days=st.integers(2, 90), first=st.integers(0, 95),
+       gaps=st.floats(0.0, 0.2), parent_warm=st.booleans())
+def test_tail_store_equals_the_full_computation_bit_for_bit(seed, n, days, first, gaps, parent_warm):
+    """A store computing only rows >= first_row (the trader's single decision) gives the same bits there."""
+    panel = synthetic_panel(n, days, seed=seed, late_listing_fraction=0.5)
+    if gaps:  # holes in the middle of a listing: history and full-window features must still agree
+        rng = np.random.default_rng(seed)
+        fields = {f: np.array(getattr(panel, f)) for f in ("open", "high", "low", "close", "volume", "quote_volume")}
+        holes = rng.random(fields["close"].shape) < gaps
+        for arr in fields.values():
+            arr[holes] = np.nan
+        panel = type(panel).from_arrays(panel.symbols, panel.times, panel.interval_ms, **fields)
+    full = compute_features(panel)
+    base = compute_features(panel)
+    if parent_warm:
+        base.sma(10), base.volatility(9)  # the tail reuses a parent's arrays
+    tail = base.tail(first)
+    assert tail.first_row == first
+    lo = min(first, days)
+    for kind, window in TAIL_FEATURES:
+        args = () if window is None else (window,)
+        a, b = getattr(full, kind)(*args), getattr(tail, kind)(*args)
+        np.testing.assert_array_equal(a[lo:], b[lo:], err_msg=f"{kind}({window}) first_row={first}")
+    np.testing.assert_array_equal(full.proxy_sma(0, 7)[lo:], tail.proxy_sma(0, 7)[lo:])
+
+
+def test_tail_of_an_earlier_row_is_the_store_itself(tiny):
+    assert tiny.tail(0) is tiny
+    t = tiny.tail(3)
+    assert t.first_row == 3 and t.tail(2) is t and t.tail(4) is not t

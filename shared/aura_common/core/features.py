@@ -8,6 +8,13 @@ windows that *end* at ``t``, never centred, never forward-filled from the future
 ``FeatureStore`` memoises each array under ``(kind, window)``. A parameter sweep that keeps a store per data
 window recomputes nothing that does not depend on the swept parameter. The store is deterministic (a memo,
 not hidden state): asking twice returns the same read-only array.
+
+**Tail stores.** A decision at row ``t`` reads only rows ``t - max(voting offsets)..t``. ``fs.tail(first_row)``
+is a store that computes every feature only for rows ``>= first_row`` (from the candles its windows reach back
+to; earlier rows are NaN and must not be read), reusing the arrays its parent already holds. Each row is the
+same reduction over the same window, computed by the same NumPy call on a shorter stack of windows, so the
+values are bit-identical to the full computation (``tests/core/test_features.py`` checks this as a property).
+This is what makes the trader's single decision cheap: a rolling median over the last few rows, not all.
 """
 
 from __future__ import annotations
@@ -25,29 +32,48 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _trailing(values: np.ndarray, days: int, reduce: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """``reduce`` over the trailing window of ``days`` rows ending at each row; NaN for the first rows."""
+def _trailing(values: np.ndarray, days: int, reduce: Callable[[np.ndarray], np.ndarray],
+              first_row: int = 0) -> np.ndarray:
+    """``reduce`` over the trailing window of ``days`` rows ending at each row ``>= first_row``; NaN for the
+    rows before (and for the first ``days - 1`` rows, whose window is incomplete)."""
     t, n = values.shape
     out = np.full((t, n), np.nan)
     if days <= t:
-        win = sliding_window_view(values, days, axis=0)  # (T - days + 1, N, days)
-        out[days - 1:] = reduce(win)
+        a = max(0, min(first_row, t) - days + 1)  # the first candle the first wanted window reaches
+        if t - a >= days:
+            win = sliding_window_view(values[a:], days, axis=0)  # (T - a - days + 1, N, days)
+            out[a + days - 1:] = reduce(win)
     return out
 
 
 class FeatureStore:
-    """Memoised trailing-window features of one panel. Arrays are (T × N) float64, read-only."""
+    """Memoised trailing-window features of one panel. Arrays are (T × N) float64, read-only.
 
-    def __init__(self, panel: Panel) -> None:
+    ``first_row`` > 0 (see ``tail``): only rows ``>= first_row`` are computed; earlier rows hold NaN."""
+
+    def __init__(self, panel: Panel, first_row: int = 0, parent: "FeatureStore | None" = None) -> None:
         self.panel = panel
+        self.first_row = max(0, int(first_row))
+        self._parent = parent
         self._memo: dict[tuple[str, int], np.ndarray] = {}
         self._close_list: list[list[float]] | None = None
+
+    def tail(self, first_row: int) -> "FeatureStore":
+        """A store for rows ``>= first_row`` only (a single decision's block): computes just those rows and
+        reuses this store's arrays when it already has them. Returns ``self`` when it starts no later."""
+        first_row = max(0, int(first_row))
+        if first_row <= self.first_row:
+            return self
+        return FeatureStore(self.panel, first_row, self)
 
     def _get(self, kind: str, window: int, build: Callable[[], np.ndarray]) -> np.ndarray:
         key = (kind, int(window))
         arr = self._memo.get(key)
         if arr is None:
-            arr = _readonly(build())
+            parent = self._parent
+            arr = parent._memo.get(key) if parent is not None else None
+            if arr is None:
+                arr = _readonly(build())
             self._memo[key] = arr
         return arr
 
@@ -67,26 +93,37 @@ class FeatureStore:
 
     def history(self) -> np.ndarray:
         """Number of candles seen up to and including each row (days since listing, gaps not counted)."""
-        return self._get("history", 0, lambda: np.cumsum(~np.isnan(self.panel.close), axis=0).astype(np.float64))
+        def build() -> np.ndarray:
+            seen = ~np.isnan(self.panel.close)
+            f = self.first_row
+            if f == 0:
+                return np.cumsum(seen, axis=0).astype(np.float64)
+            out = np.full(seen.shape, np.nan)
+            out[f:] = (np.cumsum(seen[f:], axis=0) + np.count_nonzero(seen[:f], axis=0)).astype(np.float64)
+            return out
+        return self._get("history", 0, build)
 
     def ret(self, days: int) -> np.ndarray:
         """Simple return over ``days`` rows: close[t] / close[t - days] - 1."""
         def build() -> np.ndarray:
             c = self.panel.close
             out = np.full(c.shape, np.nan)
-            if days < len(c):
+            a = max(days, self.first_row)
+            if a < len(c):
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    out[days:] = c[days:] / c[:-days] - 1.0
+                    out[a:] = c[a:] / c[a - days:len(c) - days] - 1.0
             return out
         return self._get("ret", days, build)
 
     def sma(self, days: int) -> np.ndarray:
         """Simple moving average of close over a full window (NaN if any candle in it is missing)."""
-        return self._get("sma", days, lambda: _trailing(self.panel.close, days, lambda w: w.mean(axis=-1)))
+        return self._get("sma", days, lambda: _trailing(self.panel.close, days, lambda w: w.mean(axis=-1),
+                                                        self.first_row))
 
     def rolling_high(self, days: int) -> np.ndarray:
         """Highest close over the trailing window (candles before listing ignored)."""
-        return self._get("high", days, lambda: _trailing(self.panel.close, days, lambda w: np.fmax.reduce(w, axis=-1)))
+        return self._get("high", days, lambda: _trailing(self.panel.close, days,
+                                                         lambda w: np.fmax.reduce(w, axis=-1), self.first_row))
 
     def drawdown(self, days: int) -> np.ndarray:
         """close / rolling high - 1 (<= 0)."""
@@ -95,7 +132,7 @@ class FeatureStore:
     def median_quote_volume(self, days: int) -> np.ndarray:
         """Median quote volume over a full window (NaN if any day in it is missing)."""
         return self._get("mqv", days, lambda: _trailing(self.panel.quote_volume, days,
-                                                         lambda w: np.median(w, axis=-1)))
+                                                         lambda w: np.median(w, axis=-1), self.first_row))
 
     def log_liquidity(self, days: int) -> np.ndarray:
         """log of the median quote volume over ``days`` (the liquidity factor)."""
@@ -104,18 +141,26 @@ class FeatureStore:
                 return np.log(self.median_quote_volume(days))
         return self._get("logliq", days, build)
 
-    def log_returns(self) -> np.ndarray:
-        def build() -> np.ndarray:
-            c = self.panel.close
-            out = np.full(c.shape, np.nan)
+    def _log_returns_from(self, a: int) -> np.ndarray:
+        """log(close[t] / close[t - 1]) for rows ``>= a`` (NaN before, and at row 0)."""
+        c = self.panel.close
+        out = np.full(c.shape, np.nan)
+        a = max(a, 1)
+        if a < len(c):
             with np.errstate(divide="ignore", invalid="ignore"):
-                out[1:] = np.log(c[1:] / c[:-1])
-            return out
-        return self._get("logret", 1, build)
+                out[a:] = np.log(c[a:] / c[a - 1:-1])
+        return out
+
+    def log_returns(self) -> np.ndarray:
+        return self._get("logret", 1, lambda: self._log_returns_from(self.first_row))
 
     def volatility(self, days: int) -> np.ndarray:
         """Standard deviation of daily log returns over a full window of ``days`` returns."""
-        return self._get("vol", days, lambda: _trailing(self.log_returns(), days, lambda w: w.std(axis=-1)))
+        def build() -> np.ndarray:
+            f = self.first_row
+            lr = self.log_returns() if f == 0 else self._log_returns_from(f - days + 1)
+            return _trailing(lr, days, lambda w: w.std(axis=-1), f)
+        return self._get("vol", days, build)
 
     def trend(self, days: int) -> np.ndarray:
         """Trend strength: close / SMA(days) - 1."""
@@ -132,13 +177,10 @@ class FeatureStore:
 
     def proxy_sma(self, column: int, days: int) -> np.ndarray:
         """SMA of one column (the regime proxy), (T,) — avoids a full-panel window for long SMAs."""
-        key = ("proxy_sma", days * 100_000 + column)
-        arr = self._memo.get(key)
-        if arr is None:
+        def build() -> np.ndarray:
             col = np.ascontiguousarray(self.panel.close[:, column:column + 1])
-            arr = _readonly(_trailing(col, days, lambda w: w.mean(axis=-1))[:, 0].copy())
-            self._memo[key] = arr
-        return arr
+            return _trailing(col, days, lambda w: w.mean(axis=-1), self.first_row)[:, 0].copy()
+        return self._get("proxy_sma", days * 100_000 + column, build)
 
 
 def compute_features(panel: Panel) -> FeatureStore:
