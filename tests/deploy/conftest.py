@@ -127,9 +127,14 @@ def aura_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Bui
     (ctx / "volumes" / "journal").mkdir(parents=True, exist_ok=True)
     (ctx / "volumes" / "journal" / "leak.txt").write_text(canary)
     (ctx / "config" / "aura.local.yaml").write_text(f"# {canary}\n")
-    env = {**os.environ, "AURA_API_SECRET": canary, "GF_SECURITY_ADMIN_PASSWORD": canary}
-    cmd = ["docker", "build", "-q", "-t", IMAGE_TAG, "--build-arg", f"BASE_IMAGE={base_image}", str(ctx)]
-    run(cmd, timeout=BUILD_TIMEOUT_S, env=env)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "AURA_"))}
+    env.update(AURA_API_SECRET=canary, GF_SECURITY_ADMIN_PASSWORD=canary, AURA_IMAGE=IMAGE_TAG,
+               AURA_BASE_IMAGE=base_image)
+    # Built the way `docker compose up` builds it (compose's `build:`, the engine's BuildKit), so the tests run
+    # what users get and share its build cache with the compose runs below.
+    cmd = ["docker", "compose", "-p", "aura-deploytest-build", "--project-directory", str(ctx), "--env-file",
+           os.devnull, "-f", str(ctx / "compose.yaml"), "build", "--quiet", "config-check"]
+    run(cmd, timeout=BUILD_TIMEOUT_S, env=env, cwd=ctx)
     return BuiltImage(tag=IMAGE_TAG, base=base_image, canary=canary, context=ctx)
 
 
@@ -178,13 +183,24 @@ class ComposeProject:
 
 
 def compose_project(image: BuiltImage, tmp_path: Path, files: tuple[str, ...] = ("compose.yaml",),
-                    extra_env: dict[str, str] | None = None) -> ComposeProject:
+                    extra_env: dict[str, str] | None = None, env_text: str = "") -> ComposeProject:
+    """A project on the built image's context; ``env_text`` is its .env (empty: the fresh-clone case)."""
     env_file = tmp_path / ".env"
-    env_file.write_text("GF_SECURITY_ADMIN_PASSWORD=test-only\n")
+    env_file.write_text(env_text)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "AURA_"))}
-    env.update(AURA_IMAGE=image.tag, AURA_BASE_IMAGE=image.base, **(extra_env or {}))
+    env.update({"AURA_IMAGE": image.tag, "AURA_BASE_IMAGE": image.base, **(extra_env or {})})
     return ComposeProject(name=f"aura-deploytest-{secrets.token_hex(4)}", workdir=image.context, files=files,
                           env_file=env_file, env=env)
+
+
+def wipe_state(image: BuiltImage) -> None:
+    """Remove what the stack left under the context's volumes/ (owned by the container users): the bind-mounted
+    half of "tear everything down, volumes included" (`down -v` removes only the named volumes)."""
+    run(["docker", "run", "--rm", "--network", "none", "--user", "0:0", "--entrypoint", "/bin/sh",
+         "-v", f"{image.context / 'volumes'}:/v", image.tag, "-c",
+         "find /v -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +"])
+    left = sorted(p.name for p in (image.context / "volumes").iterdir())
+    assert left in ([], ["README.md"]), left
 
 
 def container_ip(container_id: str) -> str:

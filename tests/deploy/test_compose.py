@@ -2,7 +2,7 @@
 
 These check the deployment's promises on the fully resolved model: which services `up` starts, who may write
 which volume, what is published on the host, which mode the trader runs in, and that live trading and Grafana
-refuse to start without what they need.
+refuse to start without what they need, while the default stack needs no .env at all.
 """
 
 from __future__ import annotations
@@ -43,11 +43,9 @@ def rendered(env_file: Path, *args: str, **kw) -> dict:
 
 @pytest.fixture(scope="module")
 def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """.env.example with the one required value filled in, as a user would after `cp .env.example .env`."""
-    text = (REPO_ROOT / ".env.example").read_text()
-    assert "\nGF_SECURITY_ADMIN_PASSWORD=\n" in text, ".env.example must ship the Grafana password empty"
+    """.env.example as shipped (every value commented out or a default), as after `cp .env.example .env`."""
     path = tmp_path_factory.mktemp("compose") / ".env"
-    path.write_text(text.replace("\nGF_SECURITY_ADMIN_PASSWORD=\n", "\nGF_SECURITY_ADMIN_PASSWORD=pw-from-env\n"))
+    path.write_text((REPO_ROOT / ".env.example").read_text())
     return path
 
 
@@ -83,13 +81,49 @@ def test_up_starts_the_stack_but_not_the_optimizer_or_the_simulator(compose_cli:
     assert with_opt == default | {"optimizer", "optimizer-apply"}
 
 
-def test_grafana_refuses_to_start_without_a_password(compose_cli: str, tmp_path: Path) -> None:
+def test_the_default_stack_renders_without_any_env_file(compose_cli: str, tmp_path: Path) -> None:
     empty = tmp_path / "empty.env"
     empty.write_text("")
-    for env_file in (empty, REPO_ROOT / ".env.example"):  # unset, and set-but-empty as shipped
-        proc = compose(env_file, "config", "--quiet", check=False)
-        assert proc.returncode != 0
-        assert "GF_SECURITY_ADMIN_PASSWORD" in proc.stderr
+    model = rendered(empty)
+    assert {"ingestor", "trader", "prometheus", "grafana"} <= set(model["services"])
+    assert model["services"]["trader"]["environment"]["AURA_EXECUTION__MODE"] == "paper"
+
+
+def test_env_example_ships_no_password(compose_cli: str) -> None:
+    lines = (REPO_ROOT / ".env.example").read_text().splitlines()
+    assert not [ln for ln in lines if ln.startswith("GF_SECURITY_ADMIN_PASSWORD=") and ln.split("=", 1)[1].strip()]
+    assert any(ln.startswith("# GF_SECURITY_ADMIN_PASSWORD=") for ln in lines), "the optional setting is documented"
+
+
+@pytest.mark.parametrize("password, expected", [(None, "from-env:"), ("pw-from-env", "from-env:pw-from-env")])
+def test_grafana_reads_its_password_from_a_file_that_only_volumes_init_writes(
+        compose_cli: str, tmp_path: Path, password: str | None, expected: str) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"GF_SECURITY_ADMIN_PASSWORD={password}\n" if password else "")
+    model = rendered(env_file, "--profile", "*")
+    svc = model["services"]
+    grafana = svc["grafana"]
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in grafana["environment"]   # never admin/admin, never in its env
+    secret_dir = grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"].rsplit("/", 1)[0]
+    assert mounts(grafana)[secret_dir] is True
+    assert grafana["depends_on"]["volumes-init"]["condition"] == "service_completed_successfully"
+    # the value from .env reaches volumes-init as a file (a compose config), and no service's environment
+    assert model["configs"]["grafana_password_from_env"]["content"] == expected
+    assert [c["source"] for c in svc["volumes-init"]["configs"]] == ["grafana_password_from_env"]
+    for name, s in svc.items():
+        if password:
+            assert password not in json.dumps(s.get("environment", {})), name
+        if name not in ("grafana", "volumes-init"):
+            assert not any(v.get("source", "").endswith("/volumes/secrets") for v in s.get("volumes", [])), name
+            assert "/run/aura-secrets" not in mounts(s), name
+
+
+def test_up_builds_the_aura_image_when_it_is_absent(full_model: dict) -> None:
+    for name in (*AURA_SERVICES, "volumes-init", "config-check"):   # no service would try to pull aura:local
+        build = full_model["services"][name]["build"]
+        assert build["context"] == str(REPO_ROOT), name
+        assert build["args"]["BASE_IMAGE"] == "python:3.11-slim-bookworm", name
+        assert full_model["services"][name]["pull_policy"] == "never", name   # never a registry's `aura` image
 
 
 def test_only_grafana_is_published_and_only_on_localhost_by_default(model: dict) -> None:
@@ -97,7 +131,6 @@ def test_only_grafana_is_published_and_only_on_localhost_by_default(model: dict)
     assert list(published) == ["grafana"]
     (port,) = published["grafana"]
     assert port["host_ip"] == "127.0.0.1" and port["target"] == 3000
-    assert model["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "pw-from-env"
     assert model["services"]["trader"]["expose"] == ["9101"]
     assert model["services"]["ingestor"]["expose"] == ["9102"]
 
@@ -166,7 +199,7 @@ def test_monitoring_images_are_pinned_and_mount_the_provisioning(model: dict) ->
     assert prom["/etc/prometheus/rules"] == str(REPO_ROOT / "prometheus" / "rules")
     graf = mounts(svc["grafana"])
     assert graf == {"/etc/grafana/provisioning/datasources": True, "/etc/grafana/provisioning/dashboards": True,
-                    "/var/lib/grafana/dashboards": True}
+                    "/var/lib/grafana/dashboards": True, "/run/aura-secrets": True}
     home = svc["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home == "/var/lib/grafana/dashboards/aura.json"
 
