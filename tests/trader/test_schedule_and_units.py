@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from aura_common.core.params import StrategyParams
@@ -35,12 +35,41 @@ def test_due_cycle_table(now, hour, delay, key, day):
     assert due.due_ms <= now < due.due_ms + DAY_MS
 
 
+@pytest.mark.parametrize("now, hour, delay, key, day", [
+    # hour + delay past midnight (11:00 + 781 min = 00:01 the next day): due at 00:01, deciding on that 00:00 close
+    (D + M, 11, 781, "2023-11-15T00:01Z", D),            # exactly due
+    (D + M - 1, 11, 781, "2023-11-14T00:01Z", D - DAY_MS),  # 1 ms before: yesterday's
+    (D + 1, 11, 781, "2023-11-14T00:01Z", D - DAY_MS),      # just after the close, before the due time
+    (D, 0, 0, "2023-11-15T00:00Z", D),                     # due at the close itself
+    (D - 1, 0, 0, "2023-11-14T00:00Z", D - DAY_MS),
+    (D + DAY_MS - 1, 23, 59, "2023-11-15T23:59Z", D),      # the last ms of the day
+])
+def test_due_cycle_at_the_boundaries(now, hour, delay, key, day):
+    due = due_cycle(now, hour, delay)
+    assert (due.key, due.day_ms) == (key, day)
+
+
 @given(st.integers(min_value=D, max_value=D + 400 * DAY_MS), st.integers(0, 23), st.integers(0, 1439),
        st.integers(min_value=0, max_value=DAY_MS - 1))
+@example(now=1_700_006_400_001, hour=11, delay=781, later=86_399_999)  # reported failing once (hour + delay > 24 h)
+@example(now=D, hour=0, delay=0, later=DAY_MS - 1)
 def test_a_restart_any_time_before_the_next_due_time_computes_the_same_cycle(now, hour, delay, later):
     first = due_cycle(now, hour, delay)
     again = due_cycle(min(now + later, first.due_ms + DAY_MS - 1), hour, delay)
     assert again == first
+
+
+@given(st.integers(min_value=D, max_value=D + 400 * DAY_MS), st.integers(0, 23), st.integers(0, 1439))
+@example(now=1_700_006_400_001, hour=11, delay=781)
+def test_due_cycle_is_the_latest_due_time_at_or_before_now(now, hour, delay):
+    due = due_cycle(now, hour, delay)
+    offset = (hour * 60 + delay) * M % DAY_MS
+    assert due.due_ms <= now < due.due_ms + DAY_MS
+    assert due.due_ms % DAY_MS == offset  # at the configured time of day
+    assert due.day_ms % DAY_MS == 0 and due.day_ms <= due.due_ms < due.day_ms + DAY_MS  # the latest close before it
+    assert due_cycle(due.due_ms, hour, delay) == due  # exactly due at its due time
+    before = due_cycle(due.due_ms - 1, hour, delay)  # and not a millisecond earlier
+    assert before.due_ms == due.due_ms - DAY_MS and before.day_ms == due.day_ms - DAY_MS
 
 
 def test_lookback_covers_every_window_of_the_strategy():
