@@ -86,3 +86,14 @@ def test_last_cycle_is_the_last_rebalance_unless_risk_cycles_are_asked_for(journ
     j.begin_cycle("risk-2023-11-15", "risk")
     assert j.last_cycle().cycle_key == "c1"
     assert j.last_cycle(include_risk=True).cycle_key == "risk-2023-11-15"
+
+
+def test_equity_curve_is_public_and_starts_at_since_inclusive(journal):
+    j, clock = journal
+    for equity in ("100", "110", "90"):
+        j.record_equity(Decimal(equity), Decimal(0))
+        clock.advance(60)
+    assert [(e.ts_ms, e.equity) for e in j.equity_curve()] == [
+        (T0, Decimal(100)), (T0 + 60_000, Decimal(110)), (T0 + 120_000, Decimal(90))]
+    assert [e.equity for e in j.equity_curve(T0 + 60_000)] == [Decimal(110), Decimal(90)]
+    assert j.equity_curve(T0 + 120_001) == []

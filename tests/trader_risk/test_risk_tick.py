@@ -146,6 +146,35 @@ def test_a_stale_view_never_moves_equity_or_trips(journal, metrics, clock, logge
     assert tag_lines(caplog, "RISK_TICK")[-1]["sync"] == "stale"
 
 
+@pytest.mark.parametrize("restart", [False, True])
+def test_a_clock_stepped_back_skips_the_point_logs_it_and_goes_on(journal_path, journal, metrics, clock, logger,
+                                                                   caplog, restart):
+    params = RiskParams(kill_switch_max_drawdown_pct=10.0)
+    t = RiskTicker(journal, metrics, logger)
+    run(t, clock, 10_000, params, "a")
+    j = journal
+    if restart:  # a new process whose clock is behind what the last one journaled
+        journal.close()
+        j = Journal.open(journal_path, clock)
+        t = RiskTicker(j, metrics, logger)
+    try:
+        clock.set(clock.now_ms() - HOUR)  # an NTP step back
+        out = run(t, clock, 8_000, params, "b")  # would be a 20 % drawdown: never judged, never journaled
+        assert not out.kill_switch_active and out.equity == D(10_000)
+        assert [e.equity for e in j.equity_curve()] == [D(10_000)]
+        (line,) = tag_lines(caplog, "EQUITY_SKIPPED")
+        assert (line["reason"], line["equity"], line["behind_ms"], line["cycle"]) == (
+            "clock_behind", "8000", str(HOUR), "b")
+        assert tag_lines(caplog, "RISK_TICK")[-1]["equity"] == "10000"
+        clock.advance(2 * HOUR / 1000)  # the clock is past the last point again: points count again
+        out = run(t, clock, 8_000, params, "c")
+        assert out.kill_switch_active and [e.equity for e in j.equity_curve()] == [D(10_000), D(8_000)]
+        assert len(tag_lines(caplog, "EQUITY_SKIPPED")) == 1
+    finally:
+        if restart:
+            j.close()
+
+
 # --- stop-loss / take-profit --------------------------------------------------------------------------------------
 def test_sl_tp_exits_with_distinct_ids_and_one_sl_check_per_position(journal, metrics, clock, logger, caplog):
     params = RiskParams(stop_loss_pct=10.0, take_profit_pct=50.0)

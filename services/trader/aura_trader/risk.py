@@ -151,13 +151,7 @@ class RiskTicker:
                                armed_since_ms=self._armed_since)
 
     def _equity_history(self, since_ms: int) -> list[tuple[int, Decimal]]:
-        reader = getattr(self._journal, "equity_curve", None)
-        if reader is not None:
-            rows = reader(since_ms)
-        else:  # until the journal exposes equity_curve(): the same query on its connection
-            from aura_common.adapters.journal import queries
-            rows = queries.equity_curve(self._journal._conn, since_ms)  # noqa: SLF001
-        return [(r.ts_ms, r.equity) for r in rows]
+        return [(r.ts_ms, r.equity) for r in self._journal.equity_curve(since_ms)]
 
     def _window(self, start_ms: int) -> RollingWindow:
         """The rolling window from ``start_ms`` (loaded from the journal once, or again when it must reach back)."""
@@ -180,7 +174,8 @@ class RiskTicker:
             if floor is not None:
                 start = max(start, floor)
         window = self._window(start)
-        if account.accepted:
+        counted = account.accepted and self._in_order(window, now_ms, account.equity, cycle_key)
+        if counted:
             window.append(now_ms, account.equity)
         curve = window.compact()
         result, state = kill_switch(curve, was, risk, now_ms)
@@ -194,8 +189,8 @@ class RiskTicker:
             event(self._log, "KILL_SWITCH", action="rearm", reason=state.reason)
         peak = window.peak
         # a rejected read never reaches equity: report the last accepted point (the sync guard's last good one)
-        equity = account.equity if account.accepted or window.last is None else window.last[1]
-        if account.accepted:
+        equity = account.equity if counted or window.last is None else window.last[1]
+        if counted:
             self._journal.record_equity(equity, account.cash, peak=peak if peak is not None else equity,
                                         cycle_key=ref)
         drawdown = max(ZERO, (peak - equity) / peak) if peak else ZERO
@@ -227,6 +222,16 @@ class RiskTicker:
                            reasons, resets)
 
     # --- pieces ---------------------------------------------------------------------------------------------
+    def _in_order(self, window: RollingWindow, now_ms: int, equity: Decimal, cycle_key: str) -> bool:
+        """False (and one ``[EQUITY_SKIPPED]`` line) when the clock is behind the last equity point - an NTP step
+        back, or a restart on a clock behind the last process's: the point is neither judged nor journaled (the
+        curve stays in time order) and the tick goes on; points count again once the clock has caught up."""
+        if window.last is None or now_ms >= window.last[0]:
+            return True
+        event(self._log, "EQUITY_SKIPPED", logging.WARNING, reason="clock_behind", equity=equity, now_ms=now_ms,
+              last_ms=window.last[0], behind_ms=window.last[0] - now_ms, cycle=cycle_key)
+        return False
+
     def _record_gate(self, result: GateResult, cycle_key: str | None, **extra: Any) -> None:
         if result.decision is GateDecision.PASS:
             return

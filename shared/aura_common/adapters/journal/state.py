@@ -65,6 +65,10 @@ class AccountStateWriter:
     def latest_equity(self) -> EquitySnapshot | None:
         return q.latest_equity(self._conn)
 
+    def equity_curve(self, since_ms: int | None = None) -> list[EquitySnapshot]:
+        """Equity snapshots from ``since_ms`` on (local time, inclusive; all when None), oldest first."""
+        return q.equity_curve(self._conn, since_ms)
+
     # --- kill switch --------------------------------------------------------------------------------------
     def kill_switch(self) -> KillSwitch:
         return q.kill_switch(self._conn)
