@@ -47,6 +47,20 @@ def test_version_is_the_full_config_hash_when_the_config_is_given(strategy_file,
     assert journal.current_config_version().content["strategy"]["risk"]["take_profit_pct"] == 60.0
 
 
+@pytest.mark.parametrize("config", [AuraConfig(), None])
+def test_every_journaled_version_says_which_secrets_are_set_never_their_values(strategy_file, journal, metrics,
+                                                                               config):
+    present = {"api_key": True, "api_secret": True, "grafana_password": False}
+    r = StrategyReloader(strategy_file, journal, metrics, config=config, secrets_present=present)
+    want = {"api_key": "<set>", "api_secret": "<set>", "grafana_password": "<unset>"}
+    first = journal.current_config_version()
+    assert first.version == r.version and first.content["secrets"] == want  # the first version too
+    edit(strategy_file, risk__stop_loss_pct=11.0)
+    r.current()
+    second = journal.current_config_version()
+    assert second.version != first.version and second.content["secrets"] == want
+
+
 def test_a_content_change_is_applied_at_once_and_journaled(strategy_file, journal, metrics, logger, caplog):
     r = StrategyReloader(strategy_file, journal, metrics, logger)
     first = r.version

@@ -15,8 +15,8 @@ from aura_common.config import load_config
 from aura_common.config.loader import config_hash, load_strategy
 
 from .running import (
-    AURA, REPO, edit_strategy, free_port, http_get, metric, scrape, start_sim, start_trader, wait_until,
-    write_market_cache, write_trader_config,
+    AURA, REPO, SIM_KEY, SIM_SECRET, edit_strategy, free_port, http_get, metric, scrape, start_sim, start_trader,
+    wait_until, write_market_cache, write_trader_config,
 )
 
 pytestmark = pytest.mark.slow
@@ -54,6 +54,11 @@ def test_hot_reload_while_the_trader_runs(system):
     config = load_config(s.cfg)
     v0 = config_hash(config, load_strategy(s.strategy))
     wait_until("v0 in the metrics", lambda: metric(scrape(s.port), "aura_config_info", version=v0) == 1)
+    cv0 = wait_until("v0 journaled", lambda: snapshot(s, lambda r: (c := r.current_config_version()) and
+                                                      c.version == v0 and c))
+    # the first applied version records which secrets are set (testnet: the keys), never their values
+    assert (cv0.content["secrets"]["api_key"], cv0.content["secrets"]["api_secret"]) == ("<set>", "<set>")
+    assert SIM_KEY not in json.dumps(cv0.content) and SIM_SECRET not in json.dumps(cv0.content)
 
     edit_strategy(s.strategy, {"scoring.w_momentum": 2.0, "risk.kill_switch_max_drawdown_pct": 17.0})
     v1 = config_hash(config, load_strategy(s.strategy))

@@ -32,7 +32,7 @@ from aura_common.adapters.exchange import make_binance
 from aura_common.adapters.journal import Journal
 from aura_common.adapters.logs import event
 from aura_common.adapters.parquet_store import CacheError
-from aura_common.config import AuraConfig, ConfigError, Secrets, config_hash, redacted_dump
+from aura_common.config import AuraConfig, ConfigError, Secrets
 
 from aura_trader.boot import Boot, BootReport, ReconcileError, retry_read
 from aura_trader.crash import CrashHook
@@ -131,10 +131,10 @@ class Trader:
             install_send_hook(self.venue.exchange, self.crash)
         self.clock = self.venue.clock
         self.journal = Journal.open(journal_path, self.clock)
-        self.reloader = StrategyReloader(paths.strategy_file, self.journal, self.metrics, config=config)
-        strategy = self.reloader.current()
-        self.config_version = config_hash(config, strategy)
-        self.journal.record_config_version(self.config_version, redacted_dump(config, strategy, secrets.present()))
+        # the reloader journals the applied version (the first one too) with which secrets are set, never values
+        self.reloader = StrategyReloader(paths.strategy_file, self.journal, self.metrics, config=config,
+                                         secrets_present=secrets.present())
+        self.config_version = self.reloader.version
         broker = self.venue.broker
         policy = ExecPolicy(status_lag_seconds=ex.status_lag_seconds, lookup_attempts=ex.lookup_attempts)
         self.executor = Executor(broker, self.journal, self.metrics, self.crash, policy)
@@ -155,7 +155,6 @@ class Trader:
                                  risk_ticker=RiskTicker(self.journal, self.metrics), metrics=self.metrics,
                                  snapshots_dir=paths.snapshots_dir, snapshot_interval_s=sched.snapshot_interval_seconds,
                                  crash=self.crash)
-        self.metrics.config_applied(self.config_version)
         self._stop = False
         self.boot_report: BootReport | None = None
 

@@ -8,7 +8,8 @@ A changed file is parsed and validated as a whole into ONE ``StrategyParams`` (t
 
 - valid: it becomes the current strategy at once (never half applied). Its version is ``config_hash(config,
   strategy)`` when the main config is given (the same id as ``[BOOT] config_version``), else ``strategy_hash``.
-  A new version is journaled with ``record_config_version`` (version + the redacted content) and logged as
+  A new version is journaled with ``record_config_version`` (version + the redacted content + which secrets are
+  set, ``<set>``/``<unset>``, when ``secrets_present`` is given; the first version too) and logged as
   ``[CONFIG_RELOAD] status=applied``; ``aura_config_info{version}`` follows it and ``aura_config_reload_failing``
   drops to 0. A change that does not change the effective parameters (a comment, key order) keeps the version.
 - invalid (YAML error, unknown key, bad value, missing or unreadable file): the last good strategy keeps running,
@@ -78,11 +79,13 @@ class StrategyReloader:
     """
 
     def __init__(self, path: str | os.PathLike[str], journal: ConfigJournal, metrics: ConfigMetrics,
-                 logger: logging.Logger | None = None, *, config: AuraConfig | None = None) -> None:
+                 logger: logging.Logger | None = None, *, config: AuraConfig | None = None,
+                 secrets_present: Mapping[str, bool] | None = None) -> None:
         self.path = Path(path)
         self._journal, self._metrics = journal, metrics
         self._log = logger or logging.getLogger(__name__)
         self._config = config
+        self._secrets_present = dict(secrets_present) if secrets_present is not None else None
         self._seen: str | None = None  # sha256 of the last content judged (valid or not)
         self._strategy: StrategyParams | None = None
         self._version: str | None = None
@@ -134,9 +137,13 @@ class StrategyReloader:
         return True
 
     def _content(self, strategy: StrategyParams) -> dict[str, Any]:
+        """What a version journals: the redacted config, and which secrets are set (never their values)."""
         if self._config is not None:
-            return redacted_dump(self._config, strategy)
-        return {"strategy": strategy_to_dict(strategy)}
+            return redacted_dump(self._config, strategy, self._secrets_present)
+        content: dict[str, Any] = {"strategy": strategy_to_dict(strategy)}
+        if self._secrets_present is not None:
+            content["secrets"] = {k: ("<set>" if v else "<unset>") for k, v in sorted(self._secrets_present.items())}
+        return content
 
     def _apply(self, strategy: StrategyParams) -> None:
         version = self.version_of(strategy)
