@@ -39,11 +39,14 @@ def risk_cycle_key(now_ms: int) -> str:
 class TickRunner:
     def __init__(self, *, clock, journal: Journal, broker, executor: Executor, rebalancer: Rebalancer, reloader,
                  account_sync, risk_ticker, metrics, snapshots_dir: str, snapshot_interval_s: float,
-                 crash=None, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 crash=None, monotonic: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.clock, self.journal, self.broker, self.executor = clock, journal, broker, executor
         self.rebalancer, self.reloader, self.account_sync, self.risk_ticker = rebalancer, reloader, account_sync, risk_ticker
         self.metrics, self.snapshots_dir, self.snapshot_interval_ms = metrics, snapshots_dir, int(snapshot_interval_s * 1000)
-        self.crash, self._mono = crash, monotonic
+        # ``clock`` is the schedule's (the venue's, against a simulator replaying another year); metric timestamps
+        # are wall time (unix seconds), what Prometheus' time() and the AuraCycleOverdue alert compare them with
+        self.crash, self._mono, self._wall = crash, monotonic, wall_clock
         self._last_snapshot_ms: int | None = None
 
     def tick(self) -> str:
@@ -77,10 +80,12 @@ class TickRunner:
                 status = self.rebalancer.run(due, strategy, now)
                 if status == CycleStatus.DONE.value:
                     self._record_positions(due.key)
+                    if self.metrics is not None:
+                        self.metrics.rebalanced(self._wall())
         self._snapshot(now)
         if self.metrics is not None:
             self.metrics.cycle_finished(self._mono() - started, success=status not in ("blocked",),
-                                        finished_at_s=self.clock.now_ms() / 1000)
+                                        finished_at_s=self._wall())
         return status
 
     # --- risk ---------------------------------------------------------------------------------------------

@@ -173,8 +173,6 @@ class Rebalancer:
         regime = self.journal.events("REGIME", limit=1)
         detail = {"orders": summary.outcomes, "regime": regime[0].fields.get("regime") if regime else None}
         done = self.journal.finish_cycle(due.key, CycleStatus.DONE, detail=detail)
-        if self.metrics is not None:
-            self.metrics.rebalanced(now_ms / 1000)
         log.info("[CYCLE_DONE] cycle=%s orders=%s attempts=%s", due.key,
                  ",".join(f"{k}:{v}" for k, v in sorted(summary.outcomes.items())) or "-", done.attempts)
         return done.status.value
