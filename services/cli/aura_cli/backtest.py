@@ -18,12 +18,11 @@ import csv
 import io
 import json
 import logging
-import os
 import sys
-import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from aura_common.adapters.files import atomic_write_bytes
 from aura_common.adapters.logs import configure_logging, event
 from aura_common.config import ConfigError, load_config, load_strategy
 
@@ -139,25 +138,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -170,7 +150,7 @@ def _write_report(out: Path, result) -> None:
     for t in result.trades:
         w.writerow([_iso(t.t_ms), t.symbol, t.side, repr(t.qty), repr(t.price), repr(t.notional), repr(t.fee),
                     t.reason])
-    _atomic_write(out / "trades.csv", buf.getvalue().encode())
+    atomic_write_bytes(out / "trades.csv", buf.getvalue().encode())
     event(log, "BACKTEST_REPORT", file=out / "trades.csv", rows=len(result.trades))
 
     from aura_common.core.backtest.metrics import drawdown_series
@@ -181,7 +161,7 @@ def _write_report(out: Path, result) -> None:
     for ms, e, d, x, r in zip(result.times_ms.tolist(), result.equity.tolist(), dd.tolist(),
                               result.exposure.tolist(), result.regime):
         w.writerow([_iso(ms), repr(e), repr(d), repr(x), r])
-    _atomic_write(out / "equity.csv", buf.getvalue().encode())
+    atomic_write_bytes(out / "equity.csv", buf.getvalue().encode())
     event(log, "BACKTEST_REPORT", file=out / "equity.csv", rows=len(result.equity))
 
     import matplotlib
@@ -200,7 +180,7 @@ def _write_report(out: Path, result) -> None:
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
-    _atomic_write(out / "equity.png", png.getvalue())
+    atomic_write_bytes(out / "equity.png", png.getvalue())
     event(log, "BACKTEST_REPORT", file=out / "equity.png", bytes=len(png.getvalue()))
 
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aura_common.adapters.files import atomic_write_bytes as atomic_write
+from aura_common.adapters.files import fsync_dir as _fsync_dir
 from aura_common.config import load_strategy
 from aura_common.config.loader import strategy_hash
 
@@ -37,29 +38,6 @@ class RunError(RuntimeError):
     def __init__(self, message: str, usage: bool = False) -> None:
         super().__init__(message)
         self.usage = usage
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
 
 
 def new_run_id(now: datetime, optimizer_dir: Path) -> str:
