@@ -95,7 +95,8 @@ def _plain(d: Decimal) -> Decimal:
     return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
 
 
-def _risk(params: object) -> RiskParams:
+def risk_params(params: object) -> RiskParams:
+    """The risk thresholds of a strategy (or the RiskParams themselves)."""
     return params if isinstance(params, RiskParams) else params.risk  # type: ignore[attr-defined]
 
 
@@ -135,16 +136,19 @@ class AccountSync:
 
     # --- the one public call ----------------------------------------------------------------------------------
     def sync(self) -> AccountView:
-        params = _risk(self._params())
-        has_positions = self._journal_has_positions()
+        params = risk_params(self._params())
+        # the journal's side, read once per sync (the attempts below re-read only the venue)
+        journaled = self._journal_positions()
+        symbols = {Symbol(p.symbol) for p in journaled}
+        managed = None if self._managed is None else {Symbol(s) for s in self._managed()} | symbols
         fills_now = self._fill_ids()
         explained = not fills_now <= self._fills_at_last_good  # a fill journaled since the last good read
         start = self.state
         suspicious: tuple[SyncVerdict, SyncGuardState] | None = None
         for attempt in range(1, self.attempts + 1):
-            read = self._read()
+            read = self._read(symbols, managed)
             totals = None if read.balances is None else {a: b.total for a, b in read.balances.items()}
-            obs = AccountObservation(totals, read.equity, has_positions, explained)
+            obs = AccountObservation(totals, read.equity, bool(journaled), explained)
             # every attempt is judged from the state at the start of the sync: one streak step per sync
             verdict, new_state, _ = sync_guard(obs, start, params)
             if verdict.accepted:
@@ -158,16 +162,19 @@ class AccountSync:
                 self._clock.sleep(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
         assert suspicious is not None
         verdict, self.state = suspicious
-        return self._stale(verdict)
+        return self._stale(verdict, journaled)
 
     # --- reads ----------------------------------------------------------------------------------------------
-    def _read(self) -> _Read:
+    def _read(self, journaled: set[Symbol], managed: set[Symbol] | None) -> _Read:
+        """One venue read: balances and the prices of every held asset with a market plus the ``journaled``
+        positions; the positions are the ``managed`` part of the holdings (None: all of them; equity counts every
+        holding, SL/TP, liquidation and the position gauges see only these)."""
         try:
             specs = self._broker.markets()
             balances = dict(self._broker.balances())
             held = {Symbol(a + self.quote): b.total for a, b in balances.items()
                     if a != self.quote and b.total > 0 and Symbol(a + self.quote) in specs}
-            wanted = set(held) | {Symbol(s) for s in self._journal_symbols() if Symbol(s) in specs}
+            wanted = set(held) | {s for s in journaled if s in specs}
             prices = dict(self._broker.prices(sorted(wanted))) if wanted else {}
         except FatalBrokerError:
             raise  # auth/config: not transient, the operator must act
@@ -181,25 +188,12 @@ class AccountSync:
         if missing:
             return _Read(balances, prices, None, held, cash, specs, f"no price for {','.join(missing)}")
         equity = (quote.total if quote is not None else ZERO) + sum((q * prices[s] for s, q in held.items()), ZERO)
-        return _Read(balances, prices, _plain(equity), self._positions(held), cash, specs)
-
-    def _positions(self, held: Mapping[Symbol, Decimal]) -> dict[Symbol, Decimal]:
-        """The managed part of the holdings: the configured symbols plus the trader's journaled positions (equity
-        counts every holding; SL/TP, liquidation and the position gauges see only these)."""
-        if self._managed is None:
-            return dict(held)
-        managed = {Symbol(s) for s in self._managed()} | {Symbol(s) for s in self._journal_symbols()}
-        return {s: q for s, q in held.items() if s in managed}
+        positions = dict(held) if managed is None else {s: q for s, q in held.items() if s in managed}
+        return _Read(balances, prices, _plain(equity), positions, cash, specs)
 
     def _journal_positions(self):
         snap = self._journal.latest_positions()
         return () if snap is None else tuple(p for p in snap.positions if p.qty > 0)
-
-    def _journal_has_positions(self) -> bool:
-        return bool(self._journal_positions())
-
-    def _journal_symbols(self) -> list[str]:
-        return [p.symbol for p in self._journal_positions()]
 
     def _fill_ids(self) -> frozenset[tuple[str, str]]:
         """Ids of the journaled fills from the mark on (venue time; the mark trails the newest fill by a day, so
@@ -239,12 +233,12 @@ class AccountSync:
             fields["error"] = read.error
         event(self._log, TAG, logging.WARNING if action is not SyncAction.ACCEPT else logging.INFO, **fields)
 
-    def _stale(self, verdict: SyncVerdict) -> AccountView:
+    def _stale(self, verdict: SyncVerdict, journaled) -> AccountView:
         reason = verdict.reason.value if verdict.reason is not None else ""
         last = self._last_good
         if last is not None:
             return AccountView(last.balances, last.prices, last.equity, last.positions, False, reason, last.cash,
                                last.synced_ms, last.specs)
-        positions = {Symbol(p.symbol): p.qty for p in self._journal_positions()}
+        positions = {Symbol(p.symbol): p.qty for p in journaled}
         equity = self.state.last_good_equity if self.state.last_good_equity is not None else ZERO
         return AccountView({}, {}, equity, positions, False, reason)

@@ -39,7 +39,7 @@ from aura_common.core.risk import position_exit, sl_check_decision
 from aura_common.core.risk.kill_switch import DAY_MS, cooldown_ends_ms
 from aura_common.domain import Side, Symbol
 from aura_trader import risk_reset
-from aura_trader.account import AccountView
+from aura_trader.account import AccountView, risk_params
 
 RISK_PLAN_HASH = "risk"
 RISK_LEG_BASE = 1000
@@ -127,10 +127,6 @@ class RollingWindow:
         return [self._max[0]] if self._max[0] == self.last else [self._max[0], self.last]
 
 
-def _risk(params: object) -> RiskParams:
-    return params if isinstance(params, RiskParams) else params.risk  # type: ignore[attr-defined]
-
-
 class RiskTicker:
     def __init__(self, journal: Any, metrics: Any, logger: logging.Logger | None = None, *,
                  control_dir: str | Path | None = None) -> None:
@@ -162,7 +158,7 @@ class RiskTicker:
 
     # --- the tick -------------------------------------------------------------------------------------------
     def tick(self, account: AccountView, now_ms: int, params: object, cycle_key: str) -> RiskOutcome:
-        risk = _risk(params)
+        risk = risk_params(params)
         ref = cycle_key if self._journal.cycle(cycle_key) is not None else None  # journal rows link begun cycles
         resets = self._apply_resets(now_ms, ref)
         was = self._state()
