@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from aura_common.adapters.journal.snapshots import fsync_dir, stamp
 
 CONTROL_DIR = "control"
 DONE_DIR = "done"
@@ -51,14 +52,6 @@ class BadRequest:
     problem: str
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` to ``path``: temp file in the same directory, fsync, rename, fsync the directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,19 +64,15 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> Path:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
-
-
-def _stamp(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y%m%dT%H%M%S") + f"{ms % 1000:03d}Z"
 
 
 def write_request(directory: Path, reason: str, requester: str, now_ms: int) -> Path:
     """Drop one reset request (atomically) and return its path."""
     if not reason.strip():
         raise ValueError("a kill-switch reset needs a reason")
-    path = directory / f"{PREFIX}{_stamp(now_ms)}-{os.getpid()}.json"
+    path = directory / f"{PREFIX}{stamp(now_ms)}-{os.getpid()}.json"
     return write_json_atomic(path, {"kind": KIND, "reason": reason.strip(), "requester": requester,
                                     "requested_ms": int(now_ms)})
 
@@ -139,7 +128,7 @@ def archive(request: ResetRequest | BadRequest, result: str, now_ms: int, detail
         payload["detail"] = detail
     out = write_json_atomic(done_path(request.path), payload)
     request.path.unlink(missing_ok=True)
-    _fsync_dir(request.path.parent)
+    fsync_dir(request.path.parent)
     return out
 
 

@@ -79,7 +79,7 @@ def snapshot_connection(conn: sqlite3.Connection, dest_dir: str | os.PathLike[st
                 shutil.copyfile(tmp, stamped)
                 _fsync_file(stamped)
         os.replace(tmp, target)
-        _fsync_dir(dest)
+        fsync_dir(dest)
     except SnapshotError:
         tmp.unlink(missing_ok=True)
         raise
@@ -129,7 +129,8 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename (or unlink) in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
