@@ -125,7 +125,7 @@ def test_the_extractor_sees_the_permanent_tags_with_their_fields():
     boot = set().union(*tags["BOOT"].values())
     assert {"version", "mode", "config_version", "reconcile", "reason"} <= boot  # dict(...) + fields["reason"]
     assert "error" in set().union(*tags["SYNC_GUARD"].values())  # fields["error"] = ... in the same function
-    assert {"cycle", "plan_hash", "regime"} <= set().union(*tags["PLAN"].values())  # a literal "[PLAN] ..." line
+    assert {"point", "n", "pid"} <= set().union(*tags["CRASH_HOOK"].values())  # a literal "[CRASH_HOOK] ..." line
 
 
 def test_every_tag_the_code_logs_is_documented_with_its_fields():

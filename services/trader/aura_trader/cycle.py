@@ -23,11 +23,11 @@ from datetime import datetime, timezone
 from aura_common.adapters.journal import CycleStatus, Journal
 from aura_common.adapters.logs import event
 from aura_common.core.intents import is_aura_order
-from aura_common.domain import OrderReport, OrderStatus, Symbol
+from aura_common.domain import OrderReport, OrderStatus
 
 from aura_trader.execution import Executor
 from aura_trader.positions import held_positions
-from aura_trader.rebalance import Rebalancer, due_cycle
+from aura_trader.rebalance import Rebalancer
 
 log = logging.getLogger("aura_trader.cycle")
 
@@ -54,9 +54,7 @@ class TickRunner:
         started = self._mono()
         now = self.clock.now_ms()
         strategy = self.reloader.current()
-        version = getattr(self.reloader, "version", None)
-        if isinstance(version, str):  # a hot reload changes the version cycles are journaled with
-            self.rebalancer.config_version = version
+        self.rebalancer.config_version = self.reloader.version  # a hot reload changes what cycles are journaled with
         account = self.account_sync.sync()
         risk_key = self._risk_cycle(now)
         risk = self.risk_ticker.tick(account, now, strategy, risk_key)
@@ -162,4 +160,4 @@ class TickRunner:
         self._last_snapshot_ms = now_ms
 
 
-__all__ = ["TickRunner", "due_cycle", "risk_cycle_key", "Symbol"]
+__all__ = ["TickRunner", "risk_cycle_key"]

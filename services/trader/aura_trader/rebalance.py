@@ -21,6 +21,7 @@ import numpy as np
 
 from aura_common.adapters import parquet_store
 from aura_common.adapters.journal import CycleStatus
+from aura_common.adapters.logs import event
 from aura_common.core.decide import decide
 from aura_common.core.features import FeatureStore
 from aura_common.core.intents import IntentBatch, build_intents
@@ -164,17 +165,16 @@ class Rebalancer:
                 return finished
         else:
             self.journal.begin_cycle(due.key)  # a re-entry after a restart: attempts + 1, intents reused
-            event_fields = {"cycle": due.key, "orders": len(self.journal.orders_of_cycle(due.key))}
-            log.info("[CYCLE_RESUME] cycle=%s orders=%s", event_fields["cycle"], event_fields["orders"])
+            event(log, "CYCLE_RESUME", cycle=due.key, orders=len(self.journal.orders_of_cycle(due.key)))
         summary = self.executor.run(due.key)
         if not summary.complete:
-            log.warning("[CYCLE_PENDING] cycle=%s unresolved=%s", due.key, ",".join(summary.unresolved))
+            event(log, "CYCLE_PENDING", logging.WARNING, cycle=due.key, unresolved=",".join(summary.unresolved))
             return CycleStatus.RUNNING.value
         regime = self.journal.events("REGIME", limit=1)
         detail = {"orders": summary.outcomes, "regime": regime[0].fields.get("regime") if regime else None}
         done = self.journal.finish_cycle(due.key, CycleStatus.DONE, detail=detail)
-        log.info("[CYCLE_DONE] cycle=%s orders=%s attempts=%s", due.key,
-                 ",".join(f"{k}:{v}" for k, v in sorted(summary.outcomes.items())) or "-", done.attempts)
+        event(log, "CYCLE_DONE", cycle=due.key,
+              orders=",".join(f"{k}:{v}" for k, v in sorted(summary.outcomes.items())) or "-", attempts=done.attempts)
         return done.status.value
 
     def _plan(self, due: DueCycle, params: StrategyParams, now_ms: int) -> str | None:
@@ -190,7 +190,7 @@ class Rebalancer:
                       f"{'never' if age_ms is None else f'{age_ms / 3_600_000:.1f} h'} before {due.key}")
             self.journal.begin_cycle(due.key, config_version=self.config_version)
             self.journal.finish_cycle(due.key, CycleStatus.SKIPPED, detail={"reason": reason})
-            log.warning("[CYCLE_SKIPPED] cycle=%s reason=%s", due.key, reason.replace(" ", "_"))
+            event(log, "CYCLE_SKIPPED", logging.WARNING, cycle=due.key, reason=reason)
             return CycleStatus.SKIPPED.value
         specs = self._read(self.broker.markets, "loading markets")
         balances = self._read(self.broker.balances, "reading balances")
@@ -221,10 +221,9 @@ class Rebalancer:
             self.metrics.gate(gate)
         if self.metrics is not None:
             self.metrics.set_regime(plan.regime.regime.value)
-        log.info("[PLAN] cycle=%s plan_hash=%s regime=%s exposure=%s picks=%s intents=%d dust=%d gate=%s",
-                 due.key, plan.hash[:12], plan.regime.regime.value, plan.exposure,
-                 ",".join(p.symbol for p in plan.picks) or "-", len(batch.intents), len(batch.dust),
-                 gate.decision.value if gate else "-")
+        event(log, "PLAN", cycle=due.key, plan_hash=plan.hash[:12], regime=plan.regime.regime.value,
+              exposure=plan.exposure, picks=",".join(p.symbol for p in plan.picks) or "-", intents=len(batch.intents),
+              dust=len(batch.dust), gate=gate.decision.value if gate else "-")
         return None
 
     def _freshness(self, panel: Panel, now_ms: int) -> None:
