@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aura_common.adapters.journal.snapshots import fsync_dir, stamp
+from aura_common.adapters.files import atomic_write_bytes, fsync_dir
+from aura_common.adapters.journal.snapshots import stamp
 
 CONTROL_DIR = "control"
 DONE_DIR = "done"
@@ -55,16 +56,7 @@ class BadRequest:
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` to ``path``: temp file in the same directory, fsync, rename, fsync the directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = (json.dumps(payload, sort_keys=True, indent=2) + "\n").encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    atomic_write_bytes(path, (json.dumps(payload, sort_keys=True, indent=2) + "\n").encode())
     return path
 
 

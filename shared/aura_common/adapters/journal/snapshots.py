@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from aura_common.adapters.files import fsync_dir
 from aura_common.adapters.journal.errors import SnapshotError, SnapshotMissingError
 from aura_common.adapters.logs import event
 
@@ -123,15 +124,6 @@ def _remove_stale_tmp(dest: Path, now_ms: int) -> None:
 
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename (or unlink) in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
