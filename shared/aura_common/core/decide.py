@@ -49,15 +49,25 @@ class Signals:
         cache = self._picks
         got = cache[r]
         if got is None:
-            syms, sc, vo, po = self.symbols, self.score[r], self.votes[r], self.points[r]
-            got = tuple(tuple.__new__(Pick, (syms[j], float(sc[j]), int(vo[j]), float(po[j])))
-                        for j in self.selected[r].tolist() if j >= 0)
+            syms = self.symbols
+            sel, sc, vo, po = (x[r] for x in self._pick_fields)
+            new = tuple.__new__
+            got = tuple(new(Pick, (syms[j], sc[k], vo[k], po[k])) for k, j in enumerate(sel) if j >= 0)
             cache[r] = got
         return got
 
     @cached_property
     def _picks(self) -> list[tuple[Pick, ...] | None]:
         return [None] * len(self.selected)
+
+    @cached_property
+    def _pick_fields(self) -> tuple[list, list, list, list]:
+        """Per row, the selected columns and their score / votes / points as Python lists (one gather)."""
+        sel = self.selected
+        at = np.where(sel >= 0, sel, 0)
+        return (sel.tolist(), np.take_along_axis(self.score, at, axis=1).tolist(),
+                np.take_along_axis(self.votes, at, axis=1).tolist(),
+                np.take_along_axis(self.points, at, axis=1).tolist())
 
     @cached_property
     def score_floor(self) -> list[float]:
@@ -78,7 +88,8 @@ class Signals:
 def signal_rows(fs: FeatureStore, lo: int, hi: int, params: StrategyParams, allowed: np.ndarray,
                 memo: dict | None = None) -> Signals:
     """``memo`` (a dict the caller owns, e.g. a sweep) reuses the parts that depend only on some parameters:
-    eligibility (screen), each factor's z-scores (screen + factor window) and the observed regime."""
+    eligibility (screen), each factor's z-scores (screen + factor window), the score and its ranks (screen +
+    scoring) and the observed regime."""
     rows = slice(lo, hi)
     memo = {} if memo is None else memo
     base = (lo, hi, allowed.tobytes())
@@ -94,8 +105,13 @@ def signal_rows(fs: FeatureStore, lo: int, hi: int, params: StrategyParams, allo
             z = memo[k] = factor_z(fs, rows, eligible, kind, window)
         return z
 
-    score = score_rows(fs, rows, eligible, params.scoring, params.screen, zcache)
-    votes, points = vote_rows(rank_rows(score, eligible), eligible, params.voting)
+    key = ("score", params.scoring, params.screen, base)
+    got = memo.get(key)
+    if got is None:  # score and ranks depend on screen and scoring only, not on voting or portfolio
+        score = score_rows(fs, rows, eligible, params.scoring, params.screen, zcache)
+        got = memo[key] = (score, rank_rows(score, eligible))
+    score, rank = got
+    votes, points = vote_rows(rank, eligible, params.voting)
     selected = select_rows(eligible, votes, points, score, params.voting.min_votes, params.portfolio.max_positions)
     rp = params.regime
     key = ("regime", rp.proxy_symbol, rp.fast_sma_days, rp.slow_sma_days, rp.breadth_sma_days, rp.bull_breadth_min,
@@ -115,11 +131,13 @@ def plan_at(sig: Signals, t: int, holdings: Mapping[str, float], state: RegimeSt
     if not 0 <= r < len(sig.observed):
         raise IndexError(f"decision row {t} outside the signals' rows {sig.lo}..{sig.lo + len(sig.observed) - 1}")
     observed = sig.observed_regimes[r]
-    new_state = advance(state, observed, params.regime.confirm_cycles)
-    expo = exposure(new_state.regime, params.regime)
+    rp = params.regime
+    new_state = advance(state, observed, rp.confirm_cycles)
+    expo = exposure(new_state.regime, rp)
     picks = sig.picks_at(r) if expo > 0 else ()
-    targets, exits = plan_weights([(p.symbol, p.score) for p in picks], expo, holdings, params.portfolio)
-    return Plan(sig.decision_times[r], new_state, observed, expo, picks, targets, exits)
+    targets, exits = plan_weights([(p[0], p[1]) for p in picks], expo, holdings, params.portfolio)
+    # tuple.__new__: a Plan without NamedTuple's Python-level __new__ (built once a day for every backtest day)
+    return tuple.__new__(Plan, (sig.decision_times[r], new_state, observed, expo, picks, targets, exits))
 
 
 def voting_lookback(params: StrategyParams) -> int:

@@ -21,7 +21,7 @@ def raw_weights(scores: Sequence[float], exposure: float, params: PortfolioParam
     if n == 0 or exposure <= 0:
         return [0.0] * n
     if params.weighting == "equal":
-        w = [exposure / n] * n
+        return [min(exposure / n, params.max_weight)] * n
     else:
         top = max(scores)
         e = [math.exp(s - top) for s in scores]
@@ -33,15 +33,19 @@ def raw_weights(scores: Sequence[float], exposure: float, params: PortfolioParam
 def plan_weights(picks: Sequence[tuple[str, float]], exposure: float, holdings: Mapping[str, float],
                  params: PortfolioParams) -> tuple[tuple[tuple[str, float], ...], tuple[str, ...]]:
     """(targets sorted by symbol with weight > 0, exits sorted) for ``picks`` = [(symbol, score)] in preference order."""
+    if not picks:
+        return (), (tuple(sorted(s for s, w in holdings.items() if w > 0)) if holdings else ())
     weights = raw_weights([s for _, s in picks], exposure, params)
     targets: dict[str, float] = {}
+    min_trade = params.min_trade_weight
+    get = holdings.get
     for (sym, _), w in zip(picks, weights):
-        cur = holdings.get(sym, 0.0)
-        if cur > 0 and abs(w - cur) < params.min_trade_weight:
+        cur = get(sym, 0.0)
+        if cur > 0 and abs(w - cur) < min_trade:
             w = cur
-        elif cur <= 0 and w < params.min_trade_weight:
+        elif cur <= 0 and w < min_trade:
             continue
         if w > 0:
             targets[sym] = w
-    exits = tuple(sorted(s for s, w in holdings.items() if w > 0 and s not in targets))
+    exits = tuple(sorted(s for s, w in holdings.items() if w > 0 and s not in targets)) if holdings else ()
     return tuple(sorted(targets.items())), exits

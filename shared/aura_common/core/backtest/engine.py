@@ -122,11 +122,12 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
     gates = GateRunner(risk, screen=cfg.screen_gates)
     score_rows, row_floor = sig.score, sig.score_floor
     SELL, BUY = Side.SELL, Side.BUY  # noqa: N806 - local aliases for the hot loop
-    ks_blocks, exit_now = gates.kill_switch_blocks, gates.exit_now
+    ks_blocks, exit_now, exit_band = gates.kill_switch_blocks, gates.exit_now, gates.exit_band
 
     cash = float(cfg.initial_cash)
     qty: dict[str, float] = {}
     entry: dict[str, float] = {}
+    band: dict[str, tuple[float, float]] = {}  # per position: last prices strictly inside need no exit call
     last_px: dict[str, float] = {}
     state = RegimeState()
     curve: list[tuple[int, float]] = []
@@ -159,11 +160,15 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
         forced: dict[str, str] = {}
         if use_exit and qty:
             for s in sorted(qty):
-                reason = exit_now(s, entry[s], last_px[s], now)
+                last = last_px[s]
+                lo_px, hi_px = band[s]
+                if lo_px < last < hi_px:  # the gate's own screen (GateRunner.exit_band): it would PASS
+                    continue
+                reason = exit_now(s, entry[s], last, now)
                 if reason:
                     forced[s] = reason
         # 2. the trader's decision
-        weights = {s: q * last_px[s] / equity for s, q in qty.items()} if equity > 0 else {}
+        weights = {s: q * last_px[s] / equity for s, q in qty.items()} if equity > 0 and qty else {}
         plan = plan_at(sig, t, weights, state, params)
         if cfg.record_plans:
             hashes.append(plan.hash)
@@ -216,7 +221,7 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
             cash += gross - f
             traded += gross
             if q >= held:
-                del qty[s], entry[s]
+                del qty[s], entry[s], band[s]
             else:
                 qty[s] = held - q
             trades.append(Trade(now, s, "SELL", q, px, gross, f, why))
@@ -237,7 +242,8 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
             cash -= cost
             traded += gross
             held = qty.get(s, 0.0)
-            entry[s] = (entry.get(s, 0.0) * held + gross) / (held + q)
+            entry[s] = e = (entry.get(s, 0.0) * held + gross) / (held + q)
+            band[s] = exit_band(e)
             qty[s] = held + q
             last_px[s] = price
             trades.append(Trade(now, s, "BUY", q, px, gross, gross * fee, why))

@@ -5,9 +5,10 @@ themselves in sentences, calling them for every position on every day would domi
 skipped when its outcome is certain (``screen=True``, the default):
 
 - ``kill_switch`` is not called while it is armed and the drawdown from the peak of a window one day *wider*
-  than the gate's is more than one percentage point below the threshold (a wider window can only see a higher
-  peak, so the gate would PASS), nor while it is tripped and its cooldown (``cooldown_ends_ms``) has not ended
-  (it stays tripped: DENY);
+  than the gate's (and, like the gate's, never reaching back past the last re-arm) is below the threshold by
+  more than 1e-9 (a wider window can only see a higher peak, and float rounding of the ratio is ~1e-16, so the
+  gate would PASS), nor while it is tripped and its cooldown (``cooldown_ends_ms``) has not ended (it stays
+  tripped: DENY). The gate's PASS calls only refresh ``peak_equity``, which the backtest never reads;
 - ``position_exit`` is not called while the last price is more than 1 % inside both the stop and the take
   price (the gate would PASS);
 - ``cost_benefit`` is not called when the benefit clears the weighed trades' cost plus margin by more than a
@@ -22,6 +23,8 @@ and asserts identical trades, equity and gate decisions, so the screen can never
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -38,6 +41,10 @@ from aura_common.core.risk import (
 from aura_common.domain.values import Side
 
 DAY_MS = 86_400_000
+
+
+def _time(point: tuple[int, float]) -> int:
+    return point[0]
 
 
 @dataclass(frozen=True)
@@ -72,8 +79,12 @@ class GateRunner:
 
     def __post_init__(self) -> None:
         p = self.params
-        self._ks_margin = (p.kill_switch_max_drawdown_pct - 1.0) / 100.0
+        # certain PASS below the threshold less a tolerance far above float rounding (the gate compares the
+        # same two floats exactly, in Decimal)
+        self._ks_margin = p.kill_switch_max_drawdown_pct / 100.0 - 1e-9
         self._ks_points = p.kill_switch_window_days + 2
+        self._since: int | None = None  # the last re-arm time seen, and the index of its first curve point
+        self._since_at = 0
         self._stop_hi = (1 - p.stop_loss_pct / 100.0) * 1.01
         self._take_lo = (1 + p.take_profit_pct / 100.0) * 0.99
 
@@ -84,7 +95,13 @@ class GateRunner:
             if ends is None or now_ms < ends:
                 return True  # stays tripped until a reset or the end of the cooldown
         elif self.screen:
-            peak = max(marks[-self._ks_points:])
+            n = self._ks_points
+            since = self.state.armed_since_ms
+            if since is not None:  # the gate never looks back past its last re-arm: neither does the screen
+                if self._since != since:
+                    self._since, self._since_at = since, bisect_left(curve, since, key=_time)
+                n = min(n, len(curve) - self._since_at)
+            peak = max(marks[-n:])
             if peak <= 0 or (peak - marks[-1]) / peak < self._ks_margin:
                 return False
         self.calls["kill_switch"] += 1
@@ -97,6 +114,14 @@ class GateRunner:
         if result.decision is not GateDecision.PASS and not was_tripped:
             self.events.append(GateEvent(now_ms, result.gate, result.decision.value, "", result.reason))
         return result.decision is GateDecision.DENY
+
+    def exit_band(self, entry: float) -> tuple[float, float]:
+        """(low, high): a last price strictly between them is > 1 % inside both the stop and the take price, so
+        ``position_exit`` would PASS (the screen of ``exit_now``, computed once per entry price). Empty when
+        not screening."""
+        if self.screen and entry > 0:
+            return entry * self._stop_hi, entry * self._take_lo
+        return math.inf, -math.inf
 
     def exit_now(self, symbol: str, entry: float, last: float, now_ms: int) -> str | None:
         """The gate name (stop_loss / take_profit) when the position must be exited now, else None."""
