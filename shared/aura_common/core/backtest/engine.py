@@ -132,18 +132,19 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
     state = RegimeState()
     curve: list[tuple[int, float]] = []
     marks: list[float] = []
-    eq_out = np.empty(hi - lo)
-    expo_out = np.empty(hi - lo)
+    eq_list: list[float] = []  # lists while looping (a NumPy scalar store costs more than an append)
+    expo_list: list[float] = []
     regimes: list[Regime] = []
+    sig_lo = sig.lo
     trades: list[Trade] = []
     hashes: list[str] = []
     inputs: list[tuple[dict[str, float], RegimeState]] = []
     traded = 0.0
     prev_exposure = 0.0
 
-    for i, t in enumerate(range(lo, hi)):
+    for t in range(lo, hi):
         row = closes[t]
-        r = t - sig.lo
+        r = t - sig_lo
         now = dec_ms[r]
         value = 0.0
         for s, q in qty.items():
@@ -253,10 +254,11 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
         for s, q in qty.items():
             value += q * last_px[s]
         equity = cash + value
-        eq_out[i] = equity
-        expo_out[i] = value / equity if equity > 0 else 0.0
+        eq_list.append(equity)
+        expo_list.append(value / equity if equity > 0 else 0.0)
         regimes.append(state.regime)
 
+    eq_out, expo_out = np.array(eq_list, dtype=np.float64), np.array(expo_list, dtype=np.float64)
     metrics = compute_metrics(eq_out, expo_out, traded, len(trades))
     return BacktestResult(np.asarray(dec_ms[lo - sig.lo:hi - sig.lo], dtype=np.int64), eq_out, expo_out,
                           tuple(r.value for r in regimes), tuple(trades), tuple(gates.events), dict(gates.calls), metrics, cash,
