@@ -4,8 +4,9 @@
 does not depend on a swept parameter is computed once), a small LRU of ``Signals`` keyed by the parameters
 that ``signal_rows`` reads (screen, scoring, voting, max_positions, regime), and a bounded memo of the parts of
 the signals that depend on fewer parameters (eligibility per screen, each factor's z-scores per screen and
-window, the observed regime). Sweeping risk or portfolio weights re-runs only the day loop; sweeping a scoring
-weight or a voting parameter re-runs the weighted sum, ranking and voting, nothing else.
+window, the score and its ranks per screen and scoring, the observed regime). Sweeping risk or portfolio
+weights re-runs only the day loop; sweeping a voting parameter re-runs the votes and the selection; sweeping a
+scoring weight re-runs the weighted sum, the ranking and voting, nothing else.
 Pure and single-process; a caller may fan combinations out over processes (see bench/backtest).
 """
 
@@ -31,7 +32,7 @@ class Sweep:
         self.allowed = allowed_columns(fs.panel.symbols, cfg.exclusions)
         self.max_signals = max_signals
         self._signals: OrderedDict[Hashable, Signals] = OrderedDict()
-        self._memo: dict = {}  # eligibility, factor z-scores, observed regime (see signal_rows)
+        self._memo: dict = {}  # eligibility, factor z-scores, score + ranks, observed regime (signal_rows)
         self.max_memo = 48
         self.signal_builds = 0
 
