@@ -15,6 +15,7 @@ from aura_common.core.backtest.metrics import max_drawdown
 from aura_common.core.decide import decide
 from aura_common.core.features import compute_features
 from aura_common.core.regime import RegimeState
+from aura_common.core.synthetic import synthetic_panel
 from aura_common.domain.values import MarketSpec, Symbol
 
 from .conftest import ACTIVE, strategy
@@ -46,6 +47,25 @@ def test_screened_gate_calls_change_nothing(fs, active_params):
         assert fast.trades == slow.trades
         assert [e.key() for e in fast.gate_events] == [e.key() for e in slow.gate_events]
         np.testing.assert_array_equal(fast.equity, slow.equity)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 40), dd=st.sampled_from([3.0, 6.0, 9.5, 12.0, 20.0]),
+       cooldown=st.sampled_from([0.0, 24.0, 72.0, 240.0]), window=st.sampled_from([5, 10, 30]),
+       stop=st.sampled_from([3.0, 8.0, 15.0]), take=st.sampled_from([5.0, 25.0]), liquidate=st.booleans())
+def test_screened_gates_equal_every_call_gates_property(seed, dd, cooldown, window, stop, take, liquidate):
+    """The gate screens (kill switch near its threshold and across re-arms, exit bands) never change a run."""
+    panel = synthetic_panel(10, 320, seed=seed, late_listing_fraction=0.4)
+    params = strategy(**{**ACTIVE, "risk": {"kill_switch_max_drawdown_pct": dd, "kill_switch_cooldown_hours": cooldown,
+                                            "kill_switch_window_days": window, "kill_switch_liquidate": liquidate,
+                                            "stop_loss_pct": stop, "take_profit_pct": take}})
+    feats = compute_features(panel)
+    fast = run_backtest(feats, params, BacktestConfig())
+    slow = run_backtest(feats, params, BacktestConfig(screen_gates=False))
+    assert fast.trades == slow.trades
+    assert [e.key() for e in fast.gate_events] == [e.key() for e in slow.gate_events]
+    np.testing.assert_array_equal(fast.equity, slow.equity)
+    assert fast.gate_calls["kill_switch"] <= slow.gate_calls["kill_switch"]
 
 
 def test_backtest_plans_are_the_traders_plans(fs, small_panel, active_params):

@@ -199,7 +199,7 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
             elif tgt > cur:
                 orders.append((s, BUY, (tgt - cur) * equity, False, "rebalance"))
         if use_cb and orders and not all(o[3] for o in orders):
-            scores = {p.symbol: p.score for p in plan.picks}
+            scores = {p[0]: p[1] for p in plan.picks}  # (symbol, score, ...)
             for s in weights:  # held symbols: their score, or the cross-section's lowest when unscored
                 if s not in scores:
                     v = score_rows[r, col[s]]
