@@ -23,17 +23,13 @@ from aura_common.core.params import VotingParams
 def rank_rows(score: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """(R × N) int: 0 = best score among the row's eligible symbols; N for ineligible ones.
 
-    Equal scores rank in column (= symbol) order: rows with a tie among eligible symbols are re-sorted stably
-    (a fast unstable sort does the common case)."""
+    Equal scores rank in column (= symbol) order: a stable sort (measured faster than an unstable sort plus a
+    stable re-sort of the rows with ties)."""
     r, n = score.shape
     key = np.where(eligible, -np.nan_to_num(score, nan=0.0), np.inf)
-    order = np.argsort(key, axis=1)
-    ranked = np.take_along_axis(key, order, axis=1)
-    tied = np.any((ranked[:, 1:] == ranked[:, :-1]) & np.isfinite(ranked[:, 1:]), axis=1)
-    if tied.any():
-        order[tied] = np.argsort(key[tied], axis=1, kind="stable")
+    order = np.argsort(key, axis=1, kind="stable")
     rank = np.empty((r, n), dtype=np.int64)
-    rank[np.arange(r)[:, None], order] = np.arange(n)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(n), (r, n)), axis=1)
     return np.where(eligible, rank, n)
 
 
