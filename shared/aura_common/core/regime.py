@@ -34,10 +34,13 @@ class Regime(str, Enum):
 REGIMES = (Regime.BULL, Regime.SIDEWAYS, Regime.BEAR)  # code = index
 
 
+_BULL, _SIDEWAYS = Regime.BULL, Regime.SIDEWAYS  # module constants: an Enum member lookup costs a descriptor call
+
+
 def exposure(regime: Regime, params: RegimeParams) -> float:
-    if regime is Regime.BULL:
+    if regime is _BULL:
         return params.exposure_bull
-    return params.exposure_sideways if regime is Regime.SIDEWAYS else params.exposure_bear
+    return params.exposure_sideways if regime is _SIDEWAYS else params.exposure_bear
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from aura_common.core.risk import (
 from aura_common.domain.values import Side
 
 DAY_MS = 86_400_000
+_DENY = GateDecision.DENY.value
 
 
 def _time(point: tuple[int, float]) -> int:
@@ -146,7 +147,7 @@ class GateRunner:
                 return list(orders)
             if edge < -tol and p.cost_benefit_action == "skip":
                 args = (tuple(orders), benefit_bps, equity, fee_bps, slippage_bps)
-                self.events.append(GateEvent(now_ms, "cost_benefit", GateDecision.DENY.value, "",
+                self.events.append(GateEvent(now_ms, "cost_benefit", _DENY, "",
                                              lambda: self._explain_deny(*args)))
                 return [o for o in orders if o[3]]
         self.calls["cost_benefit"] += 1
