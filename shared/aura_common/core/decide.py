@@ -52,7 +52,7 @@ class Signals:
             syms = self.symbols
             sel, sc, vo, po = (x[r] for x in self._pick_fields)
             new = tuple.__new__
-            got = tuple(new(Pick, (syms[j], sc[k], vo[k], po[k])) for k, j in enumerate(sel) if j >= 0)
+            got = tuple([new(Pick, (syms[j], s, v, p)) for j, s, v, p in zip(sel, sc, vo, po) if j >= 0])
             cache[r] = got
         return got
 
