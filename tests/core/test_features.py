@@ -98,7 +98,11 @@ def test_tail_store_equals_the_full_computation_bit_for_bit(seed, n, days, first
     np.testing.assert_array_equal(full.proxy_sma(0, 7)[lo:], tail.proxy_sma(0, 7)[lo:])
 
 
-def test_tail_of_an_earlier_row_is_the_store_itself(tiny):
+def test_tail_reuses_only_rows_it_holds(tiny):
     assert tiny.tail(0) is tiny
-    t = tiny.tail(3)
-    assert t.first_row == 3 and t.tail(2) is t and t.tail(4) is not t
+    t = compute_features(tiny.panel).tail(3)
+    assert t.first_row == 3 and t.tail(3) is t and t.tail(4).first_row == 4
+    earlier = t.tail(1)  # rows this store never computed: a fresh store, right from row 1
+    assert earlier.first_row == 1
+    np.testing.assert_array_equal(earlier.sma(2)[1:], tiny.sma(2)[1:])
+    assert np.isnan(t.sma(2)[:3]).all() and not np.isnan(earlier.sma(2)[1:3, 0]).any()

@@ -308,8 +308,9 @@ def load_panel(data_dir: str | Path, interval: Interval | str = "1d", symbols: I
     iv = Interval(interval)
     step = iv.ms
     wanted = cached_symbols(data_dir, iv) if symbols is None else tuple(sorted(set(symbols)))
-    read = FIELDS if fields is None else tuple(f for f in FIELDS if f in set(fields))
-    unknown = set(fields or ()) - set(FIELDS)
+    asked = None if fields is None else frozenset(fields)
+    read = FIELDS if asked is None else tuple(f for f in FIELDS if f in asked)
+    unknown = (asked or frozenset()) - set(FIELDS)
     if unknown:
         raise ValueError(f"unknown panel field(s) {sorted(unknown)}; expected some of {FIELDS}")
     names = ("open_time", *read)

@@ -60,11 +60,12 @@ class FeatureStore:
 
     def tail(self, first_row: int) -> "FeatureStore":
         """A store for rows ``>= first_row`` only (a single decision's block): computes just those rows and
-        reuses this store's arrays when it already has them. Returns ``self`` when it starts no later."""
+        reuses this store's arrays when it already has them (``self`` when it starts at ``first_row``; a
+        fresh store when ``first_row`` is earlier than the rows this one holds)."""
         first_row = max(0, int(first_row))
-        if first_row <= self.first_row:
+        if first_row == self.first_row:
             return self
-        return FeatureStore(self.panel, first_row, self)
+        return FeatureStore(self.panel, first_row, self if first_row > self.first_row else None)
 
     def _get(self, kind: str, window: int, build: Callable[[], np.ndarray]) -> np.ndarray:
         key = (kind, int(window))
