@@ -209,7 +209,8 @@ class ArchiveFake(FakeServer):
 # ------------------------------------------------------------------------------------------------------ klines
 
 class KlinesFake(FakeServer):
-    """Binance spot klines for ccxt: rows per (symbol, interval) as [t_ms, o, h, l, c, v]."""
+    """Binance spot klines for ccxt: rows per (symbol, interval) as [t_ms, o, h, l, c, v]; served as Binance's
+    12-column rows with the quote volume derived as volume × typical price."""
 
     def __init__(self) -> None:
         self.data: dict[tuple[str, str], np.ndarray] = {}
@@ -233,7 +234,7 @@ class KlinesFake(FakeServer):
             allrows = [list(r) for r in (rows if rows is not None else [])] + self.forming.get(key, [])
             sel = [r for r in allrows if int(r[0]) >= start][:limit]
             out = [[int(r[0]), f"{r[1]:.8f}", f"{r[2]:.8f}", f"{r[3]:.8f}", f"{r[4]:.8f}", f"{r[5]:.8f}",
-                    int(r[0]) + step - 1, "0", 0, "0", "0", "0"] for r in sel]
+                    int(r[0]) + step - 1, f"{r[5] * (r[2] + r[3] + r[4]) / 3:.8f}", 0, "0", "0", "0"] for r in sel]
             return 200, json.dumps(out).encode(), "application/json"
         return 404, b'{"code":-1,"msg":"not found"}', "application/json"
 

@@ -95,7 +95,8 @@ def test_tail_feed_fills_what_the_archive_lacks_closed_candles_only(tmp_path, ar
     assert got.open_time[-1] == ms(2025, 2, 9)  # the forming candle (opened 2025-02-10) never enters the cache
     assert len(got) == 40 and out.gap_candles == 0
     assert list(got.source[:31]) == ["archive"] * 31 and set(got.source[31:]) == {"exchange:binance"}
-    assert np.isnan(got.quote_volume[31:]).all()  # ccxt gives no quote volume: unknown, not invented
+    # Binance reports the quote volume in its raw klines: kept (the liquidity screen needs it)
+    assert np.allclose(got.quote_volume[31:], rows[31:40, 5] * rows[31:40, 2:5].sum(axis=1) / 3, rtol=1e-6)
 
 
 def test_lookback_padding_fetches_the_warm_up_window(tmp_path, archive_fake, klines_fake):

@@ -42,6 +42,8 @@ def test_tail_from_the_exchange_simulator_matches_its_market(tmp_path):
     for f in ("open", "high", "low", "close"):
         rel = np.abs(getattr(got, f) / getattr(panel, f)[:50] - 1)  # the simulator rounds to its tick size
         assert rel.max() < 1e-4, (f, rel.max(), np.unravel_index(rel.argmax(), rel.shape))
+    # the venue's quote volume survives the tail feed: without it the liquidity screen rejects every symbol
+    assert np.isfinite(got.quote_volume).all() and (got.quote_volume > 0).all()
 
 
 def test_real_candles_through_the_archive_fake(tmp_path, real_data, archive_fake):

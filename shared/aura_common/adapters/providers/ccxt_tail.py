@@ -8,7 +8,10 @@ backoff through the injected Clock, at most ``max_retries`` times, then give the
 the next provider is asked. Thread-safe: calls to the one ccxt client are serialised under a lock (so ccxt's
 limiter and our back-off hold for every worker); ``requests`` counts the calling thread's requests. The
 still-forming candle is returned by the exchange; the caller drops it (closed
-candles only). ccxt rows carry base volume only: quote volume is left unknown (NaN), not invented.
+candles only). ccxt's unified rows carry base volume only, so for Binance the raw klines endpoint is read through
+ccxt's implicit API method (same signing, throttling and error mapping) to keep the quote volume Binance reports
+(column 7) — the screen's liquidity filter needs it. Other exchanges' quote volume is left unknown (NaN), not
+invented.
 """
 
 from __future__ import annotations
@@ -153,7 +156,7 @@ class CcxtTailProvider:
             since = start_ms
             for _ in range(max_pages):
                 url = f"{self.name} fetch_ohlcv {market} {iv.value} since={since}"
-                rows = self._call(url, self.exchange.fetch_ohlcv, market, iv.value, since, limit, check_empty=True)
+                rows = self._call(url, self._fetch_rows, market, iv.value, since, limit, check_empty=True)
                 if not isinstance(rows, list):
                     raise ProviderError("bad_response", f"{url}: not a list of candles")
                 batch, last = self._to_batch(url, rows)
@@ -166,6 +169,15 @@ class CcxtTailProvider:
             result.errors.append(exc)
         result.requests = self.requests - before
         return result
+
+    def _fetch_rows(self, market: str, interval: str, since: int, limit: int) -> list:
+        if self.exchange_id == "binance":
+            raw_id = self.exchange.market(market)["id"]
+            rows = self.exchange.publicGetKlines({"symbol": raw_id, "interval": interval, "startTime": since,
+                                                  "limit": limit})
+            # like ccxt's unified parser, order a page by open time (stable); duplicates still reach validation
+            return sorted(rows, key=_open_time) if isinstance(rows, list) else rows
+        return self.exchange.fetch_ohlcv(market, interval, since, limit)
 
     def _check_empty_body(self, origin: str) -> None:
         """ccxt turns a body it cannot parse (an HTML error page, truncated JSON) into an empty candle list with
@@ -187,7 +199,8 @@ class CcxtTailProvider:
         for r in rows:
             if isinstance(r, (list, tuple)) and len(r) >= 6:
                 try:
-                    good.append([float(x) if x is not None else np.nan for x in r[:6]])
+                    quote = r[7] if len(r) >= 8 else None  # Binance raw klines: quote asset volume
+                    good.append([float(x) if x is not None else np.nan for x in (*r[:6], quote)])
                     continue
                 except (TypeError, ValueError):
                     pass
@@ -197,8 +210,15 @@ class CcxtTailProvider:
             return Batch(origin, Candles.empty(), rejects), None
         a = np.asarray(good, dtype=np.float64)
         t = a[:, 0].astype(np.int64)
-        c = Candles.build(t, a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], None, self.name)
+        c = Candles.build(t, a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], a[:, 6], self.name)
         return Batch(origin, c, rejects), int(t.max())
+
+
+def _open_time(row) -> float:
+    try:
+        return float(row[0])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return float("inf")  # unparseable rows sort last and are refused by _to_batch
 
 
 def make_exchange(name: str, base_url: str | None, timeout_seconds: float = 10.0) -> ccxt.Exchange:
