@@ -14,10 +14,8 @@ of the trader, and is torn down with its state. One stack start for every assert
 - `down -v` and the bind-mounted volumes/ folders removed.
 Grafana is not started: its image cannot be pulled or built here (its configuration is checked in test_compose).
 
-The market: the simulator REPLAYS a seeded synthetic Parquet cache (with quote volumes) that the test writes to
-volumes/data, because the synthetic market the simulator generates by itself cannot trade through the strategy:
-the ingestor's exchange provider (ccxt fetch_ohlcv) stores no quote volume, so the liquidity screen rejects every
-symbol. The cache runs to today's close, so the ingestor's pass (real, on the wall clock) finds it fresh. The
+The market: the simulator REPLAYS a seeded synthetic Parquet cache that the test writes to volumes/data, so the
+market is deterministic and every symbol is listed from the first day. The cache runs to today's close, so the ingestor's pass (real, on the wall clock) finds it fresh. The
 trader's strategy file is a test copy that stays invested in every regime (exposure 1.0) with a permissive
 cost-benefit gate, so orders do not depend on the synthetic market's trend; nothing in config/ changes. Clock: 2880x (a simulated day in 30 s).
 """
