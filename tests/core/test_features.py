@@ -30,7 +30,7 @@ def tiny():
     ("rolling_high", 3, 1, [NAN, NAN, 10.0, 12.0, 12.0]),
     ("drawdown", 3, 1, [NAN, NAN, 0.0, 0.0, -0.5]),
     ("median_quote_volume", 3, 0, [NAN, NAN, 2.0, 3.0, 4.0]),
-    ("median_quote_volume", 3, 1, [NAN, NAN, NAN, NAN, 6.0]),
+    ("median_quote_volume", 3, 1, [NAN, NAN, NAN, 6.0, 6.0]),  # [nan, 5, 7]: two of three days suffice
     ("trend", 2, 0, [NAN, 2.0 / 1.5 - 1, 4.0 / 3.0 - 1, 3.0 / 3.5 - 1, 0.25]),
 ])
 def test_feature_values(tiny, kind, window, col, expected):
@@ -106,3 +106,19 @@ def test_tail_reuses_only_rows_it_holds(tiny):
     assert earlier.first_row == 1
     np.testing.assert_array_equal(earlier.sma(2)[1:], tiny.sma(2)[1:])
     assert np.isnan(t.sma(2)[:3]).all() and not np.isnan(earlier.sma(2)[1:3, 0]).any()
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        ([1.0, 2.0, 3.0, 4.0], 2.5),  # complete window: the plain median
+        ([1.0, np.nan, 3.0, 5.0], 3.0),  # one missing day is ignored
+        ([np.nan, np.nan, 3.0, 5.0], 4.0),  # exactly half present: still a median
+        ([np.nan, np.nan, np.nan, 5.0], np.nan),  # mostly missing proves nothing
+        ([np.nan] * 4, np.nan),
+    ],
+)
+def test_median_quote_volume_tolerates_a_few_missing_days(window, expected):
+    from aura_common.core.features import median_tolerating_gaps
+    got = median_tolerating_gaps(np.array([window]))[0]
+    assert (np.isnan(got) and np.isnan(expected)) or got == expected

@@ -46,6 +46,24 @@ def _trailing(values: np.ndarray, days: int, reduce: Callable[[np.ndarray], np.n
     return out
 
 
+def median_tolerating_gaps(w: np.ndarray) -> np.ndarray:
+    """Median over the last axis, ignoring missing values while at least half the window has one; NaN otherwise.
+
+    A day without a quote volume (a CoinGecko stand-in, a feed that does not report it) must not make a liquid
+    symbol look illiquid for a whole window; a mostly empty window still proves nothing. Gaps are rare, so the
+    NaN-aware median runs only on the windows that need it."""
+    out = np.median(w, axis=-1)
+    bad = np.isnan(out)
+    if bad.any():
+        sub = w[bad]
+        enough = np.count_nonzero(~np.isnan(sub), axis=-1) >= (w.shape[-1] + 1) // 2
+        fixed = np.full(sub.shape[0], np.nan)
+        if enough.any():
+            fixed[enough] = np.nanmedian(sub[enough], axis=-1)
+        out[bad] = fixed
+    return out
+
+
 class FeatureStore:
     """Memoised trailing-window features of one panel. Arrays are (T × N) float64, read-only.
 
@@ -131,9 +149,9 @@ class FeatureStore:
         return self._get("drawdown", days, lambda: self.panel.close / self.rolling_high(days) - 1.0)
 
     def median_quote_volume(self, days: int) -> np.ndarray:
-        """Median quote volume over a full window (NaN if any day in it is missing)."""
+        """Median quote volume over the trailing window (see ``median_tolerating_gaps`` for missing days)."""
         return self._get("mqv", days, lambda: _trailing(self.panel.quote_volume, days,
-                                                         lambda w: np.median(w, axis=-1), self.first_row))
+                                                         median_tolerating_gaps, self.first_row))
 
     def log_liquidity(self, days: int) -> np.ndarray:
         """log of the median quote volume over ``days`` (the liquidity factor)."""
