@@ -29,7 +29,7 @@ from aura_common.adapters.parquet_store import load_panel  # noqa: E402
 from aura_common.core.params import StrategyParams  # noqa: E402
 from aura_common.core.regime import Regime, RegimeState  # noqa: E402
 from aura_common.domain import MarketSpec, Side, Symbol  # noqa: E402
-from aura_trader.rebalance import decision_row, lookback_days, plan_intents  # noqa: E402
+from aura_trader.rebalance import DECISION_FIELDS, decision_row, lookback_days, plan_intents  # noqa: E402
 
 N_DAYS = 700
 DECISION_DAY = 650
@@ -46,7 +46,7 @@ def bench_decision(data: Path, symbols) -> None:
     times, loads, n_intents = [], [], 0
     for _ in range(9):
         t0 = time.perf_counter()
-        panel = load_panel(data, "1d", symbols, start_ms=start, end_ms=day)
+        panel = load_panel(data, "1d", symbols, start_ms=start, end_ms=day, fields=DECISION_FIELDS)
         t1 = time.perf_counter()
         row = decision_row(panel)
         prices = {Symbol(s): Decimal(repr(float(panel.close[row, j]))).quantize(Decimal("1e-8"))

@@ -72,6 +72,9 @@ def lookback_days(params: StrategyParams, padding_days: int) -> int:
     return longest + max(params.voting.offsets_days) + padding_days + 1
 
 
+DECISION_FIELDS = ("close", "quote_volume")
+
+
 def decision_row(panel: Panel) -> int | None:
     """The last row with at least one finite close (None when the panel has none)."""
     ok = np.isfinite(panel.close).any(axis=1)
@@ -181,7 +184,9 @@ class Rebalancer:
         symbols = self.universe()
         iv = Interval(self.interval)
         start = due.day_ms - lookback_days(params, self.padding) * DAY_MS
-        panel = parquet_store.load_panel(self.data_dir, iv, symbols, start_ms=start, end_ms=due.day_ms)
+        # the decision reads closes and quote volumes only: the other columns are not read (NaN)
+        panel = parquet_store.load_panel(self.data_dir, iv, symbols, start_ms=start, end_ms=due.day_ms,
+                                         fields=DECISION_FIELDS)
         self._freshness(panel, now_ms)
         row = decision_row(panel)
         age_ms = due.day_ms - (int(panel.times[row]) + panel.interval_ms) if row is not None else None
