@@ -13,10 +13,16 @@ from pathlib import Path
 
 
 def fsync_dir(path: Path | str) -> None:
-    """Make a rename in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
+    """Make a rename in ``path`` durable. Best effort: a filesystem that cannot fsync a directory (some network
+    and overlay filesystems refuse) still got an atomic rename, only not a guaranteed-durable one."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 

@@ -14,7 +14,6 @@ Read API used by the trader, the backtester, the optimizer and the exchange simu
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from aura_common.adapters.files import atomic_write_via, fsync_dir
 from aura_common.core.candles import Candles
 from aura_common.core.panel import FIELDS, Panel
 from aura_common.domain import Interval
@@ -123,45 +123,15 @@ def to_table(data: Any) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write_bytes_via(target: Path, writer) -> None:
-    """Call ``writer(tmp_path)`` on a temp file beside ``target``, fsync it, then rename over ``target``.
-
-    On any failure the temp file is removed and ``target`` is left as it was; the error names ``target``.
-    """
+    """``adapters.files.atomic_write_via`` for the cache: the directory is created, and any OS error becomes a
+    ``CacheError`` naming ``target`` (which is left as it was)."""
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        atomic_write_via(target, writer)
     except OSError as exc:
         raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    try:
-        os.close(fd)
-        writer(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
-        raise
-    _fsync_dir(target.parent)
 
 
 # How cache files are encoded (any Parquet reader reads any of these; only the speed differs). Measured on
@@ -238,7 +208,7 @@ def quarantine(data_dir: str | Path, path: Path, stamp: str) -> Path:
     dest = root / "quarantine" / rel.parent / f"{rel.name}.{stamp}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(path, dest)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return dest
 
 
