@@ -9,18 +9,15 @@ the regime, freshness, rebalance and order series exist.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
-import yaml
 
 from ..trader_risk.running import (
     free_port, metric, scrape, start_sim, start_trader, wait_until as wait_until_system, write_market_cache,
     write_trader_config,
 )
-from .contract import DASHBOARD, PROMETHEUS_DIR
-from .test_prometheus_live import SELECTOR, http_get, prometheus, query, series, wait_for  # noqa: F401 - fixture
+from .test_prometheus_live import check_every_panel_and_alert, prometheus, series, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow
 
@@ -58,32 +55,7 @@ def test_every_panel_and_alert_expression_returns_series_from_the_real_trader(pr
     assert float(series(base, "aura_equity_quote")[0]["value"][1]) > 0
     assert float(series(base, "aura_last_cycle_success_timestamp_seconds")[0]["value"][1]) > 0
 
-    dashboard = json.loads(DASHBOARD.read_text())
-    empty = []
-    for panel in dashboard["panels"]:
-        for target in panel["targets"]:
-            if not series(base, target["expr"]):
-                empty.append(f"{panel['title']}: {target['expr']}")
-    assert not empty, "panel expressions without series:\n" + "\n".join(empty)
-
-    def rules_evaluated():
-        status, body = http_get(f"{base}/api/v1/rules")
-        groups = json.loads(body)["data"]["groups"] if status == 200 else []
-        rules = [r for g in groups for r in g["rules"]]
-        return rules if rules and all(r["health"] == "ok" and r["lastEvaluation"][:4] != "0001"
-                                      for r in rules) else None
-
-    rules = wait_for("every rule evaluated once", rules_evaluated)
-    declared = {r["alert"] for f in PROMETHEUS_DIR.glob("rules/*.yml")
-                for g in yaml.safe_load(f.read_text())["groups"] for r in g["rules"]}
-    assert {r["name"] for r in rules} == declared
-    missing = []
-    for rule in rules:
-        query(base, rule["query"])  # parses and evaluates
-        for name, matchers in SELECTOR.findall(rule["query"]):
-            if not series(base, name + matchers):
-                missing.append(f"{rule['name']}: {name}{matchers}")
-    assert not missing, "alert inputs without series:\n" + "\n".join(missing)
+    rules = check_every_panel_and_alert(base)
 
     # a healthy trader on fresh data: only the ingestor (nothing listening) is in trouble
     active = {r["name"] for r in rules if r["state"] != "inactive"}
