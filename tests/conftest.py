@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from aura_common.adapters.clock import SteppedClock
+from aura_common.adapters.journal import Journal
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+T0_MS = 1_714_521_600_000  # 2024-05-01T00:00:00Z: the stepped clock's start in journal tests
 
 
 def real_data_dir() -> Path | None:
@@ -44,3 +48,24 @@ def free_port() -> int:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+# -- a real journal file in tmp_path on a stepped clock (foundation, trader risk side) -----------------------------
+
+@pytest.fixture
+def clock() -> SteppedClock:
+    return SteppedClock(T0_MS)
+
+
+@pytest.fixture
+def journal_path(tmp_path: Path) -> Path:
+    return tmp_path / "journal" / "aura.sqlite"
+
+
+@pytest.fixture
+def journal(journal_path: Path, clock: SteppedClock):
+    j = Journal.open(journal_path, clock)
+    try:
+        yield j
+    finally:
+        j.close()

@@ -10,29 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aura_common.adapters.clock import SteppedClock
-from aura_common.adapters.journal import Journal
 
-T0_MS = 1_714_521_600_000  # 2024-05-01T00:00:00Z
-
-
-@pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock(T0_MS)
-
-
-@pytest.fixture
-def journal_path(tmp_path: Path) -> Path:
-    return tmp_path / "journal" / "aura.sqlite"
-
-
-@pytest.fixture
-def journal(journal_path: Path, clock: SteppedClock):
-    j = Journal.open(journal_path, clock)
-    try:
-        yield j
-    finally:
-        j.close()
 
 
 @pytest.fixture

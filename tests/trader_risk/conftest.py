@@ -14,33 +14,11 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry
 
-from aura_common.adapters.clock import SteppedClock
-from aura_common.adapters.journal import Journal
 from aura_trader.metrics import TraderMetrics
 
 REPO = Path(__file__).resolve().parents[2]
-T0_MS = 1_714_521_600_000  # 2024-05-01T00:00:00Z
 DAY = 86_400_000
 HOUR = 3_600_000
-
-
-@pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock(T0_MS)
-
-
-@pytest.fixture
-def journal_path(tmp_path: Path) -> Path:
-    return tmp_path / "journal" / "aura.sqlite"
-
-
-@pytest.fixture
-def journal(journal_path: Path, clock: SteppedClock):
-    j = Journal.open(journal_path, clock)
-    try:
-        yield j
-    finally:
-        j.close()
 
 
 class Metrics(TraderMetrics):
