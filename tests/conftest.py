@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until(what: str, check, timeout: float = 60.0, interval: float = 0.2):
+    """Poll ``check()`` until it returns a truthy value (returned); bounded in time and count, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    last = None
+    for _ in range(int(timeout / interval) + 2):
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            break
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
 
 
 @pytest.fixture

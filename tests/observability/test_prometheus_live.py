@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -24,16 +22,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ..conftest import free_port, wait_until as wait_for  # noqa: TID252 - the suite-wide helpers
 from .contract import DASHBOARD, PROMETHEUS_DIR, REPO
 
 pytestmark = pytest.mark.slow
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -44,20 +37,6 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
     except OSError:
         return 0, b""
-
-
-def wait_for(what: str, check, timeout: float = 60.0, interval: float = 0.25):
-    """Poll ``check()`` until it returns a truthy value; bounded in time and count."""
-    deadline = time.monotonic() + timeout
-    last = None
-    for _ in range(int(timeout / interval) + 1):
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            break
-        time.sleep(interval)
-    pytest.fail(f"timed out waiting for {what} (last: {last!r})")
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,29 +25,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ..conftest import free_port, wait_until  # noqa: TID252 - the suite-wide helpers
+
 REPO = Path(__file__).resolve().parents[2]
 AURA = str(Path(sys.executable).with_name("aura"))
 DAY = 86_400_000
 SIM_KEY, SIM_SECRET = "aura-sim-key", "aura-sim-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(what: str, check, timeout: float = 60.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    for _ in range(int(timeout / interval) + 2):
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            break
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
 
 
 @dataclass
