@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from aura_common.adapters.clock import SteppedClock
 from aura_common.adapters.journal import Journal
@@ -58,6 +59,38 @@ def wait_until(what: str, check, timeout: float = 60.0, interval: float = 0.2):
             break
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+
+
+class Admin:
+    """A client of the exchange simulator's admin API (faults, clock, ledger)."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.s = url, requests.Session()
+
+    def get(self, path: str, **params):
+        r = self.s.get(self.url + path, params=params, timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def post(self, path: str, body=None):
+        r = self.s.post(self.url + path, json=body or {}, timeout=5)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def faults(self, *rules):
+        return self.post("/admin/faults", {"faults": list(rules)})
+
+    def fault_rules(self):
+        return self.get("/admin/faults")
+
+    def step(self, ms: int):
+        return self.post("/admin/clock", {"step_ms": ms})
+
+    def set_time(self, ms: int):
+        return self.post("/admin/clock", {"set_ms": ms})
+
+    def ledger(self):
+        return self.get("/admin/ledger")["entries"]
 
 
 @pytest.fixture

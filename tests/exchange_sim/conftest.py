@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import requests
 
 from aura_common.adapters.exchange import make_binance
 from aura_common.core.synthetic import synthetic_panel
@@ -14,6 +13,8 @@ from aura_exchange_sim.app import DEFAULT_API_KEY, DEFAULT_API_SECRET, RunningSe
 from aura_exchange_sim.clock import SimClock
 from aura_exchange_sim.engine import EngineConfig
 from aura_exchange_sim.market import MarketData
+
+from ..conftest import Admin  # noqa: F401,TID252 - the suite-wide simulator admin client
 
 DAY = 86_400_000
 HOUR = 3_600_000
@@ -30,30 +31,6 @@ def make_sim(balances=None, start_ms: int = START + 100 * DAY + 12 * HOUR, speed
     weight_limit = config.pop("weight_limit", 0)
     return Simulator(market or make_market(), SimClock(start_ms, speed), bal, EngineConfig(**config),
                      weight_limit=weight_limit)
-
-
-class Admin:
-    def __init__(self, url: str) -> None:
-        self.url, self.s = url, requests.Session()
-
-    def get(self, path: str, **params):
-        r = self.s.get(self.url + path, params=params, timeout=5)
-        r.raise_for_status()
-        return r.json()
-
-    def post(self, path: str, body=None):
-        r = self.s.post(self.url + path, json=body or {}, timeout=5)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def faults(self, *rules):
-        return self.post("/admin/faults", {"faults": list(rules)})
-
-    def step(self, ms: int):
-        return self.post("/admin/clock", {"step_ms": ms})
-
-    def ledger(self):
-        return self.get("/admin/ledger")["entries"]
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 from prometheus_client import CollectorRegistry
 
 from aura_trader.metrics import TraderMetrics
+
+from ..conftest import Admin  # noqa: F401,TID252 - the suite-wide simulator admin client
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = 86_400_000
@@ -77,25 +78,6 @@ def crash_panel(n_days: int = 60, crash_day: int = 40, crash: float = 0.5, seed:
     vol = np.full((n_days, 2), 1_000.0)
     return Panel.from_arrays(("BTCUSDT", "ETHUSDT"), times, DAY, open=open_, high=high, low=low, close=close,
                              volume=vol, quote_volume=vol * close)
-
-
-class Admin:
-    def __init__(self, url: str) -> None:
-        self.url, self.s = url, requests.Session()
-
-    def post(self, path: str, body=None):
-        r = self.s.post(self.url + path, json=body or {}, timeout=5)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def faults(self, *rules):
-        return self.post("/admin/faults", {"faults": list(rules)})
-
-    def set_time(self, ms: int):
-        return self.post("/admin/clock", {"set_ms": ms})
-
-    def fault_rules(self):
-        return self.s.get(self.url + "/admin/faults", timeout=5).json()
 
 
 @pytest.fixture
