@@ -120,30 +120,36 @@ def search_folds(ctx: SearchContext, storage, workers: int, tick: Callable[[int]
         for k in todo:
             search_fold(ctx, k, storage, on_trial=lambda: tick(1))
         return
+    # longest first is no use (all folds cost about the same); fold order keeps the progress readable
+    _run_in_pool(ctx, storage, min(workers, len(todo)), _pool_task, todo, tick)
+
+
+def _run_in_pool(ctx: SearchContext, storage, processes: int, task: Callable[[int], int], items: list[int],
+                 tick: Callable[[int], None]) -> list[int]:
+    """``task`` over ``items`` in ``processes`` forked workers that report progress through a queue (``tick``);
+    Ctrl-C or an error in the parent terminates the pool. Returns the tasks' results in order."""
     global _CTX
     _CTX = ctx
     storage.engine.dispose()  # no pooled connection is shared with the children
     mpctx = mp.get_context("fork")
     q = mpctx.Queue()
-    pool = mpctx.Pool(min(workers, len(todo)), initializer=_init_worker, initargs=(q,))
+    pool = mpctx.Pool(processes, initializer=_init_worker, initargs=(q,))
     try:
-        # longest first is no use (all folds cost about the same); fold order keeps the progress readable
-        result = pool.map_async(_pool_task, todo, chunksize=1)
+        result = pool.map_async(task, items, chunksize=1)
         while True:
             try:
-                q.get(timeout=0.2)
-                tick(1)
+                tick(q.get(timeout=0.2))
             except queue_mod.Empty:
                 if result.ready():
                     break
-        result.get()
-        while True:
+        out = result.get()
+        while True:  # progress sent just before the last task returned
             try:
-                q.get_nowait()
-                tick(1)
+                tick(q.get_nowait())
             except queue_mod.Empty:
                 break
         pool.close()
+        return out
     except BaseException:
         pool.terminate()
         raise
@@ -161,28 +167,7 @@ def join_with(ctx: SearchContext, storage, workers: int, tick: Callable[[int], N
     """``join_run`` in ``workers`` processes; returns the trials they added."""
     if workers <= 1:
         return join_run(ctx, storage, tick)
-    global _CTX
-    _CTX = ctx
-    storage.engine.dispose()
-    mpctx = mp.get_context("fork")
-    q = mpctx.Queue()
-    pool = mpctx.Pool(workers, initializer=_init_worker, initargs=(q,))
-    try:
-        result = pool.map_async(_pool_join, range(workers), chunksize=1)
-        while not result.ready() or not q.empty():
-            try:
-                tick(q.get(timeout=0.2))
-            except queue_mod.Empty:
-                pass
-        added = sum(result.get())
-        pool.close()
-        return added
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-        _CTX = None
+    return sum(_run_in_pool(ctx, storage, workers, _pool_join, list(range(workers)), tick))
 
 
 def join_run(ctx: SearchContext, storage, tick: Callable[[int], None]) -> int:
