@@ -36,6 +36,9 @@ COPY README.md ./
 COPY shared ./shared
 COPY services ./services
 RUN /opt/aura/bin/python -m pip install -q --no-deps --no-build-isolation --target /opt/aura-app .
+# Compile the decision core's and the backtester's Numba kernels once, here, into a seed cache; each container
+# copies it to its writable /tmp at start (aura_cli.main), so no service compiles at run time on this CPU.
+RUN NUMBA_CACHE_DIR=/opt/aura-jit PYTHONPATH=/opt/aura-app /opt/aura/bin/python -m aura_cli.jit_warm
 
 # ---------------------------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS runtime
@@ -51,12 +54,15 @@ COPY --from=venv /opt/aura /opt/aura
 # Defaults ship in the image (read-only for the service user); compose mounts ./config over them.
 COPY config ./config
 COPY --from=app /opt/aura-app /opt/aura-app
+COPY --from=app /opt/aura-jit /opt/aura-jit
 # TLS trusts the base image's CA store (requests/ccxt would otherwise use certifi's copy), so a base built with a
 # site CA (scripts/docker-setup copies the machine's bundle) works for HTTPS too.
 ENV PATH=/opt/aura-app/bin:/opt/aura/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     AURA_CONFIG=/app/config/aura.yaml \
+    NUMBA_CACHE_DIR=/tmp/aura-jit \
+    AURA_JIT_SEED=/opt/aura-jit \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 USER aura:aura

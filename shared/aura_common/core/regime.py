@@ -22,6 +22,7 @@ from enum import Enum
 import numpy as np
 
 from aura_common.core.features import FeatureStore
+from aura_common.core.jit import kernel
 from aura_common.core.params import RegimeParams
 
 
@@ -66,14 +67,34 @@ class RegimeState:
         return state
 
 
+@kernel
+def advance_codes(regime: int, candidate: int, streak: int, observed: int, confirm_cycles: int) -> tuple[int, int, int]:
+    """One cycle of hysteresis on codes (index into ``REGIMES``; candidate -1 = none): (regime, candidate, streak).
+    The one definition: ``advance`` calls it for the trader, the backtester's day loop from compiled code."""
+    if observed == regime:
+        return regime, -1, 0
+    run = streak + 1 if observed == candidate else 1
+    if run >= confirm_cycles:
+        return observed, -1, 0
+    return regime, observed, run
+
+
+_CODE = {r: i for i, r in enumerate(REGIMES)}
+
+
+def state_codes(state: RegimeState) -> tuple[int, int, int]:
+    return _CODE[state.regime], (-1 if state.candidate is None else _CODE[state.candidate]), state.streak
+
+
+def state_from_codes(regime: int, candidate: int, streak: int) -> RegimeState:
+    return RegimeState(REGIMES[regime], None if candidate < 0 else REGIMES[candidate], streak)
+
+
 def advance(state: RegimeState, observed: Regime, confirm_cycles: int) -> RegimeState:
     """One cycle of hysteresis."""
-    if observed is state.regime:
-        return state if state.candidate is None else RegimeState(state.regime)
-    streak = state.streak + 1 if observed == state.candidate else 1
-    if streak >= confirm_cycles:
-        return RegimeState(observed)
-    return RegimeState(state.regime, observed, streak)
+    r, c, s = state_codes(state)
+    new = advance_codes(r, c, s, _CODE[observed], int(confirm_cycles))
+    return state if new == (r, c, s) else state_from_codes(*new)
 
 
 def observe_rows(fs: FeatureStore, rows: slice, params: RegimeParams, allowed) -> np.ndarray:

@@ -17,24 +17,31 @@ Each day ``t`` (decision at the close of candle ``t``):
 
 The reported daily equity is the mark after that day's trades; the kill switch sees the pre-trade marks (what
 the trader observes at its tick).
+
+The days run in one compiled kernel (``loop.run_days``) that calls the trader's own compiled steps (hysteresis,
+target weights, the rebalance benefit) and suspends to this module whenever a risk gate has to be asked: see
+``loop.py``. ``_simulate`` is the driver: it lays out the arrays, answers the kernel's requests with the real
+gates (``gates.GateRunner``) and turns the arrays into a ``BacktestResult``. The initial output capacity is
+``_capacity(days, symbols)``; the kernel asks for more when a day could overflow it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
 from aura_common.core.backtest.costs import CostModel, lot_rules
-from aura_common.core.backtest.gates import GateEvent, GateRunner
+from aura_common.core.backtest import loop as lp
+from aura_common.core.backtest.gates import DAY_MS, GateEvent, GateRunner
 from aura_common.core.backtest.metrics import compute_metrics
 from aura_common.core.decide import Signals, plan_at, signal_rows
 from aura_common.core.features import FeatureStore
 from aura_common.core.params import StrategyParams
-from aura_common.core.regime import Regime, RegimeState
-from aura_common.core.risk import rebalance_benefit_bps
+from aura_common.core.regime import REGIMES, RegimeState, state_codes, state_from_codes
 from aura_common.core.screen import allowed_columns
 from aura_common.domain.values import MarketSpec, Side
 
@@ -70,20 +77,35 @@ class Trade(NamedTuple):
     reason: str  # rebalance / exit / stop_loss / take_profit / kill_switch / regime
 
 
-@dataclass(frozen=True, eq=False)
 class BacktestResult:
-    times_ms: np.ndarray  # (D,) decision times
-    equity: np.ndarray  # (D,) post-trade marks
-    exposure: np.ndarray  # (D,) invested fraction
-    regime: tuple[str, ...]  # (D,) effective regime
-    trades: tuple[Trade, ...]
-    gate_events: tuple[GateEvent, ...]
-    gate_calls: Mapping[str, int]
-    metrics: Mapping[str, float]
-    final_cash: float
-    final_positions: Mapping[str, float]
-    plan_hashes: tuple[str, ...] = ()
-    plan_inputs: tuple[tuple[dict[str, float], RegimeState], ...] = ()
+    """A backtest's outcome. Per-day series are arrays; ``trades``, ``gate_events`` and ``regime`` are built from the
+    loop's arrays on first read (a sweep that reads only ``metrics`` never pays for them)."""
+
+    def __init__(self, times_ms: np.ndarray, equity: np.ndarray, exposure: np.ndarray, metrics: Mapping[str, float],
+                 final_cash: float, final_positions: Mapping[str, float], gate_calls: Mapping[str, int],
+                 build_trades, build_events, regime_codes: np.ndarray, plan_hashes: tuple[str, ...] = (),
+                 plan_inputs: tuple[tuple[dict[str, float], RegimeState], ...] = ()) -> None:
+        self.times_ms, self.equity, self.exposure = times_ms, equity, exposure  # (D,) decision times, marks, invested
+        self.metrics, self.final_cash, self.final_positions = metrics, final_cash, final_positions
+        self.gate_calls = gate_calls  # real gate calls made (the loop decides the certain outcomes itself)
+        self.plan_hashes, self.plan_inputs = plan_hashes, plan_inputs
+        self._build_trades, self._build_events, self._regime_codes = build_trades, build_events, regime_codes
+
+    @cached_property
+    def trades(self) -> tuple[Trade, ...]:
+        return self._build_trades()
+
+    @cached_property
+    def gate_events(self) -> tuple[GateEvent, ...]:
+        return self._build_events()
+
+    @cached_property
+    def regime(self) -> tuple[str, ...]:
+        """(D,) the effective regime of each day."""
+        return tuple(_REGIME_VALUES[c] for c in self._regime_codes.tolist())
+
+
+_REGIME_VALUES = tuple(r.value for r in REGIMES)
 
 
 def row_range(fs: FeatureStore, cfg: BacktestConfig) -> tuple[int, int]:
@@ -109,157 +131,158 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
     unknown = set(cfg.gates) - ALL_GATES
     if unknown:
         raise ValueError(f"unknown risk gates: {sorted(unknown)}")
-    use_ks, use_exit, use_cb = ("kill_switch" in cfg.gates, "position_exit" in cfg.gates,
-                                "cost_benefit" in cfg.gates)
+    if lo < sig.lo or hi > sig.lo + len(sig.observed):
+        raise IndexError(f"backtest rows {lo}..{hi - 1} outside the signals' rows")
     symbols = fs.panel.symbols
-    col = {s: j for j, s in enumerate(symbols)}
-    rules = lot_rules(symbols, cfg.specs)
-    closes = fs.close_rows()
-    dec_ms = sig.decision_ms.tolist()
-    risk = params.risk
+    n, days = len(symbols), hi - lo
+    risk, rp, pp = params.risk, params.regime, params.portfolio
     fee_bps, slip_bps = cfg.costs.fee_bps, cfg.costs.slippage_bps
-    fee, slip = fee_bps / 1e4, slip_bps / 1e4
-    gates = GateRunner(risk, screen=cfg.screen_gates)
-    score_rows, row_floor = sig.score, sig.score_floor
-    SELL, BUY = Side.SELL, Side.BUY  # noqa: N806 - local aliases for the hot loop
-    ks_blocks, exit_now, exit_band = gates.kill_switch_blocks, gates.exit_now, gates.exit_band
+    rules = lot_rules(symbols, cfg.specs)
+    lots = np.array([[r.step for r in rules], [r.min_qty for r in rules], [r.min_notional for r in rules]],
+                    dtype=np.float64).reshape(3, n)
+    pi = np.zeros(lp.K_SIZE, dtype=np.int64)
+    pi[lp.K_LO], pi[lp.K_HI], pi[lp.K_SIG_LO] = lo, hi, sig.lo
+    pi[lp.K_USE_KS] = "kill_switch" in cfg.gates
+    pi[lp.K_USE_EXIT] = "position_exit" in cfg.gates
+    pi[lp.K_USE_CB] = "cost_benefit" in cfg.gates
+    pi[lp.K_SCREEN], pi[lp.K_LIQUIDATE] = cfg.screen_gates, risk.kill_switch_liquidate
+    pi[lp.K_EQUAL], pi[lp.K_CONFIRM] = pp.weighting == "equal", rp.confirm_cycles
+    pi[lp.K_KS_POINTS], pi[lp.K_TRIM] = risk.kill_switch_window_days + 2, risk.cost_benefit_action == "trim"
+    pi[lp.K_RECORD] = cfg.record_plans
+    pf = np.zeros(lp.G_SIZE)
+    pf[lp.G_FEE], pf[lp.G_SLIP], pf[lp.G_FEE_BPS], pf[lp.G_SLIP_BPS] = fee_bps / 1e4, slip_bps / 1e4, fee_bps, slip_bps
+    pf[lp.G_EXPO_BULL], pf[lp.G_EXPO_SIDE], pf[lp.G_EXPO_BEAR] = rp.exposure_bull, rp.exposure_sideways, rp.exposure_bear
+    pf[lp.G_MAX_W], pf[lp.G_MIN_TRADE] = pp.max_weight, pp.min_trade_weight
+    # certain PASS below the threshold less a tolerance far above float rounding (the gate compares exactly)
+    pf[lp.G_KS_MARGIN] = risk.kill_switch_max_drawdown_pct / 100.0 - 1e-9
+    pf[lp.G_STOP], pf[lp.G_TAKE] = 1 - risk.stop_loss_pct / 100.0, 1 + risk.take_profit_pct / 100.0
+    pf[lp.G_CB_MARGIN], pf[lp.G_BPS_PER_SCORE] = risk.cost_benefit_margin_bps, risk.cost_benefit_bps_per_score
+    ist = np.zeros(lp.I_SIZE, dtype=np.int64)
+    ist[lp.I_T], ist[lp.I_PHASE] = lo, lp.P_MARK
+    ist[lp.I_REGIME], ist[lp.I_CAND], ist[lp.I_STREAK] = state_codes(RegimeState())
+    ist[lp.I_KS_ENDS] = -1
+    fst = np.zeros(lp.F_SIZE)
+    fst[lp.F_CASH] = float(cfg.initial_cash)
+    book = np.zeros((lp.B_SIZE, n))
+    book[lp.B_LAST] = np.nan
+    forced = np.zeros(n, dtype=np.int64)
+    o_i, o_f = np.zeros((n, lp.O_SIZE), dtype=np.int64), np.zeros(n)
+    out_f, out_reg = np.zeros((lp.D_SIZE, days)), np.zeros(days, dtype=np.int8)
+    cap = _capacity(days, n)
+    tr_i, tr_f = np.zeros((cap, 4), dtype=np.int64), np.zeros((cap, 4))
+    ev_i, ev_f = np.zeros((cap, 6), dtype=np.int64), np.zeros((cap, 2))
+    ol_i, ol_f = np.zeros((cap, 3), dtype=np.int64), np.zeros(cap)
+    rec = cfg.record_plans
+    rec_w, rec_tgt = (np.zeros((days, n)), np.zeros((days, n))) if rec else (np.zeros((1, n)), np.zeros((1, n)))
+    rec_state = np.zeros((days if rec else 1, 3), dtype=np.int64)
+    # one memory layout for the kernel whatever the panel's (the transpose of the usual column-major close is free)
+    close_t = fs.panel.close.T
+    if not close_t.flags.c_contiguous:
+        close_t = np.ascontiguousarray(close_t)
+    score = np.ascontiguousarray(sig.score, dtype=np.float64)
+    selected = np.ascontiguousarray(sig.selected, dtype=np.int64)
+    observed = np.ascontiguousarray(sig.observed, dtype=np.int8)
+    dec = np.ascontiguousarray(sig.decision_ms, dtype=np.int64)
+    floor = np.asarray(sig.score_floor, dtype=np.float64)
+    times = dec[lo - sig.lo:hi - sig.lo]
+    gates = GateRunner(risk)
 
-    cash = float(cfg.initial_cash)
-    qty: dict[str, float] = {}
-    entry: dict[str, float] = {}
-    band: dict[str, tuple[float, float]] = {}  # per position: last prices strictly inside need no exit call
-    last_px: dict[str, float] = {}
-    state = RegimeState()
-    curve: list[tuple[int, float]] = []
-    marks: list[float] = []
-    eq_list: list[float] = []  # lists while looping (a NumPy scalar store costs more than an append)
-    expo_list: list[float] = []
-    regimes: list[Regime] = []
-    sig_lo = sig.lo
-    trades: list[Trade] = []
-    hashes: list[str] = []
-    inputs: list[tuple[dict[str, float], RegimeState]] = []
-    traded = 0.0
-    prev_exposure = 0.0
+    while True:
+        status = lp.run_days(close_t, score, floor, selected, observed, dec, lots, pi, pf, ist, fst, book, forced,
+                             o_i, o_f, out_f, out_reg, tr_i, tr_f, ev_i, ev_f, ol_i, ol_f, rec_w, rec_tgt, rec_state)
+        if status == lp.DONE:
+            break
+        d = int(ist[lp.I_T]) - lo
+        now = int(times[d])
+        if status == lp.NEED_KS:
+            first = int(np.searchsorted(times[:d + 1], now - (risk.kill_switch_window_days + 1) * DAY_MS))
+            curve = list(zip(times[first:d + 1].tolist(), out_f[lp.D_MARK, first:d + 1].tolist()))
+            ist[lp.I_BLOCKED] = gates.kill_switch(curve, now, (d, lp.P_MARK, -1))
+            state = gates.state
+            ends = gates.cooldown_ends_ms()
+            ist[lp.I_KS_TRIPPED], ist[lp.I_KS_ENDS] = state.tripped, -1 if ends is None else ends
+            since = state.armed_since_ms
+            ist[lp.I_KS_SINCE] = 0 if since is None else int(np.searchsorted(times[:d + 1], since, side="left"))
+        elif status == lp.NEED_EXIT:
+            j = int(ist[lp.I_POS])
+            gate = gates.exit_now(symbols[j], float(book[lp.B_ENTRY, j]), float(book[lp.B_LAST, j]), now,
+                                  (d, lp.P_EXIT, j))
+            forced[j] = 0 if gate is None else _WHY[gate]
+        elif status == lp.NEED_CB:
+            no = int(ist[lp.I_NORD])
+            orders = _orders(symbols, o_i[:no, lp.O_COL], o_i[:no, lp.O_SIDE], o_f[:no], o_i[:no, lp.O_FORCED])
+            keep = gates.weigh(orders, float(fst[lp.F_BENEFIT]), float(fst[lp.F_EQUITY]), fee_bps, slip_bps, now,
+                               (d, lp.P_PLAN, -1))
+            o_i[:no, lp.O_KEEP] = keep
+        elif status == lp.NEED_SPACE:
+            tr_i, tr_f, ev_i, ev_f, ol_i, ol_f = (np.concatenate([a, np.zeros_like(a)])
+                                                  for a in (tr_i, tr_f, ev_i, ev_f, ol_i, ol_f))
+        else:  # pragma: no cover - the kernel returns only the statuses above
+            raise AssertionError(f"unknown day-loop status {status}")
 
-    for t in range(lo, hi):
-        row = closes[t]
-        r = t - sig_lo
-        now = dec_ms[r]
-        value = 0.0
-        for s, q in qty.items():
-            p = row[col[s]]
-            if p == p:
-                last_px[s] = p
-            value += q * last_px[s]
-        equity = cash + value
-        curve.append((now, equity))
-        marks.append(equity)
+    equity, exposure = out_f[lp.D_EQUITY].copy(), out_f[lp.D_EXPO].copy()
+    n_tr, n_ev = int(ist[lp.I_NTR]), int(ist[lp.I_NEV])
+    metrics = compute_metrics(equity, exposure, float(fst[lp.F_TRADED]), n_tr)
+    qty = book[lp.B_QTY]
+    final_positions = {symbols[j]: float(qty[j]) for j in np.flatnonzero(qty > 0).tolist()}
+    tr_i, tr_f, ev_i, ev_f = tr_i[:n_tr], tr_f[:n_tr], ev_i[:n_ev], ev_f[:n_ev]
 
-        # 1. the gates that watch the book
-        blocked = equity <= 0 or (use_ks and ks_blocks(curve, marks, now))
-        forced: dict[str, str] = {}
-        if use_exit and qty:
-            for s in sorted(qty):
-                last = last_px[s]
-                lo_px, hi_px = band[s]
-                if lo_px < last < hi_px:  # the gate's own screen (GateRunner.exit_band): it would PASS
-                    continue
-                reason = exit_now(s, entry[s], last, now)
-                if reason:
-                    forced[s] = reason
-        # 2. the trader's decision
-        weights = {s: q * last_px[s] / equity for s, q in qty.items()} if equity > 0 and qty else {}
-        plan = plan_at(sig, t, weights, state, params)
-        if cfg.record_plans:
-            hashes.append(plan.hash)
-            inputs.append((dict(weights), state))
-        state = plan.regime
-        targets = dict(plan.targets)
-        for s in forced:
-            targets.pop(s, None)
-        if blocked:
-            if risk.kill_switch_liquidate:
-                for s in qty:
-                    forced.setdefault(s, "kill_switch")
-                targets = {}
+    def build_trades() -> tuple[Trade, ...]:
+        t_ms = times[tr_i[:, 0]].tolist()
+        new = tuple.__new__
+        return tuple(new(Trade, (tm, symbols[j], _SIDES[side], q, px, gross, f, lp.REASONS[why]))
+                     for tm, (_, j, side, why), (q, px, gross, f) in zip(t_ms, tr_i.tolist(), tr_f.tolist()))
+
+    def build_events() -> tuple[GateEvent, ...]:
+        out = list(gates.events)
+        for (d, phase, j, gate, start, count), (a, b) in zip(ev_i.tolist(), ev_f.tolist()):
+            now = int(times[d])
+            if gate == lp.EV_CB:
+                orders = _orders(symbols, ol_i[start:start + count, 0], ol_i[start:start + count, 1],
+                                 ol_f[start:start + count], ol_i[start:start + count, 2])
+                ev = gates.cost_benefit_deny_event(now, orders, a, b, fee_bps, slip_bps)
             else:
-                targets = {s: min(w, weights[s]) for s, w in targets.items() if s in weights}
-        regime_cut = plan.exposure < prev_exposure
-        prev_exposure = plan.exposure
+                ev = gates.exit_event(now, lp.REASONS[gate], symbols[j], a, b)
+            out.append(((d, phase, j), ev))
+        out.sort(key=lambda e: e[0])
+        return tuple(e for _, e in out)
 
-        # 3. orders: (symbol, side, notional, forced, why), weighed by the cost-benefit gate
-        orders = []
-        for s in sorted(qty.keys() | targets.keys()):
-            cur = weights.get(s, 0.0)
-            tgt = 0.0 if s in forced else targets.get(s, 0.0)
-            if tgt < cur:
-                why = forced.get(s) or ("regime" if regime_cut else ("exit" if tgt == 0 else "rebalance"))
-                orders.append((s, SELL, (cur - tgt) * equity, s in forced or regime_cut, why))
-            elif tgt > cur:
-                orders.append((s, BUY, (tgt - cur) * equity, False, "rebalance"))
-        if use_cb and orders and not all(o[3] for o in orders):
-            scores = {p[0]: p[1] for p in plan.picks}  # (symbol, score, ...)
-            for s in weights:  # held symbols: their score, or the cross-section's lowest when unscored
-                if s not in scores:
-                    v = score_rows[r, col[s]]
-                    scores[s] = float(v) if v == v else row_floor[r]
-            benefit = rebalance_benefit_bps(weights, targets, scores, risk.cost_benefit_bps_per_score)
-            orders = gates.weigh(orders, benefit, equity, fee_bps, slip_bps, now)
+    hashes: tuple[str, ...] = ()
+    inputs: tuple[tuple[dict[str, float], RegimeState], ...] = ()
+    if rec:
+        hashes, inputs = _replay_plans(sig, params, symbols, lo, rec_w, rec_tgt, rec_state)
+    return BacktestResult(times.copy(), equity, exposure, metrics, float(fst[lp.F_CASH]), final_positions,
+                          dict(gates.calls), build_trades, build_events, out_reg, hashes, inputs)
 
-        # 4. fills: sells first, then buys with the cash there is
-        for s, side, notional, _, why in orders:
-            if side is not SELL:
-                continue
-            px = last_px[s] * (1 - slip)
-            held = qty[s]
-            q = held if s in forced or notional >= held * last_px[s] * (1 - 1e-9) else rules[col[s]].floor_qty(
-                notional / last_px[s])
-            if q <= 0 or not rules[col[s]].placeable(q, px):
-                continue
-            gross = q * px
-            f = gross * fee
-            cash += gross - f
-            traded += gross
-            if q >= held:
-                del qty[s], entry[s], band[s]
-            else:
-                qty[s] = held - q
-            trades.append(Trade(now, s, "SELL", q, px, gross, f, why))
-        for s, side, notional, _, why in orders:
-            if side is not BUY:
-                continue
-            price = row[col[s]]
-            if price != price or cash <= 0:
-                continue
-            px = price * (1 + slip)
-            rule = rules[col[s]]
-            # 1e-12 below the cash: float rounding of the quotient must never buy a hair more than we have
-            q = rule.floor_qty(min(notional / price, cash / (px * (1 + fee)) * (1 - 1e-12)))
-            cost = q * px * (1 + fee)
-            if q <= 0 or cost > cash or not rule.placeable(q, px):
-                continue
-            gross = q * px
-            cash -= cost
-            traded += gross
-            held = qty.get(s, 0.0)
-            entry[s] = e = (entry.get(s, 0.0) * held + gross) / (held + q)
-            band[s] = exit_band(e)
-            qty[s] = held + q
-            last_px[s] = price
-            trades.append(Trade(now, s, "BUY", q, px, gross, gross * fee, why))
-        if cash < 0:  # pragma: no cover - an invariant; a negative balance means an accounting bug
-            raise AssertionError(f"cash went negative ({cash}) at {now}")
-        value = 0.0
-        for s, q in qty.items():
-            value += q * last_px[s]
-        equity = cash + value
-        eq_list.append(equity)
-        expo_list.append(value / equity if equity > 0 else 0.0)
-        regimes.append(state.regime)
 
-    eq_out, expo_out = np.array(eq_list, dtype=np.float64), np.array(expo_list, dtype=np.float64)
-    metrics = compute_metrics(eq_out, expo_out, traded, len(trades))
-    return BacktestResult(np.asarray(dec_ms[lo - sig.lo:hi - sig.lo], dtype=np.int64), eq_out, expo_out,
-                          tuple(r.value for r in regimes), tuple(trades), tuple(gates.events), dict(gates.calls), metrics, cash,
-                          dict(sorted(qty.items())), tuple(hashes), tuple(inputs))
+def _capacity(days: int, symbols: int) -> int:
+    return 2 * days + 2 * symbols + 16
+
+
+_SIDES = ("SELL", "BUY")  # loop.SELL, loop.BUY
+_WHY = {"stop_loss": lp.WHY_STOP, "take_profit": lp.WHY_TAKE}
+
+
+def _orders(symbols, cols, sides, notionals, forced) -> list[tuple[str, Side, float, bool]]:
+    return [(symbols[j], Side.SELL if side == lp.SELL else Side.BUY, x, bool(f))
+            for j, side, x, f in zip(cols.tolist(), sides.tolist(), notionals.tolist(), forced.tolist())]
+
+
+def _replay_plans(sig: Signals, params: StrategyParams, symbols, lo: int, rec_w: np.ndarray, rec_tgt: np.ndarray,
+                  rec_state: np.ndarray):
+    """Each day's plan by ``plan_at`` (the trader's function) from the loop's inputs; its targets must be the ones
+    the compiled loop used, or the run is not the trader's strategy and this raises."""
+    hashes, inputs = [], []
+    for d in range(len(rec_w)):
+        held = np.flatnonzero(rec_w[d] > 0).tolist()
+        weights = {symbols[j]: float(rec_w[d, j]) for j in held}
+        state = state_from_codes(*rec_state[d].tolist())
+        plan = plan_at(sig, lo + d, weights, state, params)
+        want = np.zeros(len(symbols))
+        for s, w in plan.targets:
+            want[symbols.index(s)] = w
+        if not np.array_equal(want, rec_tgt[d]):
+            raise AssertionError(f"the compiled day loop and plan_at disagree on the targets of row {lo + d}")
+        hashes.append(plan.hash)
+        inputs.append((weights, state))
+    return tuple(hashes), tuple(inputs)

@@ -30,6 +30,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
+
+from aura_common.core.jit import kernel
 from aura_common.core.params import RiskParams
 from aura_common.core.risk.gate import GateDecision, GateResult, as_decimal, fmt
 from aura_common.domain.values import Side
@@ -59,19 +62,35 @@ def trades_cost_bps(trades: Sequence[TradeEstimate], equity: Decimal, unit_cost_
     return sum((t.notional for t in trades), Decimal(0)) * unit_cost_bps / equity
 
 
+@kernel
+def benefit_bps(current: np.ndarray, target: np.ndarray, scores: np.ndarray, bps_per_score: float) -> float:
+    """``rebalance_benefit_bps`` on arrays aligned by symbol in sorted order (0 = no weight). The one
+    definition: the trader calls it through ``rebalance_benefit_bps``, the backtester's day loop directly."""
+    q_target = 0.0
+    q_current = 0.0
+    for j in range(len(scores)):  # symbol order; a zero weight adds nothing (as in the mapping form)
+        if target[j] != 0.0:
+            q_target += target[j] * scores[j]
+    for j in range(len(scores)):
+        if current[j] != 0.0:
+            q_current += current[j] * scores[j]
+    return bps_per_score * (q_target - q_current)
+
+
 def rebalance_benefit_bps(
     current_weights: Mapping[str, float],
     target_weights: Mapping[str, float],
     scores: Mapping[str, float],
     bps_per_score: float,
 ) -> float:
-    """Expected benefit (bps of equity) of moving from ``current_weights`` to ``target_weights``."""
+    """Expected benefit (bps of equity) of moving from ``current_weights`` to ``target_weights``; a symbol
+    without a score takes the lowest of ``scores``."""
     floor = min(scores.values()) if scores else 0.0
-
-    def quality(weights: Mapping[str, float]) -> float:
-        return sum(float(w) * float(scores.get(s, floor)) for s, w in sorted(weights.items()))
-
-    return float(bps_per_score) * (quality(target_weights) - quality(current_weights))
+    keys = sorted(set(current_weights) | set(target_weights))
+    return benefit_bps(np.array([float(current_weights.get(s, 0.0)) for s in keys], dtype=np.float64),
+                       np.array([float(target_weights.get(s, 0.0)) for s in keys], dtype=np.float64),
+                       np.array([float(scores.get(s, floor)) for s in keys], dtype=np.float64),
+                       float(bps_per_score))
 
 
 def cost_benefit(
