@@ -92,6 +92,7 @@ def run_days(close_t, score, floor, selected, observed, dec_ms, lots, pi, pf, is
     fee, slip = pf[G_FEE], pf[G_SLIP]
     qty, entry, last, weight, target = book[B_QTY], book[B_ENTRY], book[B_LAST], book[B_WEIGHT], book[B_TARGET]
     step, min_qty, min_notional = lots[0], lots[1], lots[2]
+    pick_scores, pick_current, scores = np.empty(selected.shape[1]), np.empty(selected.shape[1]), np.empty(n)
     while ist[I_T] < hi:
         t = ist[I_T]
         d = t - lo
@@ -188,12 +189,11 @@ def run_days(close_t, score, floor, selected, observed, dec_ms, lots, pi, pf, is
                     m += 1
                 if m > 0:
                     cols = selected[r, :m]
-                    sc = np.empty(m)
-                    cur = np.empty(m)
                     for k in range(m):
-                        sc[k] = score[r, cols[k]]
-                        cur[k] = weight[cols[k]]
-                    w = pick_weights(sc, cur, expo, pi[K_EQUAL] != 0, pf[G_MAX_W], pf[G_MIN_TRADE])
+                        pick_scores[k] = score[r, cols[k]]
+                        pick_current[k] = weight[cols[k]]
+                    w = pick_weights(pick_scores[:m], pick_current[:m], expo, pi[K_EQUAL] != 0, pf[G_MAX_W],
+                                     pf[G_MIN_TRADE])
                     for k in range(m):
                         target[cols[k]] = w[k]
             if pi[K_RECORD] != 0:
@@ -245,11 +245,10 @@ def run_days(close_t, score, floor, selected, observed, dec_ms, lots, pi, pf, is
             ist[I_NORD] = no
             ist[I_PHASE] = P_FILL
             if pi[K_USE_CB] != 0 and weighed:
-                sc_all = np.empty(n)
                 for j in range(n):  # held and target symbols: their score, or the cross-section's lowest
                     v = score[r, j]
-                    sc_all[j] = v if v == v else floor[r]
-                benefit = benefit_bps(weight, target, sc_all, pf[G_BPS_PER_SCORE])
+                    scores[j] = v if v == v else floor[r]
+                benefit = benefit_bps(weight, target, scores, pf[G_BPS_PER_SCORE])
                 fst[F_BENEFIT] = benefit
                 decided = False
                 if screen and equity > 0:
