@@ -25,9 +25,9 @@ from aura_common.core.params import StrategyParams
 from aura_common.core.plan import Pick, Plan
 from aura_common.core.planning import plan_weights
 from aura_common.core.regime import REGIMES, Regime, RegimeState, advance, exposure, observe_rows
-from aura_common.core.scoring import factor_z, score_rows
+from aura_common.core.scoring import factor_z, score_rank_rows
 from aura_common.core.screen import allowed_columns, screen_rows
-from aura_common.core.voting import rank_rows, select_rows, vote_rows
+from aura_common.core.voting import vote_select_rows
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,8 +89,11 @@ def signal_rows(fs: FeatureStore, lo: int, hi: int, params: StrategyParams, allo
                 memo: dict | None = None) -> Signals:
     """``memo`` (a dict the caller owns, e.g. a sweep) reuses the parts that depend only on some parameters:
     eligibility (screen), each factor's z-scores (screen + factor window), the score and its ranks (screen +
-    scoring) and the observed regime."""
+    scoring) and the observed regime; without one, each z-score is dropped as soon as the score holds it. The
+    score is masked and ranked in one pass over the rows (``score_rank_rows``), votes and selection likewise
+    (``vote_select_rows``): the kernels of ``score_rows``/``rank_rows`` and ``vote_rows``/``select_rows``."""
     rows = slice(lo, hi)
+    keep_z = memo is not None  # without a caller's memo, each z-score is dropped once added to the score
     memo = {} if memo is None else memo
     base = (lo, hi, allowed.tobytes())
     key = ("eligible", params.screen, base)
@@ -108,11 +111,10 @@ def signal_rows(fs: FeatureStore, lo: int, hi: int, params: StrategyParams, allo
     key = ("score", params.scoring, params.screen, base)
     got = memo.get(key)
     if got is None:  # score and ranks depend on screen and scoring only, not on voting or portfolio
-        score = score_rows(fs, rows, eligible, params.scoring, params.screen, zcache)
-        got = memo[key] = (score, rank_rows(score, eligible))
+        got = memo[key] = score_rank_rows(fs, rows, eligible, params.scoring, params.screen,
+                                          zcache if keep_z else None)
     score, rank = got
-    votes, points = vote_rows(rank, eligible, params.voting)
-    selected = select_rows(eligible, votes, points, score, params.voting.min_votes, params.portfolio.max_positions)
+    votes, points, selected = vote_select_rows(rank, eligible, score, params.voting, params.portfolio.max_positions)
     rp = params.regime
     key = ("regime", rp.proxy_symbol, rp.fast_sma_days, rp.slow_sma_days, rp.breadth_sma_days, rp.bull_breadth_min,
            rp.bear_breadth_max, base)
