@@ -14,10 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aura_common.core import jit
 from aura_common.core.backtest import BacktestConfig, run_backtest
 from aura_common.core.backtest import engine
 from aura_common.core.backtest import loop as lp
+from aura_common.core.decide import decide
 from aura_common.core.features import compute_features
+from aura_common.core.synthetic import synthetic_panel
 from aura_common.core.params import PortfolioParams
 from aura_common.core.planning import exact_sum, plan_weights, pick_weights
 from aura_common.core.regime import REGIMES, Regime, RegimeState, advance, advance_codes
@@ -70,6 +73,26 @@ def test_buffers_grow_without_changing_the_run(fs, monkeypatch, active_params):
 def test_record_plans_checks_the_loop_against_plan_at(fs, active_params):
     r = run_backtest(fs, active_params, BacktestConfig(record_plans=True))
     assert len(set(r.plan_hashes)) > 50  # every day's plan was re-derived by plan_at and matched the loop's targets
+
+
+@pytest.mark.parametrize("variant", [{}, {"portfolio": {"weighting": "score"}, "voting": {"method": "median"}}])
+def test_decisions_are_identical_compiled_and_interpreted(variant):
+    """The trader runs the kernels interpreted, the backtester compiled: every plan must be the same bytes."""
+    panel = synthetic_panel(30, 400, seed=3, late_listing_fraction=0.3)
+    params = strategy(**{**ACTIVE, **variant})
+    feats = compute_features(panel)
+    holdings = {s: 0.15 for s in panel.symbols[:3]}
+    picked = 0
+    for t in range(100, 400, 7):
+        state = RegimeState(Regime.BULL)
+        compiled = decide(feats, t, holdings, state, params)
+        with jit.interpreted():
+            assert jit.interpreting()
+            interpreted = decide(compute_features(panel), t, holdings, state, params)
+        assert not jit.interpreting()
+        assert compiled.canonical_json() == interpreted.canonical_json(), t
+        picked += bool(compiled.picks)
+    assert picked >= 10
 
 
 def test_kernels_load_from_a_cache_or_compile_in_memory():

@@ -20,6 +20,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from aura_common.core import jit
+
+    # One decision a day on a few rows: the decision kernels run interpreted here (the same functions the
+    # backtester compiles; the tests hold both modes to identical plans), which keeps Numba and LLVM, about
+    # 125 MB, out of the trader's memory.
+    jit.interpret()
     from aura_common.adapters.broker import BrokerError
     from aura_common.adapters.journal import JournalError
 

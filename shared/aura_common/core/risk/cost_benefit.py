@@ -87,10 +87,10 @@ def rebalance_benefit_bps(
     without a score takes the lowest of ``scores``."""
     floor = min(scores.values()) if scores else 0.0
     keys = sorted(set(current_weights) | set(target_weights))
-    return benefit_bps(np.array([float(current_weights.get(s, 0.0)) for s in keys], dtype=np.float64),
-                       np.array([float(target_weights.get(s, 0.0)) for s in keys], dtype=np.float64),
-                       np.array([float(scores.get(s, floor)) for s in keys], dtype=np.float64),
-                       float(bps_per_score))
+    return float(benefit_bps(np.array([float(current_weights.get(s, 0.0)) for s in keys], dtype=np.float64),
+                             np.array([float(target_weights.get(s, 0.0)) for s in keys], dtype=np.float64),
+                             np.array([float(scores.get(s, floor)) for s in keys], dtype=np.float64),
+                             float(bps_per_score)))
 
 
 def cost_benefit(
