@@ -192,3 +192,33 @@ def test_benefit_equals_the_formula(cur, tgt, scores, bps):
     args = (np.array([cur.get(s, 0.0) for s in keys]), np.array([tgt.get(s, 0.0) for s in keys]),
             np.array([scores.get(s, floor) for s in keys]), bps)
     assert benefit_bps(*args) == benefit_bps.py_func(*args)
+
+
+def test_held_scores_are_what_the_day_loop_weighs(small_panel, active_params):
+    """The trader's cost-benefit weighs a held symbol at the plan's ``held_scores``: its own score when it is scored
+    (picked or not), the cross-section's lowest when it is not, exactly as the backtester's day loop does."""
+    from aura_common.core.decide import signal_rows
+    from aura_common.core.screen import allowed_columns
+
+    feats = compute_features(small_panel)
+    sig = signal_rows(feats, 0, feats.shape[0], active_params, allowed_columns(small_panel.symbols))
+    checked = {"picked": 0, "scored": 0, "unscored": 0}
+    for t in range(100, feats.shape[0], 5):
+        r = t - sig.lo
+        holdings = {s: 0.1 for s in small_panel.symbols[::2]} | {"GONEUSDT": 0.05}
+        plan = decide(feats, t, holdings, RegimeState(Regime.BULL), active_params)
+        held = dict(plan.held_scores)
+        assert sorted(held) == sorted(holdings)
+        picks = {p.symbol: p.score for p in plan.picks}
+        for s, v in held.items():
+            j = small_panel.symbols.index(s) if s in small_panel.symbols else None
+            raw = sig.score[r, j] if j is not None else float("nan")
+            if raw == raw:
+                assert v == raw
+                checked["picked" if s in picks else "scored"] += 1
+                if s in picks:
+                    assert picks[s] == v
+            else:
+                assert v == sig.score_floor[r]
+                checked["unscored"] += 1
+    assert min(checked.values()) > 0, checked

@@ -113,7 +113,9 @@ def plan_intents(*, panel: Panel, row: int, params: StrategyParams, regime: Regi
         trades.append(TradeEstimate(s, side, Decimal(repr(round(abs(tgt - cur) * float(equity), 8))), forced))
     gate = None
     if any(not t.forced for t in trades) and equity > 0:
-        scores = {p.symbol: p.score for p in plan.picks}
+        # picks at their score; held symbols at theirs, or the cross-section's lowest when unscored (as the
+        # backtester weighs them: the same rule, from the same signals)
+        scores = {**dict(plan.held_scores), **{p.symbol: p.score for p in plan.picks}}
         benefit = rebalance_benefit_bps(weights, targets, scores, params.risk.cost_benefit_bps_per_score)
         gate, kept = cost_benefit(trades, benefit, equity, params.risk, fee_bps, slippage_bps)
         if gate.decision is not GateDecision.PASS:

@@ -14,6 +14,7 @@ the features of that block are computed for its rows only (``FeatureStore.tail``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -68,6 +69,10 @@ class Signals:
         return (sel.tolist(), np.take_along_axis(self.score, at, axis=1).tolist(),
                 np.take_along_axis(self.votes, at, axis=1).tolist(),
                 np.take_along_axis(self.points, at, axis=1).tolist())
+
+    @cached_property
+    def column(self) -> dict[str, int]:
+        return {s: j for j, s in enumerate(self.symbols)}
 
     @cached_property
     def score_floor(self) -> list[float]:
@@ -139,7 +144,24 @@ def plan_at(sig: Signals, t: int, holdings: Mapping[str, float], state: RegimeSt
     picks = sig.picks_at(r) if expo > 0 else ()
     targets, exits = plan_weights([(p[0], p[1]) for p in picks], expo, holdings, params.portfolio)
     # tuple.__new__: a Plan without NamedTuple's Python-level __new__ (built once a day for every backtest day)
-    return tuple.__new__(Plan, (sig.decision_times[r], new_state, observed, expo, picks, targets, exits))
+    return tuple.__new__(Plan, (sig.decision_times[r], new_state, observed, expo, picks, targets, exits,
+                                held_scores(sig, r, holdings)))
+
+
+def held_scores(sig: Signals, r: int, holdings: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+    """(symbol, score) of each held symbol at block row ``r``: its score, or the row's lowest when unscored (or
+    not in the panel). The backtester's day loop reads the same two arrays."""
+    if not holdings:
+        return ()
+    col = sig.column
+    floor = sig.score_floor[r]
+    out = []
+    for s in sorted(holdings):
+        if holdings[s] > 0:
+            j = col.get(s)
+            v = float(sig.score[r, j]) if j is not None else math.nan
+            out.append((s, v if v == v else floor))
+    return tuple(out)
 
 
 def voting_lookback(params: StrategyParams) -> int:

@@ -42,6 +42,10 @@ class Plan(NamedTuple):
     picks: tuple[Pick, ...]  # in order of preference
     targets: tuple[tuple[str, float], ...]  # (symbol, weight), sorted by symbol, weight > 0
     exits: tuple[str, ...]  # held symbols to sell entirely, sorted
+    # (symbol, score) of every held symbol, sorted: its composite score, or the cross-section's lowest when it is
+    # not scored (what the cost-benefit gate weighs a held position at). An echo of the inputs, not a decision:
+    # left out of the canonical form and the hash.
+    held_scores: tuple[tuple[str, float], ...] = ()
 
     def target_map(self) -> dict[str, float]:
         return dict(self.targets)
