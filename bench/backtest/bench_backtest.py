@@ -12,8 +12,10 @@ when absent) and a seeded synthetic panel of 100 symbols × 2000 days (seed 42).
    parameters that express the same rule and the risk gates switched off. Checks: the same (day, symbol, side)
    orders and final equity within 0.5 %. Prints time per backtest, backtests/s of a 200-combination sweep
    (lookback × top-n), and the ratio.
-2. AURA's full strategy (screen, score, voting, regime, all three gates) on the synthetic panel: one warm
-   backtest, a 200-combination sweep over ``--workers`` forked processes, peak memory (ru_maxrss).
+2. AURA's full strategy (screen, score, voting, regime, all three gates) on the synthetic panel, in a fresh
+   process of its own: one warm backtest, a 200-combination sweep over ``--workers`` forked processes, peak memory
+   (VmHWM of that process and of each worker; ``ru_maxrss`` would include the parent's peak, carried across fork
+   and exec by Linux).
 Timings are wall-clock medians on a shared machine; the load average is printed with them.
 """
 
@@ -23,7 +25,7 @@ import argparse
 import itertools
 import multiprocessing as mp
 import os
-import resource
+import subprocess
 import statistics
 import sys
 import time
@@ -97,8 +99,11 @@ def vbt_run(panel, weights: np.ndarray):
 
 
 def zero_min_specs(panel):
-    return {s: MarketSpec(Symbol(s), s[:-4], "USDT", Decimal("0.00000001"), Decimal("0.00000001"),
-                          Decimal("0.00000001"), Decimal(0)) for s in panel.symbols}
+    """No lot step, no minimums: vectorbt has no lot rules, so neither side rounds a quantity. (With Binance's
+    1e-8 step AURA floors every quantity; on a rotation that trades drift every day the two paths then drift apart
+    chaotically from a one-step difference, which says nothing about either engine.)"""
+    return {s: MarketSpec(Symbol(s), s[:-4], "USDT", Decimal("0.00000001"), Decimal(0), Decimal(0), Decimal(0))
+            for s in panel.symbols}
 
 
 def compare_rotation(name: str, panel, vectorbt: bool, sweep_n: int) -> None:
@@ -189,6 +194,20 @@ def _run(params) -> float:
     return _SWEEP.run(params).metrics["final_equity"]
 
 
+def vm_hwm_mb() -> float:
+    """This process's own peak resident set (VmHWM; unlike ru_maxrss it does not inherit a parent's peak across
+    fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _worker_hwm(_: int) -> tuple[int, float]:
+    time.sleep(0.05)  # spread the calls over the workers
+    return os.getpid(), vm_hwm_mb()
+
+
 def full_strategy(panel_args, workers: int, sweep_n: int) -> None:
     panel = synthetic_panel(*panel_args)
     print(f"\n== AURA full strategy (screen, score, voting, regime, 3 gates) on synthetic "
@@ -215,15 +234,16 @@ def full_strategy(panel_args, workers: int, sweep_n: int) -> None:
             pool.map(_run, grid[:workers])  # warm each worker's features
             t0 = time.perf_counter()
             pool.map(_run, grid, chunksize=4)
-    dt = time.perf_counter() - t0
+            dt = time.perf_counter() - t0
+            peaks = dict(pool.map(_worker_hwm, range(4 * workers), chunksize=1))
+        print(f"peak RSS (VmHWM) of the sweep's workers: {', '.join(f'{v:.0f} MB' for v in peaks.values())}")
+    dt = time.perf_counter() - t0 if workers <= 1 else dt
     print(f"sweep {len(grid)} combos on {workers} process(es): {len(grid) / dt:8.1f} backtests/s "
           f"({dt:.2f} s; {len({(p.voting, p.scoring) for p in grid})} distinct signal sets, stop-loss varies fastest)")
 
 
-def peak_memory() -> None:
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"\npeak RSS: this process {me:.0f} MB, largest child {kids:.0f} MB")
+def peak_memory(what: str) -> None:
+    print(f"peak RSS (VmHWM) of {what}: {vm_hwm_mb():.0f} MB")
 
 
 def main() -> int:
@@ -232,7 +252,12 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-vectorbt", action="store_true")
     ap.add_argument("--skip-rotation", action="store_true")
+    ap.add_argument("--full-only", action="store_true", help="only AURA's full strategy, in this process")
     args = ap.parse_args()
+    if args.full_only:
+        full_strategy((100, 2000, 42), args.workers, 40 if args.quick else 200)
+        peak_memory("the full-strategy process (AURA alone)")
+        return 0
     sweep_n = 40 if args.quick else 200
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, cpus {os.cpu_count()}, load {load()}")
     if not args.skip_rotation:
@@ -245,9 +270,11 @@ def main() -> int:
             print(f"\n(real data not found at {real}: skipped)")
         compare_rotation("synthetic 100 x 2000 (seed 42)", synthetic_panel(100, 2000, 42), not args.no_vectorbt,
                          sweep_n)
-    full_strategy((100, 2000, 42), args.workers, sweep_n)
-    peak_memory()
-    return 0
+    peak_memory("this process (both engines, every panel)")
+    # AURA alone, in a fresh process: its memory figure must not include vectorbt's
+    sys.stdout.flush()
+    cmd = [sys.executable, __file__, "--full-only", "--workers", str(args.workers)] + (["--quick"] if args.quick else [])
+    return subprocess.run(cmd, check=False).returncode
 
 
 if __name__ == "__main__":
