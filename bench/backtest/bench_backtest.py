@@ -232,9 +232,13 @@ def full_strategy(panel_args, workers: int, sweep_n: int) -> None:
     else:
         with mp.get_context("fork").Pool(workers, initializer=_init, initargs=(panel_args,)) as pool:
             pool.map(_run, grid[:workers])  # warm each worker's features
-            t0 = time.perf_counter()
-            pool.map(_run, grid, chunksize=4)
-            dt = time.perf_counter() - t0
+            runs = []
+            for _ in range(3):  # a run lasts well under a second on a shared machine: report the median of three
+                t0 = time.perf_counter()
+                pool.map(_run, grid, chunksize=4)
+                runs.append(time.perf_counter() - t0)
+            dt = statistics.median(runs)
+            print(f"sweep runs: {', '.join(f'{len(grid) / r:.0f}/s' for r in runs)}")
             peaks = dict(pool.map(_worker_hwm, range(4 * workers), chunksize=1))
         print(f"peak RSS (VmHWM) of the sweep's workers: {', '.join(f'{v:.0f} MB' for v in peaks.values())}")
     dt = time.perf_counter() - t0 if workers <= 1 else dt
