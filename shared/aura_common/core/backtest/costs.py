@@ -14,7 +14,24 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from aura_common.core.jit import kernel
 from aura_common.domain.values import MarketSpec
+
+
+@kernel
+def floor_qty(qty: float, step: float) -> float:
+    """Round down to the step; never more than ``qty``. The day loop's rule (``LotRule.floor_qty`` calls it)."""
+    if qty <= 0:
+        return 0.0
+    if step <= 0:
+        return qty
+    out = math.floor(qty / step) * step
+    return out if out <= qty else out - step
+
+
+@kernel
+def placeable(qty: float, price: float, min_qty: float, min_notional: float) -> bool:
+    return qty >= min_qty and qty * price >= min_notional and qty > 0
 
 
 @dataclass(frozen=True)
@@ -42,15 +59,10 @@ class LotRule:
 
     def floor_qty(self, qty: float) -> float:
         """Round down to the step; never more than ``qty`` (may be one step below the exact Decimal floor)."""
-        if qty <= 0:
-            return 0.0
-        if self.step <= 0:
-            return qty
-        out = math.floor(qty / self.step) * self.step
-        return out if out <= qty else out - self.step
+        return float(floor_qty(float(qty), self.step))
 
     def placeable(self, qty: float, price: float) -> bool:
-        return qty >= self.min_qty and qty * price >= self.min_notional and qty > 0
+        return bool(placeable(float(qty), float(price), self.min_qty, self.min_notional))
 
 
 DEFAULT_SPEC_FIGURES = LotRule(step=1e-8, min_qty=1e-8, min_notional=10.0)

@@ -25,10 +25,9 @@ Certain outcomes (each far outside float rounding of the gate's own exact compar
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from aura_common.core.backtest.costs import floor_qty, placeable
 from aura_common.core.jit import kernel
 from aura_common.core.planning import pick_weights
 from aura_common.core.regime import advance_codes
@@ -65,22 +64,6 @@ WHY_NONE, WHY_STOP, WHY_TAKE, WHY_KILL, WHY_REGIME, WHY_EXIT, WHY_REBALANCE = 0,
 REASONS = ("", "stop_loss", "take_profit", "kill_switch", "regime", "exit", "rebalance")
 EV_STOP, EV_TAKE, EV_CB = 1, 2, 3
 REL = 1e-9  # relative distance from a gate's threshold beyond which its outcome is certain
-
-
-@kernel
-def floor_qty(qty: float, step: float) -> float:
-    """Round down to the step; never more than ``qty`` (``costs.LotRule.floor_qty``)."""
-    if qty <= 0:
-        return 0.0
-    if step <= 0:
-        return qty
-    out = math.floor(qty / step) * step
-    return out if out <= qty else out - step
-
-
-@kernel
-def placeable(qty: float, price: float, min_qty: float, min_notional: float) -> bool:
-    return qty >= min_qty and qty * price >= min_notional and qty > 0
 
 
 @kernel
