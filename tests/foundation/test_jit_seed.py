@@ -37,3 +37,21 @@ def test_kernels_run_where_no_cache_directory_is_writable(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "AUSDT" in out.stdout
+
+
+def test_a_new_source_hash_replaces_the_caches_of_earlier_sources(tmp_path):
+    """The cache directory is named after the core's sources; a new one removes older ones (and nothing else)."""
+    from aura_common.core.jit import source_fingerprint
+
+    base = tmp_path / "jit"
+    old, other = base / "0123456789abcdef", base / "keep-me"
+    old.mkdir(parents=True)
+    other.mkdir()
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(base)}
+    code = ("from aura_common.core.regime import advance, RegimeState, Regime\n"
+            "print(advance(RegimeState(), Regime.BULL, 1).regime.value)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "bull"
+    assert not old.exists() and other.is_dir()
+    assert any((base / source_fingerprint()).rglob("*.nbi"))  # the kernel was cached under the current hash

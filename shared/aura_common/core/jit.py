@@ -17,9 +17,9 @@ interpreted, identical runs), so the mode can never change a result.
 file could be served stale machine code after that file changed. The cache directory is therefore named after a
 hash of every source file of ``aura_common.core`` (any change → a fresh directory → recompiled): under
 ``$NUMBA_CACHE_DIR`` when set (the image sets ``/tmp/aura-jit`` and seeds it with kernels compiled at build time,
-because the container's file system is read-only), else ``core/__pycache__/jit``. Where no cache directory is
-writable a kernel compiles in memory. This module is the core's only contact with the file system, and only in
-compiled mode.
+because the container's file system is read-only), else ``core/__pycache__/jit``; creating a new one removes the
+directories of earlier sources beside it. Where no cache directory is writable a kernel compiles in memory. This
+module is the core's only contact with the file system, and only in compiled mode.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -111,13 +112,24 @@ def _load_numba() -> Any:
         global _cache
         path = cache_dir()
         try:  # only this directory: never Numba's per-file fallbacks, which cannot see a change in a callee
+            fresh = not path.exists()
             path.mkdir(parents=True, exist_ok=True)
             tempfile.TemporaryFile(dir=path).close()
             numba.config.CACHE_DIR, _cache = str(path), True
+            if fresh:
+                _prune_older(path)
         except OSError:
             _cache = False
         _numba = numba
     return _numba
+
+
+def _prune_older(current: Path) -> None:
+    """Remove the cache directories of earlier sources beside ``current`` (named like it: 16 hex digits)."""
+    for sibling in current.parent.iterdir():
+        name = sibling.name
+        if sibling != current and sibling.is_dir() and len(name) == 16 and all(c in "0123456789abcdef" for c in name):
+            shutil.rmtree(sibling, ignore_errors=True)
 
 
 def source_fingerprint() -> str:
