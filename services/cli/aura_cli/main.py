@@ -83,22 +83,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     return parser, handlers
 
 
-def seed_jit_cache() -> None:
-    """Copy the kernels compiled at image build (``$AURA_JIT_SEED``) into the writable ``$NUMBA_CACHE_DIR`` once,
-    before any kernel is loaded. Best effort: without the seed a kernel compiles on first use instead."""
-    seed, target = os.environ.get("AURA_JIT_SEED"), os.environ.get("NUMBA_CACHE_DIR")
-    if not seed or not target or not os.path.isdir(seed) or os.path.exists(os.path.join(target, ".seeded")):
-        return
-    import shutil
-    try:
-        shutil.copytree(seed, target, dirs_exist_ok=True)
-        open(os.path.join(target, ".seeded"), "w").close()
-    except OSError:
-        pass
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    seed_jit_cache()
     try:
         parser, handlers = build_parser()
         args = parser.parse_args(argv)

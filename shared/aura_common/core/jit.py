@@ -16,9 +16,10 @@ interpreted, identical runs), so the mode can never change a result.
 **Cache.** Numba keys a cached function on its own source file only, so a kernel that calls a kernel in another
 file could be served stale machine code after that file changed. The cache directory is therefore named after a
 hash of every source file of ``aura_common.core`` (any change → a fresh directory → recompiled): under
-``$NUMBA_CACHE_DIR`` when set (the image sets ``/tmp/aura-jit`` and seeds it with kernels compiled at build time,
-because the container's file system is read-only), else ``core/__pycache__/jit``; creating a new one removes the
-directories of earlier sources beside it. Where no cache directory is writable a kernel compiles in memory. This
+``$NUMBA_CACHE_DIR`` when set, else ``core/__pycache__/jit``; creating a new one removes the directories of earlier
+sources beside it. Numba can only use a writable cache, and a container's file system is read-only: the image sets
+``NUMBA_CACHE_DIR=/tmp/aura-jit`` and ``AURA_JIT_SEED=/opt/aura-jit``, the kernels it compiled at build time, which
+are copied into the new directory when they were compiled from the same sources. Where no cache directory is writable a kernel compiles in memory. This
 module is the core's only contact with the file system, and only in compiled mode.
 """
 
@@ -113,6 +114,9 @@ def _load_numba() -> Any:
         path = cache_dir()
         try:  # only this directory: never Numba's per-file fallbacks, which cannot see a change in a callee
             fresh = not path.exists()
+            seed = Path(os.environ.get("AURA_JIT_SEED") or "/nonexistent") / path.name
+            if fresh and seed.is_dir():  # kernels compiled at image build for these very sources
+                shutil.copytree(seed, path)
             path.mkdir(parents=True, exist_ok=True)
             tempfile.TemporaryFile(dir=path).close()
             numba.config.CACHE_DIR, _cache = str(path), True
