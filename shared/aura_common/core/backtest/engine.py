@@ -135,28 +135,12 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
         raise IndexError(f"backtest rows {lo}..{hi - 1} outside the signals' rows")
     symbols = fs.panel.symbols
     n, days = len(symbols), hi - lo
-    risk, rp, pp = params.risk, params.regime, params.portfolio
+    risk = params.risk
     fee_bps, slip_bps = cfg.costs.fee_bps, cfg.costs.slippage_bps
     rules = lot_rules(symbols, cfg.specs)
     lots = np.array([[r.step for r in rules], [r.min_qty for r in rules], [r.min_notional for r in rules]],
                     dtype=np.float64).reshape(3, n)
-    pi = np.zeros(lp.K_SIZE, dtype=np.int64)
-    pi[lp.K_LO], pi[lp.K_HI], pi[lp.K_SIG_LO] = lo, hi, sig.lo
-    pi[lp.K_USE_KS] = "kill_switch" in cfg.gates
-    pi[lp.K_USE_EXIT] = "position_exit" in cfg.gates
-    pi[lp.K_USE_CB] = "cost_benefit" in cfg.gates
-    pi[lp.K_SCREEN], pi[lp.K_LIQUIDATE] = cfg.screen_gates, risk.kill_switch_liquidate
-    pi[lp.K_EQUAL], pi[lp.K_CONFIRM] = pp.weighting == "equal", rp.confirm_cycles
-    pi[lp.K_KS_POINTS], pi[lp.K_TRIM] = risk.kill_switch_window_days + 2, risk.cost_benefit_action == "trim"
-    pi[lp.K_RECORD] = cfg.record_plans
-    pf = np.zeros(lp.G_SIZE)
-    pf[lp.G_FEE], pf[lp.G_SLIP], pf[lp.G_FEE_BPS], pf[lp.G_SLIP_BPS] = fee_bps / 1e4, slip_bps / 1e4, fee_bps, slip_bps
-    pf[lp.G_EXPO_BULL], pf[lp.G_EXPO_SIDE], pf[lp.G_EXPO_BEAR] = rp.exposure_bull, rp.exposure_sideways, rp.exposure_bear
-    pf[lp.G_MAX_W], pf[lp.G_MIN_TRADE] = pp.max_weight, pp.min_trade_weight
-    # certain PASS below the threshold less a tolerance far above float rounding (the gate compares exactly)
-    pf[lp.G_KS_MARGIN] = risk.kill_switch_max_drawdown_pct / 100.0 - 1e-9
-    pf[lp.G_STOP], pf[lp.G_TAKE] = 1 - risk.stop_loss_pct / 100.0, 1 + risk.take_profit_pct / 100.0
-    pf[lp.G_CB_MARGIN], pf[lp.G_BPS_PER_SCORE] = risk.cost_benefit_margin_bps, risk.cost_benefit_bps_per_score
+    pi, pf = _kernel_params(lo, hi, sig.lo, params, cfg)
     ist = np.zeros(lp.I_SIZE, dtype=np.int64)
     ist[lp.I_T], ist[lp.I_PHASE] = lo, lp.P_MARK
     ist[lp.I_REGIME], ist[lp.I_CAND], ist[lp.I_STREAK] = state_codes(RegimeState())
@@ -253,6 +237,31 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
         hashes, inputs = _replay_plans(sig, params, symbols, lo, rec_w, rec_tgt, rec_state)
     return BacktestResult(times.copy(), equity, exposure, metrics, float(fst[lp.F_CASH]), final_positions,
                           dict(gates.calls), build_trades, build_events, out_reg, hashes, inputs)
+
+
+def _kernel_params(lo: int, hi: int, sig_lo: int, params: StrategyParams,
+                   cfg: BacktestConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The day loop's integer and float parameters (``loop.K_*``, ``loop.G_*``)."""
+    risk, rp, pp = params.risk, params.regime, params.portfolio
+    fee_bps, slip_bps = cfg.costs.fee_bps, cfg.costs.slippage_bps
+    pi = np.zeros(lp.K_SIZE, dtype=np.int64)
+    pi[lp.K_LO], pi[lp.K_HI], pi[lp.K_SIG_LO] = lo, hi, sig_lo
+    pi[lp.K_USE_KS] = "kill_switch" in cfg.gates
+    pi[lp.K_USE_EXIT] = "position_exit" in cfg.gates
+    pi[lp.K_USE_CB] = "cost_benefit" in cfg.gates
+    pi[lp.K_SCREEN], pi[lp.K_LIQUIDATE] = cfg.screen_gates, risk.kill_switch_liquidate
+    pi[lp.K_EQUAL], pi[lp.K_CONFIRM] = pp.weighting == "equal", rp.confirm_cycles
+    pi[lp.K_KS_POINTS], pi[lp.K_TRIM] = risk.kill_switch_window_days + 2, risk.cost_benefit_action == "trim"
+    pi[lp.K_RECORD] = cfg.record_plans
+    pf = np.zeros(lp.G_SIZE)
+    pf[lp.G_FEE], pf[lp.G_SLIP], pf[lp.G_FEE_BPS], pf[lp.G_SLIP_BPS] = fee_bps / 1e4, slip_bps / 1e4, fee_bps, slip_bps
+    pf[lp.G_EXPO_BULL], pf[lp.G_EXPO_SIDE], pf[lp.G_EXPO_BEAR] = rp.exposure_bull, rp.exposure_sideways, rp.exposure_bear
+    pf[lp.G_MAX_W], pf[lp.G_MIN_TRADE] = pp.max_weight, pp.min_trade_weight
+    # certain PASS below the threshold less a tolerance far above float rounding (the gate compares exactly)
+    pf[lp.G_KS_MARGIN] = risk.kill_switch_max_drawdown_pct / 100.0 - 1e-9
+    pf[lp.G_STOP], pf[lp.G_TAKE] = 1 - risk.stop_loss_pct / 100.0, 1 + risk.take_profit_pct / 100.0
+    pf[lp.G_CB_MARGIN], pf[lp.G_BPS_PER_SCORE] = risk.cost_benefit_margin_bps, risk.cost_benefit_bps_per_score
+    return pi, pf
 
 
 def _capacity(days: int, symbols: int) -> int:

@@ -99,7 +99,6 @@ def run_days(close_t, score, floor, selected, observed, dec_ms, lots, pi, pf, is
             out_f[D_MARK, d] = equity
             forced[:] = 0
             ist[I_BLOCKED] = 0
-            phase = P_EXIT
             ist[I_POS] = 0
             if equity <= 0:
                 ist[I_BLOCKED] = 1
@@ -111,21 +110,16 @@ def run_days(close_t, score, floor, selected, observed, dec_ms, lots, pi, pf, is
                         ist[I_BLOCKED] = 1  # stays tripped until a reset or the end of the cooldown
                         ask = False
                 elif screen:
-                    m = min(pi[K_KS_POINTS], d + 1 - ist[I_KS_SINCE])
-                    m = max(m, 1)
-                    peak = out_f[D_MARK, d - m + 1]
-                    for i in range(d - m + 2, d + 1):
-                        if out_f[D_MARK, i] > peak:
-                            peak = out_f[D_MARK, i]
+                    m = max(min(pi[K_KS_POINTS], d + 1 - ist[I_KS_SINCE]), 1)
+                    peak = out_f[D_MARK, d - m + 1:d + 1].max()
                     if peak <= 0 or (peak - equity) / peak < pf[G_KS_MARGIN]:
                         ask = False
                 if ask:
                     ist[I_PHASE] = P_KS_WAIT
                     return NEED_KS
-            ist[I_PHASE] = phase
+            ist[I_PHASE] = P_EXIT
         elif phase == P_KS_WAIT:  # the engine wrote the gate's answer into ist[I_BLOCKED]
             ist[I_PHASE] = P_EXIT
-            ist[I_POS] = 0
         elif phase == P_EXIT_WAIT:  # the engine wrote the gate's answer into forced[pos]
             ist[I_POS] += 1
             ist[I_PHASE] = P_EXIT
