@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -59,6 +61,31 @@ def wait_until(what: str, check, timeout: float = 60.0, interval: float = 0.2):
             break
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+
+
+def stop_process(proc: subprocess.Popen, *, sig: int | None = signal.SIGTERM, timeout: float = 10.0) -> int:
+    """Ask a process to stop with ``sig`` (None: the caller already asked it, e.g. by closing its stdin) and
+    wait; kill it when it has not exited within ``timeout``. Returns its exit code."""
+    if proc.poll() is None:
+        if sig is not None:
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode
+
+
+def metric_families(registry) -> dict[str, tuple[str, set[str]]]:
+    """Every metric a prometheus_client registry exposes: name (counters with ``_total``) -> (type, label names)."""
+    out = {}
+    for family in registry.collect():
+        labels: set[str] = set()
+        for sample in family.samples:
+            labels |= set(sample.labels) - {"le"}
+        out[family.name + ("_total" if family.type == "counter" else "")] = (family.type, labels)
+    return out
 
 
 class Admin:

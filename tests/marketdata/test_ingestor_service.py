@@ -24,6 +24,8 @@ from aura_common.domain import Interval
 from aura_ingestor.metrics import IngestorMetrics
 from aura_ingestor.service import IngestService
 
+from ..conftest import stop_process  # noqa: TID252 - the suite-wide helpers
+
 REPO = Path(__file__).resolve().parents[2]
 NOW = 1_739_188_800_000  # 2025-02-10T12:00Z
 START = 1_735_689_600_000  # 2025-01-01
@@ -206,12 +208,7 @@ def test_scheduled_service_serves_metrics(tmp_path, archive_fake, klines_fake, p
         assert 'aura_ingest_gaps{interval="1d",symbol="AAAUSDT"} 0.0' in body
         assert "aura_provider_request_duration_seconds_count" in body
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def test_a_hanging_provider_is_given_up_after_three_timeouts_in_a_pass(tmp_path, archive_fake, klines_fake):

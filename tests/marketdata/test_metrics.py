@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from aura_ingestor.metrics import IngestorMetrics
 
+from ..conftest import metric_families  # noqa: TID252 - the suite-wide helpers
+
 CONTRACT = {
     "aura_ingest_rows_written_total": ("counter", {"interval"}),
     "aura_ingest_rows_rejected_total": ("counter", {"provider", "reason"}),
@@ -26,14 +28,7 @@ def test_contract_names_types_and_labels():
     m.observe_request("archive", 0.01, True)
     m.symbol_state("BTCUSDT", "1d", 3600.0, 4)
     m.pass_succeeded(1_700_000_000_000)
-    seen = {}
-    for fam in reg.collect():
-        name = fam.name + ("_total" if fam.type == "counter" else "")
-        labels = set()
-        for s in fam.samples:
-            labels |= set(s.labels) - {"le"}
-        seen[name] = (fam.type, labels)
-    assert seen == CONTRACT
+    assert metric_families(reg) == CONTRACT
     text = generate_latest(reg).decode()
     assert 'aura_ingest_rows_rejected_total{provider="archive",reason="misaligned"} 2.0' in text
     assert 'aura_ingest_gaps{interval="1d",symbol="BTCUSDT"} 4.0' in text

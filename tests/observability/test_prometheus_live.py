@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ..conftest import free_port, wait_until as wait_for  # noqa: TID252 - the suite-wide helpers
+from ..conftest import free_port, stop_process, wait_until as wait_for  # noqa: TID252 - the suite-wide helpers
 from .contract import DASHBOARD, PROMETHEUS_DIR, REPO
 
 pytestmark = pytest.mark.slow
@@ -50,11 +50,7 @@ def trader_target(tmp_path) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, sig=None)
 
 
 @pytest.fixture
@@ -80,12 +76,7 @@ def prometheus(tmp_path, trader_target) -> Iterator[str]:
                  or (proc.poll() is not None and pytest.fail((tmp_path / "prometheus.log").read_text()[-3000:])))
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, timeout=15)
         log.close()
 
 

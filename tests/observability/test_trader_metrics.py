@@ -10,6 +10,7 @@ from aura_common.core.sync_guard import SyncReason
 from aura_common.domain.values import OrderStatus
 from aura_trader.metrics import TraderMetrics
 
+from ..conftest import metric_families  # noqa: TID252 - the suite-wide helpers
 from .contract import TRADER
 
 
@@ -24,14 +25,7 @@ def m(reg):
 
 
 def test_every_contract_metric_exists_with_its_type_and_labels(reg, m):
-    families = {f.name: f for f in reg.collect()}
-    got = {}
-    for family in families.values():
-        name = family.name + ("_total" if family.type == "counter" else "")
-        labels = set()
-        for s in family.samples:
-            labels |= set(s.labels) - {"le"}
-        got[name] = (family.type, labels)
+    got = metric_families(reg)
     for name, (kind, labels) in TRADER.items():
         assert name in got, f"missing {name}"
         assert got[name][0] == kind, name

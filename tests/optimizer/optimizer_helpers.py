@@ -3,8 +3,11 @@ cache's own writer from a seeded synthetic panel) and a runner for the real ``.v
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,3 +92,32 @@ def make_workspace(root: Path, panel: Panel | None, **optimizer) -> Workspace:
     if panel is not None:
         write_cache(ws.data_dir, panel)
     return ws
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """The block's process, killed and reaped if it is still running when the block ends (a failed test)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def signal_and_wait(proc: subprocess.Popen, sig: int, timeout: float = 60.0) -> str:
+    """Send ``sig`` and wait for the process to exit; returns its stderr."""
+    proc.send_signal(sig)
+    return proc.communicate(timeout=timeout)[1]
+
+
+def read_until(proc: subprocess.Popen, needle: str, timeout: float = 120.0) -> str:
+    """The first stderr line containing ``needle`` (AssertionError when the process ends or time runs out first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if needle in line:
+            return line
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError(f"{needle} not seen")

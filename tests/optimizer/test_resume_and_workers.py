@@ -6,11 +6,13 @@ import json
 import os
 import signal
 import sqlite3
-import time
 
 import optuna
 
 from aura_optimizer.studies import DONE_STATES, fold_study_name, make_storage
+from optimizer_helpers import reaped, signal_and_wait
+
+from ..conftest import wait_until  # noqa: TID252 - the suite-wide helpers
 
 
 def _done(run_dir) -> int:
@@ -24,15 +26,6 @@ def _done(run_dir) -> int:
         return 0
 
 
-def _wait_for(pred, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
 def _fold_trials(run_dir, run_id: str, fold: int):
     storage = make_storage(f"sqlite:///{run_dir / 'study.sqlite3'}")
     study = optuna.load_study(study_name=fold_study_name(run_id, fold), storage=storage)
@@ -44,7 +37,7 @@ def test_killed_run_is_marked_incomplete_and_resumes_to_the_same_result(ws):
     proc = ws.popen("--space", "space.yaml", "--folds", "2", "--trials", "40", "--workers", "2", "--run-id", "k",
                     start_new_session=True)
     try:
-        _wait_for(lambda: _done(run_dir) >= 10)
+        wait_until("10 finished trials", lambda: _done(run_dir) >= 10, timeout=120)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the container dies: parent and workers at once
         proc.communicate(timeout=30)
@@ -69,14 +62,10 @@ def test_killed_run_is_marked_incomplete_and_resumes_to_the_same_result(ws):
 
 def test_interrupt_exits_130_with_a_resume_hint(ws):
     run_dir = ws.optimizer_dir / "i"
-    proc = ws.popen("--space", "space.yaml", "--folds", "2", "--trials", "60", "--workers", "2", "--run-id", "i")
-    try:
-        _wait_for(lambda: _done(run_dir) >= 5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    with reaped(ws.popen("--space", "space.yaml", "--folds", "2", "--trials", "60", "--workers", "2",
+                         "--run-id", "i")) as proc:
+        wait_until("5 finished trials", lambda: _done(run_dir) >= 5, timeout=120)
+        err = signal_and_wait(proc, signal.SIGINT)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "--resume i" in err
     assert "--resume i" in (run_dir / "INCOMPLETE").read_text()

@@ -13,6 +13,7 @@ import pytest
 from aura_common.config import ConfigError
 from aura_optimizer.progress import Progress
 from aura_optimizer.service import build_scheduler
+from optimizer_helpers import reaped, read_until, signal_and_wait
 
 
 def test_invalid_cron_is_a_config_error_naming_the_key(ws):
@@ -31,18 +32,10 @@ def test_cron_fires_on_its_schedule():
 
 
 def test_service_starts_waits_and_stops_on_sigterm(ws):
-    proc = ws.popen("--service")
-    try:
-        deadline = time.monotonic() + 60
-        line = ""
-        while time.monotonic() < deadline and "OPTIMIZE_SERVICE" not in line:
-            line = proc.stderr.readline()
+    with reaped(ws.popen("--service")) as proc:
+        line = read_until(proc, "OPTIMIZE_SERVICE", timeout=60)
         assert "state=started" in line and "next_run=" in line, line
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        err = signal_and_wait(proc, signal.SIGTERM, timeout=30)
     assert proc.returncode == 0, err
     assert "state=stopped signal=SIGTERM" in err
     assert ws.runs() == []  # nothing ran before its slot
@@ -112,26 +105,10 @@ def test_bad_crontabs(cron):
         build_scheduler(cron, lambda: None, "aura.yaml")
 
 
-def _read_until(proc, needle: str, timeout: float = 120.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if needle in line:
-            return line
-        if not line and proc.poll() is not None:
-            break
-    raise AssertionError(f"{needle} not seen")
-
-
 def test_service_runs_now_and_on_schedule_until_stopped(ws):
-    proc = ws.popen("--service", "--now", "--space", "space.yaml", "--folds", "1", "--trials", "4")
-    try:
-        _read_until(proc, "OPTIMIZE_DONE")
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    with reaped(ws.popen("--service", "--now", "--space", "space.yaml", "--folds", "1", "--trials", "4")) as proc:
+        read_until(proc, "OPTIMIZE_DONE")
+        err = signal_and_wait(proc, signal.SIGTERM)
     assert proc.returncode == 0, err
     [run] = ws.runs()
     assert (run / "results.json").is_file() and not (run / "INCOMPLETE").exists()
@@ -139,15 +116,10 @@ def test_service_runs_now_and_on_schedule_until_stopped(ws):
 
 
 def test_sigterm_interrupts_a_service_run_which_stays_resumable(ws):
-    proc = ws.popen("--service", "--now", "--space", "space.yaml", "--folds", "2", "--trials", "400")
-    try:
-        _read_until(proc, "OPTIMIZE_START")
+    with reaped(ws.popen("--service", "--now", "--space", "space.yaml", "--folds", "2", "--trials", "400")) as proc:
+        read_until(proc, "OPTIMIZE_START")
         time.sleep(1.0)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        err = signal_and_wait(proc, signal.SIGTERM)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     [run] = ws.runs()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..conftest import free_port, wait_until  # noqa: TID252 - the suite-wide helpers
+from ..conftest import free_port, stop_process, wait_until  # noqa: TID252 - the suite-wide helpers
 
 REPO = Path(__file__).resolve().parents[2]
 AURA = str(Path(sys.executable).with_name("aura"))
@@ -106,15 +105,9 @@ class Proc:
         return out
 
     def stop(self, timeout: float = 20.0) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=10)
+        code = stop_process(self.popen, timeout=timeout)
         self._fh.close()
-        return self.popen.returncode
+        return code
 
 
 def http_get(url: str, timeout: float = 3.0) -> tuple[int, str]:
