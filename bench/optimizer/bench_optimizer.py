@@ -30,7 +30,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,14 +47,9 @@ def real_data() -> Path:
 
 def build_cache(src: Path, data_dir: Path) -> tuple[int, int]:
     from aura_common.adapters.json_candles import load_json_panel
-    from aura_common.adapters.parquet_store import write_candles
+    from aura_common.adapters.parquet_store import write_panel
     panel = load_json_panel(src, "1d")
-    for j, s in enumerate(panel.symbols):
-        ok = ~np.isnan(panel.close[:, j])
-        write_candles(data_dir, "1d", s, {
-            "open_time": panel.times[ok], "open": panel.open[ok, j], "high": panel.high[ok, j],
-            "low": panel.low[ok, j], "close": panel.close[ok, j], "volume": panel.volume[ok, j],
-            "quote_volume": panel.quote_volume[ok, j], "source": "archive"})
+    write_panel(data_dir, "1d", panel, "archive")
     return panel.shape
 
 

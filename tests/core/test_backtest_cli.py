@@ -112,16 +112,10 @@ def test_missing_data_and_bad_params_are_one_clear_line(tmp_path, fixtures):
 
 def test_reads_the_parquet_cache_of_the_config(tmp_path, params_file):
     """Without --fixtures the data comes from paths.data_dir through parquet_store.load_panel."""
-    from aura_common.adapters.parquet_store import write_candles
+    from aura_common.adapters.parquet_store import write_panel
 
     data_dir = tmp_path / "data"
-    panel = synthetic_panel(6, 500, seed=3)
-    for j, sym in enumerate(panel.symbols):
-        ok = ~np.isnan(panel.close[:, j])
-        write_candles(data_dir, "1d", sym, {
-            "open_time": panel.times[ok], "open": panel.open[ok, j], "high": panel.high[ok, j],
-            "low": panel.low[ok, j], "close": panel.close[ok, j], "volume": panel.volume[ok, j],
-            "quote_volume": panel.quote_volume[ok, j], "source": "archive"})
+    write_panel(data_dir, "1d", synthetic_panel(6, 500, seed=3), "archive")
     cfg = tmp_path / "aura.yaml"
     cfg.write_text(f"paths:\n  data_dir: {data_dir}\n  strategy_file: {params_file}\n")
     proc = aura("--config", str(cfg), "backtest", "--from", "2018-06-01", "--to", "2019-05-14", "--json")

@@ -30,7 +30,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -77,12 +76,7 @@ def seed_cache(data_dir: Path, n_symbols: int = 20, n_days: int = 500) -> int:
     today = int(time.time() * 1000) // DAY_MS * DAY_MS
     panel = synthetic_panel(n_symbols, n_days, seed=7, start_ms=today - n_days * DAY_MS,
                             late_listing_fraction=0.0)
-    for j, symbol in enumerate(panel.symbols):
-        ok = np.isfinite(panel.close[:, j])
-        parquet_store.write_candles(data_dir, "1d", symbol, {
-            "open_time": panel.times[ok], "open": panel.open[ok, j], "high": panel.high[ok, j],
-            "low": panel.low[ok, j], "close": panel.close[ok, j], "volume": panel.volume[ok, j],
-            "quote_volume": panel.quote_volume[ok, j], "source": "synthetic"})
+    parquet_store.write_panel(data_dir, "1d", panel, "synthetic")
     return int(panel.times[-1])
 
 

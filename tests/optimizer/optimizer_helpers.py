@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import yaml
 
-from aura_common.adapters.parquet_store import write_candles
+from aura_common.adapters.parquet_store import write_panel
 from aura_common.core.panel import Panel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,12 +39,7 @@ SPACE = {
 
 
 def write_cache(data_dir: Path, panel: Panel) -> None:
-    for j, s in enumerate(panel.symbols):
-        ok = ~np.isnan(panel.close[:, j])
-        write_candles(data_dir, "1d", s, {
-            "open_time": panel.times[ok], "open": panel.open[ok, j], "high": panel.high[ok, j],
-            "low": panel.low[ok, j], "close": panel.close[ok, j], "volume": panel.volume[ok, j],
-            "quote_volume": panel.quote_volume[ok, j], "source": "archive"})
+    write_panel(data_dir, "1d", panel, "archive")
 
 
 @dataclass

@@ -3,7 +3,6 @@ clock, and a helper that runs the REAL `aura trade` process (live code path: Ccx
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,11 +10,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import requests
 import yaml
 
-from aura_common.adapters.parquet_store import write_candles
+from aura_common.adapters.parquet_store import write_panel
 from aura_common.core.synthetic import synthetic_panel
 
 DAY = 86_400_000
@@ -41,11 +39,7 @@ STRATEGY = {
 
 def build_cache(data_dir: Path, n_symbols: int = 16, n_days: int = N_DAYS, seed: int = 3) -> tuple[str, ...]:
     panel = synthetic_panel(n_symbols, n_days, seed, start_ms=START, late_listing_fraction=0.0)
-    for j, s in enumerate(panel.symbols):
-        write_candles(data_dir, "1d", s, {
-            "open_time": panel.times, "open": panel.open[:, j], "high": panel.high[:, j], "low": panel.low[:, j],
-            "close": panel.close[:, j], "volume": panel.volume[:, j], "quote_volume": panel.quote_volume[:, j],
-            "source": "synthetic"})
+    write_panel(data_dir, "1d", panel, "synthetic")
     return panel.symbols
 
 

@@ -62,11 +62,7 @@ def write_market_cache(data_dir: Path, n_symbols: int = 6, n_days: int = 400, se
             f[crash_day:] *= crash
         panel = Panel(panel.symbols, panel.times, panel.interval_ms, fields["open"], fields["high"], fields["low"],
                       fields["close"], panel.volume, panel.quote_volume)
-    for j, symbol in enumerate(panel.symbols):
-        parquet_store.write_candles(data_dir, "1d", symbol, {
-            "open_time": panel.times, "open": panel.open[:, j], "high": panel.high[:, j], "low": panel.low[:, j],
-            "close": panel.close[:, j], "volume": panel.volume[:, j], "quote_volume": panel.quote_volume[:, j],
-            "source": "synthetic"})
+    parquet_store.write_panel(data_dir, "1d", panel, "synthetic")
     start = first + (n_days - 20) * DAY + 20 * 60_000
     if wall_clock:
         start = max(start, int(time.time() * 1000))

@@ -157,6 +157,19 @@ def write_candles(data_dir: str | Path, interval: Interval | str, symbol: str, d
     return path
 
 
+def write_panel(data_dir: str | Path, interval: Interval | str, panel: Panel, source: str) -> list[Path]:
+    """Write every symbol of ``panel`` to the cache (its rows with a close: a listing gap stays a gap), each rows
+    marked ``source``. The inverse of ``load_panel`` for the seeded panels of tests, benchmarks and rehearsals."""
+    paths = []
+    for j, symbol in enumerate(panel.symbols):
+        ok = ~np.isnan(panel.close[:, j])
+        paths.append(write_candles(data_dir, interval, symbol, {
+            "open_time": panel.times[ok], "open": panel.open[ok, j], "high": panel.high[ok, j],
+            "low": panel.low[ok, j], "close": panel.close[ok, j], "volume": panel.volume[ok, j],
+            "quote_volume": panel.quote_volume[ok, j], "source": source}))
+    return paths
+
+
 # ---------------------------------------------------------------------------------------------------- reading
 
 def read_candles(data_dir: str | Path, interval: Interval | str, symbol: str,
