@@ -76,13 +76,17 @@ def test_fetch_balance(ex, server):
 def test_market_buy_full_response_with_fills_and_fees(ex, server):
     o = ex.create_order(SYM, "market", "buy", 0.01, None, {"newClientOrderId": "mkt-1"})
     assert o["status"] == "closed" and o["clientOrderId"] == "mkt-1" and o["filled"] == 0.01
-    assert o["trades"] and o["fee"]["currency"] == "USDT"
-    assert o["fee"]["cost"] == pytest.approx(o["cost"] * 0.001, rel=1e-6)
+    # Binance charges the commission on the RECEIVED asset: a BUY pays qty x rate in BTC (spec, "Commission")
+    assert o["trades"] and o["fee"]["currency"] == "BTC"
+    assert all(f["info"]["commissionAsset"] == "BTC" for f in o["trades"])
+    assert o["fee"]["cost"] == pytest.approx(0.01 * 0.001, rel=1e-6)
     mid = server.sim.market.price("BTCUSDT", server.sim.clock.now_ms())
     assert o["average"] == pytest.approx(mid * 1.0005, rel=1e-5)  # 5 bps slippage
     bal = ex.fetch_balance()
-    assert bal["BTC"]["total"] == pytest.approx(1.01)
-    assert bal["USDT"]["total"] == pytest.approx(10_000 - o["cost"] - o["fee"]["cost"])
+    assert bal["BTC"]["total"] == pytest.approx(1 + 0.01 - 0.00001)
+    assert bal["USDT"]["total"] == pytest.approx(10_000 - o["cost"])
+    trades = ex.fetch_my_trades(SYM)
+    assert [(t["fee"]["currency"], t["info"]["commissionAsset"]) for t in trades] == [("BTC", "BTC")]
 
 
 def test_market_sell_and_quote_order_qty(ex, server):
@@ -114,7 +118,8 @@ def test_limit_order_lifecycle(ex, server, admin):
     o = ex.create_order(SYM, "limit", "buy", 0.01, float(price), {"newClientOrderId": "lim-1"})
     assert o["status"] == "open" and o["filled"] == 0
     bal = ex.fetch_balance()
-    assert bal["USDT"]["used"] > 0.01 * float(price)
+    assert bal["USDT"]["used"] == pytest.approx(0.01 * float(price))  # Binance locks price x qty (the fee is
+    # paid later, in the received base asset)
     assert [x["clientOrderId"] for x in ex.fetch_open_orders(SYM)] == ["lim-1"]
     assert [x["clientOrderId"] for x in ex.fetch_open_orders()] == ["lim-1"]
     got = ex.fetch_order(None, SYM, {"origClientOrderId": "lim-1"})

@@ -40,16 +40,19 @@ def test_market_buy_fills_with_slippage_and_fee(tmp_path, prices):
     assert r.status is OrderStatus.FILLED and r.filled_quantity == D("0.1")
     assert r.average_price == D("40020")  # 5 bps slippage
     bal = b.balances()
-    assert bal["BTC"].free == D("0.1")
-    assert bal["USDT"].free == D("10000") - D("4002") - D("4.002")
-    assert len(r.fills) == 1 and r.fills[0].fee == D("4.002")
+    # the fee is charged like Binance's, in the RECEIVED asset: 10 bps of 0.1 BTC
+    assert bal["BTC"].free == D("0.1") - D("0.0001")
+    assert bal["USDT"].free == D("10000") - D("4002")
+    assert len(r.fills) == 1 and (r.fills[0].fee, r.fills[0].fee_asset) == (D("0.0001"), "BTC")
+    s = b.place_order(OrderRequest("aura-2", BTC, Side.SELL, D("0.05")))
+    assert (s.fills[0].fee, s.fills[0].fee_asset) == (D("0.05") * D("39980") * D("0.001"), "USDT")
 
 
 def test_reusing_a_filled_market_orders_id_creates_a_new_order_like_binance(tmp_path, prices):
     b = make(tmp_path, prices)
     b.place_order(OrderRequest("aura-same", BTC, Side.BUY, D("0.01")))
     b.place_order(OrderRequest("aura-same", BTC, Side.BUY, D("0.01")))
-    assert b.balances()["BTC"].free == D("0.02"), "a blind retry double-fills: only the lookup protects"
+    assert b.balances()["BTC"].free == D("0.02") * D("0.999"), "a blind retry double-fills: only the lookup protects"
     assert b.get_order(BTC, "aura-same").status is OrderStatus.FILLED
 
 
@@ -63,7 +66,8 @@ def test_duplicate_of_an_open_limit_order_is_refused_and_limit_fills_on_cross(tm
     prices.now[BTC] = D("38900")
     assert b.get_order(BTC, "aura-lim").status is OrderStatus.FILLED
     bal = b.balances()
-    assert "USDT" in bal and bal["USDT"].locked == 0 and bal["BTC"].free == D("0.1")
+    assert "USDT" in bal and bal["USDT"].locked == 0 and bal["BTC"].free == D("0.1") * D("0.999")
+    assert bal["USDT"].free == D(10_000) - D("0.1") * D(39_000)  # the lock was price x qty, all of it spent
 
 
 def test_cancel_releases_locked_funds(tmp_path, prices):
@@ -88,7 +92,7 @@ def test_state_survives_reopen(tmp_path, prices):
     b.place_order(OrderRequest("aura-p", BTC, Side.BUY, D("0.05")))
     b.close()
     again = make(tmp_path, prices)
-    assert again.balances()["BTC"].free == D("0.05")
+    assert again.balances()["BTC"].free == D("0.05") * D("0.999")
     assert again.get_order(BTC, "aura-p").status is OrderStatus.FILLED
     assert [f.client_order_id for f in again.fills(BTC)] == ["aura-p"]
     assert again.get_order(BTC, "aura-unknown") is None

@@ -17,7 +17,8 @@ T0 = 1_714_521_600_000
 
 def _journal_with_fills(path, n: int, fee_asset: str = "USDT") -> Journal:
     """``n`` market orders of 1 unit at a reference price of 100: buys fill at 100.2, sells at 99.9 (slippage
-    20 and 10 bps), fee 0.1 % of the fill in the quote asset."""
+    20 and 10 bps), fee 0.1 % of the fill in ``fee_asset`` ("binance": a BUY pays 0.001 BTC, a SELL 0.1 % of the
+    notional in USDT, as Binance charges the received asset)."""
     clock = SteppedClock(T0)
     j = Journal.open(path, clock)
     j.begin_cycle("c1")
@@ -28,8 +29,11 @@ def _journal_with_fills(path, n: int, fee_asset: str = "USDT") -> Journal:
         j.record_intent("c1", coid, "BTCUSDT", side, D("1"), ref_price=D("100"))
         j.mark_order_sent(coid)
         j.update_order(coid, OrderStatus.FILLED, exchange_order_id=str(i), filled_qty=D("1"), avg_price=price)
-        j.record_fill("BTCUSDT", str(i), side, D("1"), price, price * D("0.001"), fee_asset, T0 + i,
-                      client_order_id=coid)
+        if fee_asset == "binance":
+            fee, asset = (D("0.001"), "BTC") if side is Side.BUY else (price * D("0.001"), "USDT")
+        else:
+            fee, asset = price * D("0.001"), fee_asset
+        j.record_fill("BTCUSDT", str(i), side, D("1"), price, fee, asset, T0 + i, client_order_id=coid)
         clock.advance(1)
     return j
 
@@ -46,6 +50,17 @@ def test_calibrates_from_the_snapshot_copy(tmp_path):
     assert cal.slippage_bps == pytest.approx(15.0)
     assert cal.snapshot == str(tmp_path / "snaps" / "latest.sqlite")
     json.dumps(cal.as_dict())
+
+
+def test_fees_in_the_received_asset_are_valued_at_the_fill_price(tmp_path):
+    """Binance's BUY commission is in the base asset: it is valued at its fill's price, so the calibration still
+    reads 10 bps (before, a symbol with base fees was left out and the config's fee used instead)."""
+    live = tmp_path / "journal" / "aura.sqlite"
+    j = _journal_with_fills(live, 12, fee_asset="binance")
+    j.snapshot(tmp_path / "snaps")
+    j.close()
+    cal = calibrate_costs(tmp_path / "snaps", live, 7.5, 5.0)
+    assert cal.source == "journal" and cal.fee_bps == pytest.approx(10.0)
 
 
 def test_falls_back_to_the_config_without_history(tmp_path):

@@ -83,7 +83,10 @@ def test_entry_prices_come_back_from_the_snapshot_or_the_fills(sim, journal, cap
     # the venue also holds 0.5 BTC from before: the fills explain 0.04 of it; the entry is the fills' average
     assert report.entries["BTCUSDT"] == avg
     assert any("[ENTRY_RECOVER] symbol=BTCUSDT" in m and "source=fills" in m for m in caplog.messages)
-    journal.record_positions([Position("BTCUSDT", Decimal("0.04"), Decimal("12345"))], source="test")
+    # the trader snapshots what it holds: 0.04 less the commission Binance took from the bought BTC
+    held = Decimal("0.04") - sum(f.fee for f in journal.fills(client_order_id=buy.client_order_id))
+    assert held < Decimal("0.04")
+    journal.record_positions([Position("BTCUSDT", held, Decimal("12345"))], source="test")
     with caplog.at_level(logging.INFO):
         assert b.reconcile().entries["BTCUSDT"] == Decimal("12345")
     assert any("source=snapshot" in m for m in caplog.messages)

@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from aura_common.core.params import StrategyParams
-from aura_common.core.reconcile import open_lots
+from aura_common.core.reconcile import Lot, open_lots, positions_from_fills
 from aura_common.domain import Fill, Side, Symbol
 from aura_trader.crash import CrashHook, CrashSpecError, parse
 from aura_trader.rebalance import DAY_MS, due_cycle, lookback_days
@@ -89,7 +89,16 @@ BASE = {"BTCUSDT": "BTC", "ETHUSDT": "ETH"}
     ([_fill(1, Side.BUY, "1", "100"), _fill(2, Side.BUY, "1", "200")], "2", "150"),
     ([_fill(1, Side.BUY, "2", "100"), _fill(2, Side.SELL, "1", "300")], "1", "100"),  # a sell keeps the entry
     ([_fill(1, Side.BUY, "1", "100"), _fill(2, Side.SELL, "1", "120"), _fill(3, Side.BUY, "1", "90")], "1", "90"),
-    ([_fill(1, Side.BUY, "1", "100", fee="0.01", fee_asset="BTC")], "0.99", None),  # base fee lowers the qty
+    # a fee in the base asset (Binance's BUY) lowers the quantity, never moves the entry: the entry is the average
+    # FILL price, whatever asset the fees are paid in (THE entry rule, shared by SL/TP, boot and the backtester)
+    ([_fill(1, Side.BUY, "1", "100", fee="0.01", fee_asset="BTC")], "0.99", "100"),
+    ([_fill(1, Side.BUY, "1", "100", fee="0.5", fee_asset="BTC")], "0.5", "100"),
+    ([_fill(1, Side.BUY, "1", "100", fee="0.001", fee_asset="BTC"), _fill(2, Side.BUY, "1", "200", fee="0.001",
+                                                                          fee_asset="BTC")], "1.998", "150"),
+    ([_fill(1, Side.BUY, "2", "100", fee="0.002", fee_asset="BTC"), _fill(2, Side.SELL, "1", "300", fee="0.3")],
+     "0.998", "100"),  # the sell's quote fee touches no position
+    ([_fill(1, Side.BUY, "1", "100", fee="0.05", fee_asset="BNB")], "1", "100"),  # BNB fee: not this holding
+    ([_fill(1, Side.BUY, "1", "100", fee="0.1", fee_asset="USDT")], "1", "100"),  # a quote fee: same entry
 ])
 def test_open_lots_table(fills, qty, entry):
     lots = open_lots(fills, BASE)
@@ -97,6 +106,45 @@ def test_open_lots_table(fills, qty, entry):
     assert lot.qty == Decimal(qty)
     if entry is not None:
         assert lot.entry_price == Decimal(entry)
+
+
+def test_bnb_fees_lower_the_bnb_holding_at_its_entry():
+    base = {**BASE, "BNBUSDT": "BNB"}
+    fills = [_fill(1, Side.BUY, "10", "300", fee="0.01", fee_asset="BNB", symbol="BNBUSDT"),
+             _fill(2, Side.BUY, "1", "100", fee="0.02", fee_asset="BNB"),
+             _fill(3, Side.SELL, "1", "110", fee="0.03", fee_asset="BNB")]
+    lots = open_lots(fills, base)
+    assert lots["BNBUSDT"] == Lot("BNBUSDT", Decimal("9.94"), Decimal(300))
+    assert "BTCUSDT" not in lots
+    assert positions_from_fills(fills, base) == {"BNB": Decimal("9.94")}
+
+
+@settings(deadline=None, max_examples=150)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 50), st.integers(1, 1000), st.integers(0, 30)),
+                min_size=1, max_size=20))
+def test_lots_agree_with_positions_and_fees_never_move_the_entry(trades):
+    """The lot quantity is the fills' net position (fees in the base included) whenever the holding never went
+    short; the entry stays inside the range of buy prices; and with buys only it is the average fill price
+    weighted by what each buy received (a fee in the base is never priced into the entry)."""
+    fills = []
+    for i, (buy, q, p, fee_milli) in enumerate(trades):
+        fee = Decimal(fee_milli) / 1000 if buy else Decimal(0)
+        fills.append(_fill(i, Side.BUY if buy else Side.SELL, str(q), str(p), fee=str(fee), fee_asset="BTC"))
+    lots = open_lots(fills, BASE)
+    held, short = Decimal(0), False
+    for f in fills:
+        held += (f.quantity - f.fee) if f.side is Side.BUY else -f.quantity
+        short = short or held < 0
+    if not short:
+        assert lots.get("BTCUSDT", Lot("BTCUSDT", Decimal(0), None)).qty == \
+            positions_from_fills(fills, BASE).get("BTC", Decimal(0))
+    if "BTCUSDT" in lots:
+        buys = [f.price for f in fills if f.side is Side.BUY]
+        assert min(buys) <= lots["BTCUSDT"].entry_price.quantize(Decimal("0.000001")) <= max(buys)
+    if all(f.side is Side.BUY for f in fills):
+        got = sum((f.quantity - f.fee for f in fills), Decimal(0))
+        vwap = sum(((f.quantity - f.fee) * f.price for f in fills), Decimal(0)) / got
+        assert abs(lots["BTCUSDT"].entry_price - vwap) <= vwap * Decimal("1e-20")
 
 
 def test_a_flat_position_has_no_lot():

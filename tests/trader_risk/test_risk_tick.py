@@ -15,7 +15,7 @@ from aura_common.core.params import RiskParams
 from aura_common.domain import Balance, MarketSpec, Side, Symbol
 from aura_trader import risk_reset
 from aura_trader.account import AccountView
-from aura_trader.risk import RISK_LEG_BASE, RISK_PLAN_HASH, RiskTicker, entry_price_from_fills
+from aura_trader.risk import RISK_LEG_BASE, RISK_PLAN_HASH, RiskTicker
 
 from .conftest import DAY, HOUR, tag_lines
 
@@ -243,41 +243,26 @@ def test_entry_price_from_journaled_fills(journal, metrics, clock, logger, caplo
     assert (line["entry"], line["decision"]) == ("150", "stop_loss")
 
 
-# --- entry_price_from_fills (pure) ------------------------------------------------------------------------------
-def F(side, qty, price, fee="0", fee_asset="USDT"):
-    return SimpleNamespace(side=side, qty=D(qty), price=D(price), fee=D(fee), fee_asset=fee_asset)
-
-
-@pytest.mark.parametrize("fills, expected", [
-    ([], None),
-    ([F("BUY", "1", "100")], D(100)),
-    ([F("BUY", "1", "100"), F("BUY", "3", "200")], D(175)),
-    ([F("BUY", "2", "100"), F("SELL", "1", "500")], D(100)),  # a sell does not move the average
-    ([F("BUY", "1", "100"), F("SELL", "1", "50")], None),  # flat
-    ([F("BUY", "1", "100"), F("SELL", "1", "50"), F("BUY", "2", "80")], D(80)),  # a fresh holding
-    ([F("SELL", "1", "100")], None),
-    ([F("BUY", "1", "100", fee="0.5", fee_asset="BTC")], D(200)),  # fee in base: cost of 0.5 BTC is 100
-])
-def test_entry_price_table(fills, expected):
-    assert entry_price_from_fills(fills, "BTC") == expected
-
-
-prices = st.decimals(min_value=D("0.01"), max_value=D(100_000), places=2)
-qtys = st.decimals(min_value=D("0.001"), max_value=D(1_000), places=3)
-
-
-@settings(deadline=None, max_examples=200)
-@given(st.lists(st.tuples(qtys, prices), min_size=1, max_size=8), st.floats(0, 0.99))
-def test_entry_is_within_the_buy_prices_and_survives_partial_sells(buys, sell_share):
-    fills = [F("BUY", q, p) for q, p in buys]
-    entry = entry_price_from_fills(fills)
-    lo, hi = min(p for _, p in buys), max(p for _, p in buys)
-    assert lo <= entry.quantize(D("0.01")) <= hi or lo <= entry <= hi
-    held = sum(q for q, _ in buys)
-    sell = (held * D(repr(sell_share))).quantize(D("0.001"))
-    if 0 < sell < held:
-        after = entry_price_from_fills([*fills, F("SELL", sell, "1")])
-        assert abs(after - entry) <= entry * D("1e-20")
+def test_fees_in_the_base_asset_keep_the_entry_and_an_exit_sells_only_the_free_balance(journal, metrics, clock,
+                                                                                        logger, caplog):
+    """Binance charges a BUY's commission in the base asset: the venue holds 0.999 of a 1.0 buy. The entry stays
+    the fill price (THE entry rule, core.reconcile.open_lots, the same as boot's [ENTRY_RECOVER]; the old risk-side
+    rule made it 100.1), and the stop-loss exit asks for what the venue holds free, never the gross 1.0."""
+    journal.record_fill("BTCUSDT", "1", Side.BUY, D(1), D(100), D("0.001"), "BTC", 1_000)
+    t = RiskTicker(journal, metrics, logger)
+    account = view(10_000, positions={"BTCUSDT": "0.999"}, prices={"BTCUSDT": 89})
+    account = AccountView({**account.balances, "BTC": Balance("BTC", D("0.999"))}, account.prices, account.equity,
+                          account.positions, True, "", account.cash, 0, SPECS)
+    out = t.tick(account, clock.now_ms(), RiskParams(stop_loss_pct=10.0), "fee")
+    [line] = tag_lines(caplog, "SL_CHECK")
+    assert (line["entry"], line["stop"], line["decision"]) == ("100", "90", "stop_loss")
+    assert [(i.symbol, i.quantity) for i in out.exit_intents] == [("BTCUSDT", D("0.999"))]
+    # part of it locked by an open order: only the free part is asked for, rounded down to the lot step
+    caplog.clear()
+    locked = AccountView({**account.balances, "BTC": Balance("BTC", D("0.4995"), D("0.4995"))}, account.prices,
+                         account.equity, account.positions, True, "", account.cash, 0, SPECS)
+    out = RiskTicker(journal, metrics, logger).tick(locked, clock.now_ms(), RiskParams(stop_loss_pct=10.0), "fee2")
+    assert [(i.symbol, i.quantity) for i in out.exit_intents] == [("BTCUSDT", D("0.499"))]
 
 
 # --- RollingWindow: the compact curve gives the gate's verdict on the full curve (property) ----------------------

@@ -45,6 +45,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", help="SQLite file: keep orders, ledger and clock across restarts")
     parser.add_argument("--fee-bps", type=Decimal, default=Decimal(10), help="taker and maker fee (bps)")
     parser.add_argument("--maker-fee-bps", type=Decimal, help="maker fee (bps), default --fee-bps")
+    parser.add_argument("--symbol-fees", default="",
+                        help="per-symbol rates in bps, TAKER[/MAKER] each, e.g. BTCUSDT=7.5/2,ETHUSDT=9")
+    parser.add_argument("--bnb-discount", action="store_true",
+                        help="pay commissions in BNB at a discount while the BNB balance lasts (Binance's option)")
+    parser.add_argument("--bnb-discount-pct", type=Decimal, default=Decimal(25),
+                        help="the BNB discount in percent of the rate (default 25)")
     parser.add_argument("--slippage-bps", type=Decimal, default=Decimal(5), help="half spread for taker fills")
     parser.add_argument("--depth-notional", type=Decimal, default=Decimal(0),
                         help="quote value per synthetic book level (0 = unlimited depth)")
@@ -57,6 +63,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-secret", default=os.environ.get("AURA_SIM_API_SECRET"),
                         help="their secret(s), same order (default $AURA_SIM_API_SECRET or the offline default)")
     parser.add_argument("--log-level", default="INFO")
+
+
+def parse_symbol_fees(text: str) -> dict[str, tuple[Decimal, Decimal]]:
+    """``BTCUSDT=7.5/2,ETHUSDT=9`` -> {symbol: (taker bps, maker bps)}; a lone rate is both."""
+    out: dict[str, tuple[Decimal, Decimal]] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        symbol, sep, rates = part.partition("=")
+        taker, _, maker = rates.partition("/")
+        try:
+            t, m = Decimal(taker), Decimal(maker or taker)
+        except InvalidOperation:
+            t = m = Decimal("NaN")
+        if not sep or not symbol.isalnum() or not symbol.isupper() or not all(
+                x.is_finite() and 0 <= x <= 1000 for x in (t, m)):
+            raise UsageError(f"--symbol-fees: {part!r} is not SYMBOL=TAKER[/MAKER] with rates in bps from 0 to 1000")
+        out[symbol] = (t, m)
+    return out
 
 
 def parse_balances(text: str) -> dict[str, Decimal]:
@@ -143,8 +166,12 @@ def build(args: argparse.Namespace, wall_now_ms: int):
     market = MarketData(panel)
     fee = args.fee_bps
     config = EngineConfig(taker_bps=fee, maker_bps=args.maker_fee_bps if args.maker_fee_bps is not None else fee,
+                          symbol_fees=parse_symbol_fees(args.symbol_fees), bnb_discount=args.bnb_discount,
+                          bnb_discount_pct=args.bnb_discount_pct,
                           slippage_bps=args.slippage_bps, depth_notional=args.depth_notional,
                           depth_level_bps=args.depth_level_bps, partial_fill_ratio=args.partial_fill_ratio)
+    if not (config.bnb_discount_pct.is_finite() and 0 <= config.bnb_discount_pct <= 100):
+        raise UsageError(f"--bnb-discount-pct must be between 0 and 100, got {config.bnb_discount_pct}")
     if not 0 < config.partial_fill_ratio <= 1:
         raise UsageError("--partial-fill-ratio must be in (0, 1]")
     for name in ("taker_bps", "maker_bps", "slippage_bps", "depth_notional", "depth_level_bps"):

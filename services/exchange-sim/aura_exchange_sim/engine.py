@@ -7,11 +7,17 @@ a clock.
 Pricing. MARKET orders (and the marketable part of LIMIT orders) walk the synthetic book of ``pricing`` around the
 replay price; what its levels cannot fill EXPIREs (MARKET, IOC) or rests (GTC). Resting LIMIT orders fill at their
 limit price as makers when the replay path crosses it (checked on every clock advance, lazily at the next request);
-``partial_fill_ratio`` < 1 fills only that share of the original quantity per crossing. Fees (taker/maker bps) are charged in the QUOTE asset on both sides (a
-simplification of Binance, which charges a BUY in the base asset), so a BUY of q receives exactly q.
+``partial_fill_ratio`` < 1 fills only that share of the original quantity per crossing.
 
-Locks. An open LIMIT BUY locks ``price * qty * (1 + max fee)`` quote; an open SELL locks ``qty`` base. MARKET orders
-lock nothing: they are checked against free balance and settle at once.
+Fees, as Binance charges them (spec: "Commission is charged on the received asset"): a BUY pays ``qty * rate`` in
+the BASE asset (a BUY of q credits q - commission), a SELL pays ``notional * rate`` in the QUOTE asset; with the BNB
+discount on (``EngineConfig.bnb_discount``) a fill pays ``notional * rate * (1 - discount)`` worth of BNB (at the
+BNB/quote replay price) while the free BNB balance covers it, else the received asset at the full rate. Rates are
+per symbol (``EngineConfig.rates_bps``); every commission is rounded half-up onto the 1e-8 grid. Fills and
+``myTrades`` carry ``commission`` and ``commissionAsset``.
+
+Locks. An open LIMIT BUY locks ``price * qty`` quote (its fee is paid from what it receives); an open SELL locks
+``qty`` base. MARKET orders lock nothing: they are checked against free balance and settle at once.
 """
 
 from __future__ import annotations
@@ -36,7 +42,6 @@ class Engine:
     def __init__(self, market: MarketData, config: EngineConfig, balances: dict[str, Decimal], now: int) -> None:
         self.market, self.config = market, config
         self.lock = threading.RLock()
-        self._max_rate = max(config.taker_bps, config.maker_bps) / Decimal(10_000)
         self._initial = dict(balances)
         self.reset(balances, now)
 
@@ -143,11 +148,11 @@ class Engine:
         rests = otype != "MARKET" and tif == "GTC" and filled < qty
         if rests and sum(1 for o in self.open.values() if o.symbol == spec.symbol) >= MAX_OPEN_PER_SYMBOL:
             raise errors.filter_failure("MAX_NUM_ORDERS")
-        # balance check: the whole order must be affordable before anything happens
-        taker = self.config.taker_bps / Decimal(10_000)
+        # balance check: the whole order must be affordable before anything happens (a BUY's fee is paid from
+        # what it receives, a SELL's from the quote it receives: neither needs more than the notional / quantity)
         if side == "BUY":
             if otype == "MARKET":
-                need = sum((sum(self._cost(px, q, taker)) for px, q in fills), ZERO)
+                need = sum((q8(px * q, ROUND_HALF_UP) for px, q in fills), ZERO)
             else:
                 need = self._lock_for(price, qty)
             if need > self.book.available(spec.quote):
@@ -189,20 +194,43 @@ class Engine:
             self._close(order, "EXPIRED", now)
         return order
 
-    def _lock_for(self, price: Decimal, qty: Decimal) -> Decimal:
-        return q8(price * qty * (1 + self._max_rate), ROUND_CEILING)
-
     @staticmethod
-    def _cost(px: Decimal, q: Decimal, rate: Decimal) -> tuple[Decimal, Decimal]:
+    def _lock_for(price: Decimal, qty: Decimal) -> Decimal:
+        return q8(price * qty, ROUND_CEILING)
+
+    def commission(self, spec: SymbolSpec, side: str, px: Decimal, q: Decimal, maker: bool,
+                   now: int) -> tuple[Decimal, str]:
+        """(commission, asset) of one fill: BNB at the discounted rate while the free BNB balance covers it, else
+        the received asset (BUY: base, ``q * rate``; SELL: quote, ``notional * rate``)."""
+        taker_bps, maker_bps = self.config.rates_bps(spec.symbol)
+        rate = (maker_bps if maker else taker_bps) / Decimal(10_000)
         notional = q8(px * q, ROUND_HALF_UP)
-        return notional, q8(notional * rate, ROUND_HALF_UP)
+        if self.config.bnb_discount and rate > 0:
+            bnb_px = self._bnb_price(spec.quote, now)
+            if bnb_px is not None:
+                share = 1 - self.config.bnb_discount_pct / Decimal(100)
+                fee = q8(notional * rate * share / bnb_px, ROUND_HALF_UP)
+                if fee > 0 and fee <= self.book.available("BNB"):
+                    return fee, "BNB"
+        if side == "BUY":
+            return q8(q * rate, ROUND_HALF_UP), spec.base
+        return q8(notional * rate, ROUND_HALF_UP), spec.quote
+
+    def _bnb_price(self, quote: str, now: int) -> Decimal | None:
+        if quote == "BNB":
+            return Decimal(1)
+        symbol = "BNB" + quote
+        if symbol not in self.market.specs or not self.market.listed(symbol, now):
+            return None
+        mid = self.market.price(symbol, now)
+        return Decimal(repr(mid)) if mid is not None and mid > 0 else None
 
     def _fill(self, order: Order, spec: SymbolSpec, px: Decimal, q: Decimal, maker: bool, now: int) -> None:
-        rate = (self.config.maker_bps if maker else self.config.taker_bps) / Decimal(10_000)
-        notional, fee = self._cost(px, q, rate)
+        notional = q8(px * q, ROUND_HALF_UP)
+        fee, fee_asset = self.commission(spec, order.side, px, q, maker, now)
         tid = self.next_trade_id
         self.next_trade_id += 1
-        trade = Trade(tid, order.order_id, spec.symbol, px, q, notional, fee, spec.quote, now,
+        trade = Trade(tid, order.order_id, spec.symbol, px, q, notional, fee, fee_asset, now,
                       order.side == "BUY", maker)
         order.trades.append(trade)
         self.trades_by_symbol.setdefault(spec.symbol, []).append(trade)
@@ -212,17 +240,17 @@ class Engine:
         self.book.append("fill", now, trade_id=tid, order_id=order.order_id, client_order_id=order.client_order_id,
                          symbol=spec.symbol, side=order.side, price=format(px, "f"), qty=format(q, "f"),
                          quote_qty=format(notional, "f"), commission=format(fee, "f"),
-                         commission_asset=spec.quote, is_maker=maker)
+                         commission_asset=fee_asset, is_maker=maker)
         oid = order.order_id
         if order.side == "BUY":
-            self.book.move(spec.base, q, ZERO, "trade", now, oid)
+            self.book.move(spec.base, q - (fee if fee_asset == spec.base else ZERO), ZERO, "trade", now, oid)
             if order.type == "MARKET":
-                self.book.move(spec.quote, -(notional + fee), ZERO, "trade", now, oid)
+                self.book.move(spec.quote, -notional, ZERO, "trade", now, oid)
             else:
                 rem = order.remaining
                 new_lock = min(order.locked, self._lock_for(order.price, rem)) if rem > 0 else ZERO
                 d_locked = new_lock - order.locked
-                self.book.move(spec.quote, -(notional + fee) - d_locked, d_locked, "trade", now, oid)
+                self.book.move(spec.quote, -notional - d_locked, d_locked, "trade", now, oid)
                 order.locked = new_lock
         else:
             if order.type == "MARKET":
@@ -230,7 +258,10 @@ class Engine:
             else:
                 self.book.move(spec.base, ZERO, -q, "trade", now, oid)
                 order.locked -= q
-            self.book.move(spec.quote, notional - fee, ZERO, "trade", now, oid)
+            self.book.move(spec.quote, notional - (fee if fee_asset == spec.quote else ZERO), ZERO, "trade", now,
+                           oid)
+        if fee_asset not in (spec.base, spec.quote) and fee > 0:
+            self.book.move(fee_asset, -fee, ZERO, "commission", now, oid)
 
     def _close(self, order: Order, status: str, now: int) -> None:
         spec = self.market.specs[order.symbol]

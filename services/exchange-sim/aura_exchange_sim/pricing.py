@@ -7,7 +7,8 @@ size, i.e. a flat slippage. A LIMIT price caps the walk; a forced ``ratio`` (< 1
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from aura_exchange_sim.ledger import q8
@@ -16,15 +17,27 @@ from aura_exchange_sim.market import SymbolSpec
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Fees, slippage, the synthetic depth and the resting-order partial fill share."""
+    """Fees, slippage, the synthetic depth and the resting-order partial fill share.
+
+    Fees follow Binance: ``taker_bps`` / ``maker_bps`` are the account's standard rates, ``symbol_fees`` overrides
+    them per symbol (symbol -> (taker bps, maker bps)); with ``bnb_discount`` on, a fill pays its commission in BNB
+    at ``(1 - bnb_discount_pct/100)`` of the rate while the free BNB balance covers it (valued at the BNB/quote
+    replay price), else in the received asset at the full rate."""
 
     taker_bps: Decimal = Decimal(10)
     maker_bps: Decimal = Decimal(10)
+    symbol_fees: Mapping[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    bnb_discount: bool = False
+    bnb_discount_pct: Decimal = Decimal(25)
     slippage_bps: Decimal = Decimal(5)
     depth_notional: Decimal = Decimal(0)
     depth_level_bps: Decimal = Decimal(5)
     depth_levels: int = 20
     partial_fill_ratio: Decimal = Decimal(1)
+
+    def rates_bps(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """(taker, maker) commission of ``symbol`` in bps."""
+        return self.symbol_fees.get(symbol, (self.taker_bps, self.maker_bps))
 
 
 def walk_book(cfg: EngineConfig, spec: SymbolSpec, side: str, mid: float, qty: Decimal | None, qoq: Decimal | None,

@@ -170,6 +170,21 @@ def account(sim: Simulator, req: Request) -> Any:
             "balances": balances, "permissions": ["SPOT"], "uid": 100000001}
 
 
+def account_commission(sim: Simulator, req: Request) -> Any:
+    """``GET /api/v3/account/commission``: the symbol's rates (standard, no tax) and the BNB discount."""
+    spec = sim.engine.spec(req.symbol, req.now)
+    taker, maker = sim.config.rates_bps(spec.symbol)
+    rate = lambda bps: f"{bps / Decimal(10_000):.8f}"  # noqa: E731
+    zero = {"maker": "0.00000000", "taker": "0.00000000", "buyer": "0.00000000", "seller": "0.00000000"}
+    return {"symbol": spec.symbol,
+            "standardCommission": {"maker": rate(maker), "taker": rate(taker), "buyer": "0.00000000",
+                                   "seller": "0.00000000"},
+            "specialCommission": dict(zero), "taxCommission": dict(zero),
+            "discount": {"enabledForAccount": sim.config.bnb_discount, "enabledForSymbol": True,
+                         "discountAsset": "BNB",
+                         "discount": f"{(100 - sim.config.bnb_discount_pct) / Decimal(100):.8f}"}}
+
+
 def new_order(sim: Simulator, req: Request) -> Any:
     fired = sim.faults.take("handler", req.method, req.path, req.symbol, req.wall,
                             ("insufficient_balance", "partial_fill"))
@@ -273,6 +288,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v3/ticker/price"): (ticker_price, lambda r: 2 if r.params.get("symbol") else 4, False),
     ("GET", "/api/v3/ticker/bookTicker"): (book_ticker, lambda r: 2 if r.params.get("symbol") else 4, False),
     ("GET", "/api/v3/account"): (account, _w(20), True),
+    ("GET", "/api/v3/account/commission"): (account_commission, _w(20), True),
     ("POST", "/api/v3/order"): (new_order, _w(1), True),
     ("GET", "/api/v3/order"): (get_order, _w(4), True),
     ("DELETE", "/api/v3/order"): (cancel_order, _w(1), True),

@@ -94,8 +94,10 @@ def calibrate_costs(snapshots_dir: str | os.PathLike[str], journal_path: str | o
     fee_quote, fee_base = Decimal(0), Decimal(0)
     slip, slip_base = Decimal(0), Decimal(0)
     for c in costs:
-        if set(c.fees) <= {quote_asset}:  # fees paid in another asset (e.g. BNB) have no price here
-            fee_quote += c.fees.get(quote_asset, Decimal(0))
+        # fees in the quote or the base (at the fill price) count; a symbol with fees in a third asset (BNB) has no
+        # price for them here and is left out of the fee rate
+        if c.fees_in_quote is not None and c.symbol.endswith(quote_asset):
+            fee_quote += c.fees_in_quote
             fee_base += c.traded_quote
         slip += c.slippage_quote
         slip_base += c.slippage_base_quote

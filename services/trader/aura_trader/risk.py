@@ -37,9 +37,11 @@ from aura_common.core.params import RiskParams
 from aura_common.core.risk import GateDecision, GateResult, KillSwitchState, exit_prices, kill_switch
 from aura_common.core.risk import position_exit, sl_check_decision
 from aura_common.core.risk.kill_switch import DAY_MS, cooldown_ends_ms
+from aura_common.core.reconcile import Lot
 from aura_common.domain import Side, Symbol
 from aura_trader import risk_reset
 from aura_trader.account import AccountView, risk_params
+from aura_trader.positions import journal_lots
 
 RISK_PLAN_HASH = "risk"
 RISK_LEG_BASE = 1000
@@ -57,29 +59,6 @@ class RiskOutcome:
     gates: tuple[GateResult, ...] = ()
     reasons: Mapping[str, str] = field(default_factory=dict)  # client order id -> why (journal the intent with it)
     resets: tuple[str, ...] = ()  # outcomes of the reset requests applied this tick
-
-
-def entry_price_from_fills(fills: Iterable[Any], base_asset: str | None = None) -> Decimal | None:
-    """Average cost of the CURRENT holding from fills in time order (pure).
-
-    Buys add quantity and cost; sells remove quantity at the running average (the average does not change);
-    a holding sold to zero starts afresh. A fee paid in the base asset reduces the quantity. None when flat."""
-    qty, cost = ZERO, ZERO
-    for f in fills:
-        q, p = Decimal(f.qty), Decimal(f.price)
-        if Side(f.side) is Side.BUY:
-            qty, cost = qty + q, cost + q * p
-            if base_asset is not None and f.fee_asset == base_asset:
-                qty -= Decimal(f.fee)
-        else:
-            if qty > 0:
-                cost -= cost * min(q, qty) / qty
-            qty -= q
-            if base_asset is not None and f.fee_asset == base_asset:
-                qty -= Decimal(f.fee)
-        if qty <= 0:
-            qty, cost = ZERO, ZERO
-    return cost / qty if qty > 0 else None
 
 
 class RollingWindow:
@@ -236,13 +215,6 @@ class RiskTicker:
                                                  "reason": result.reason, **dict(result.figures), **extra},
                                    cycle_key=cycle_key)
 
-    def _entry(self, symbol: Symbol, snapshot: Mapping[str, Any], account: AccountView) -> Decimal | None:
-        pos = snapshot.get(symbol)
-        if pos is not None and pos.entry_price:
-            return pos.entry_price
-        spec = account.specs.get(symbol)
-        return entry_price_from_fills(self._journal.fills(symbol=symbol), spec.base_asset if spec else None)
-
     def _position_checks(self, account: AccountView, risk: RiskParams, cycle_key: str | None,
                          gates: list[GateResult],
                          sync: str) -> dict[Symbol, str]:
@@ -250,8 +222,17 @@ class RiskTicker:
         snap = self._journal.latest_positions()
         snapshot = {p.symbol: p for p in snap.positions} if snap is not None else {}
         exits: dict[Symbol, str] = {}
+        # the entry: the snapshot's, else the lot rebuilt from the journal's fills by THE entry rule
+        # (core.reconcile.open_lots, as boot's [ENTRY_RECOVER]); fills are read at most once a tick
+        lots: Mapping[str, Lot] | None = None
         for symbol in sorted(account.positions):
-            entry, last = self._entry(symbol, snapshot, account), account.prices.get(symbol)
+            pos = snapshot.get(symbol)
+            entry = pos.entry_price if pos is not None and pos.entry_price else None
+            if entry is None:
+                lots = journal_lots(self._journal, account.specs) if lots is None else lots
+                lot = lots.get(symbol)
+                entry = lot.entry_price if lot is not None else None
+            last = account.prices.get(symbol)
             result = position_exit(symbol, entry, last, risk)
             stop, take = exit_prices(entry, risk) if entry else (None, None)
             decision = sl_check_decision(result)
@@ -268,6 +249,11 @@ class RiskTicker:
         if price is None or price <= 0:
             return None
         if spec is not None:
+            # never ask for more than the venue lets us sell: the FREE base balance (what fees in the base asset
+            # and open orders leave), not the journal's gross quantity
+            free = account.balances.get(spec.base_asset)
+            if free is not None:
+                qty = min(qty, free.free)
             if spec.is_dust(qty, price):
                 event(self._log, "RISK_EXIT", symbol=symbol, qty=qty, action="dust", cycle=cycle_key)
                 return None

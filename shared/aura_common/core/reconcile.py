@@ -96,15 +96,28 @@ def missing_fills(venue_fills: Iterable[Fill], known_trade_ids: Iterable[tuple[s
     return tuple(sorted(out, key=lambda f: (f.time_ms, f.symbol, f.trade_id)))
 
 
+def _fee_lot(f: Fill, base_of: Mapping[str, str]) -> str | None:
+    """The symbol whose holding pays ``f``'s fee: the fill's own symbol when the fee is in its base asset (a BUY on
+    Binance), else the one managed symbol with the fee asset as base (BNB paying for another symbol's fill); None
+    when the fee is paid in a quote or an unmanaged asset (it moves cash, not a position)."""
+    if f.fee == 0:
+        return None
+    if base_of.get(f.symbol) == f.fee_asset:
+        return f.symbol
+    owners = [s for s, b in base_of.items() if b == f.fee_asset]
+    return owners[0] if len(owners) == 1 else None
+
+
 def positions_from_fills(fills: Iterable[Fill], base_of: Mapping[str, str]) -> dict[str, Decimal]:
-    """Net base-asset quantity per asset from fills (fees paid in the base asset reduce it)."""
+    """Net base-asset quantity per asset from fills: bought - sold - every fee paid in that asset (a BUY's fee in
+    its base, BNB fees in BNB), so it equals what the venue holds from these fills to the last unit."""
     pos: dict[str, Decimal] = {}
+    bases = set(base_of.values())
     for f in fills:
         base = base_of[f.symbol]
-        delta = f.quantity if f.side is Side.BUY else -f.quantity
-        if f.fee_asset == base:
-            delta -= f.fee
-        pos[base] = pos.get(base, ZERO) + delta
+        pos[base] = pos.get(base, ZERO) + (f.quantity if f.side is Side.BUY else -f.quantity)
+        if f.fee and f.fee_asset in bases:
+            pos[f.fee_asset] = pos.get(f.fee_asset, ZERO) - f.fee
     return {a: q for a, q in sorted(pos.items()) if q != 0}
 
 
@@ -124,7 +137,11 @@ def check_positions(journal_positions: Mapping[str, Decimal], venue_totals: Mapp
 
 @dataclass(frozen=True, slots=True)
 class Lot:
-    """The open position of one symbol rebuilt from fills: quantity and average entry price (fees excluded)."""
+    """The open position of one symbol rebuilt from fills: quantity held and average entry price.
+
+    THE entry-price rule (the trader's stop-loss/take-profit, boot's ``[ENTRY_RECOVER]`` and the backtester agree):
+    the entry is the average FILL price of the current holding's buys - fees never enter it, whatever asset they
+    are paid in - and the quantity is what the fills leave on the venue (bought - sold - fees paid in the base)."""
 
     symbol: str
     qty: Decimal
@@ -132,24 +149,32 @@ class Lot:
 
 
 def open_lots(fills: Iterable[Fill], base_of: Mapping[str, str]) -> dict[str, Lot]:
-    """Average-cost lots from fills in time order. A buy raises the quantity and re-averages the entry; a sell
-    lowers the quantity at the same entry; a position that goes flat (or short: sells of balance the fills do not
-    explain) starts afresh. Fees paid in the base asset reduce the quantity, not the entry."""
+    """Average-cost lots from fills in time order. A buy raises the quantity and re-averages the entry at its fill
+    price; a BUY charged in its own base asset adds only what it received (q - fee) at its fill price (so it has the
+    entry of one charged in quote); a sell, or a fee paid from another holding (BNB), lowers that quantity at the
+    same entry; a position that goes flat (or
+    short: sells of balance the fills do not explain) starts afresh."""
     qty: dict[str, Decimal] = {}
     cost: dict[str, Decimal] = {}
-    for f in sorted(fills, key=lambda x: (x.time_ms, x.symbol, x.trade_id)):
-        s = f.symbol
+
+    def reduce(s: str, by: Decimal) -> None:
         q, c = qty.get(s, ZERO), cost.get(s, ZERO)
+        if q > 0:
+            c = c * max(ZERO, q - by) / q
+        q -= by
+        qty[s], cost[s] = (q, c) if q > 0 else (ZERO, ZERO)
+
+    for f in sorted(fills, key=lambda x: (x.time_ms, x.symbol, x.trade_id)):
+        s, payer = f.symbol, _fee_lot(f, base_of)
         if f.side is Side.BUY:
-            q, c = q + f.quantity, c + f.quantity * f.price
-            if f.fee_asset == base_of.get(s):
-                q -= f.fee
+            got = f.quantity - (f.fee if payer == s else ZERO)  # a BUY charged in its base receives q - fee
+            qty[s], cost[s] = qty.get(s, ZERO) + got, cost.get(s, ZERO) + got * f.price
+            if qty[s] <= 0:
+                qty[s], cost[s] = ZERO, ZERO
+            if payer is not None and payer != s:
+                reduce(payer, f.fee)
         else:
-            sold = f.quantity
-            if q > 0:
-                c = c * max(ZERO, q - sold) / q
-            q -= sold
-        if q <= 0:
-            q, c = ZERO, ZERO
-        qty[s], cost[s] = q, c
+            reduce(s, f.quantity)
+            if payer is not None:
+                reduce(payer, f.fee)
     return {s: Lot(s, q, (cost[s] / q) if q > 0 else None) for s, q in sorted(qty.items()) if q > 0}

@@ -1,7 +1,8 @@
 """The paper broker: a peer of the ccxt broker behind the same port, filling against live prices.
 
-Market orders fill at once, in full, at the live price moved by the slippage model, with the fee charged in the
-quote asset; limit orders fill when the live price crosses them (checked on every call). Client order ids follow
+Market orders fill at once, in full, at the live price moved by the slippage model, with the fee charged as Binance
+charges it, in the RECEIVED asset (a BUY pays ``qty * rate`` in the base asset, a SELL ``notional * rate`` in the
+quote asset); limit orders fill when the live price crosses them (checked on every call). Client order ids follow
 Binance's rule (unique only among OPEN orders), so the trader's idempotency is exercised exactly as in live mode.
 State lives in its own SQLite file (the paper venue's books, not the journal), so a restarted trader reconciles
 against it like against a real exchange.
@@ -128,7 +129,7 @@ class PaperBroker:
         order_id, side, qty, filled, limit = row
         spec = self._specs[symbol]
         rest = Decimal(qty) - Decimal(filled)
-        asset, amount = ((self._quote, rest * Decimal(limit) * (1 + self._fee)) if side == "BUY"
+        asset, amount = ((self._quote, rest * Decimal(limit)) if side == "BUY"
                          else (spec.base_asset, rest))
         self._db.execute("BEGIN IMMEDIATE")
         self._move(asset, free=amount, locked=-amount)
@@ -173,14 +174,15 @@ class PaperBroker:
     def _fill(self, order_id: int, spec: MarketSpec, side: Side, qty: Decimal, price: Decimal, now: int,
               from_locked: bool = False) -> None:
         quote = qty * price
-        fee = quote * self._fee
         if side is Side.BUY:
+            fee, fee_asset = qty * self._fee, spec.base_asset
             if from_locked:
-                self._move(self._quote, locked=-quote - fee)
+                self._move(self._quote, locked=-quote)
             else:
-                self._move(self._quote, free=-(quote + fee))
-            self._move(spec.base_asset, free=qty)
+                self._move(self._quote, free=-quote)
+            self._move(spec.base_asset, free=qty - fee)
         else:
+            fee, fee_asset = quote * self._fee, self._quote
             if from_locked:
                 self._move(spec.base_asset, locked=-qty)
             else:
@@ -188,14 +190,14 @@ class PaperBroker:
             self._move(self._quote, free=quote - fee)
         self._db.execute("INSERT INTO trades (order_id, symbol, side, quantity, price, fee, fee_asset, time_ms)"
                          " VALUES (?,?,?,?,?,?,?,?)", (order_id, spec.symbol, side.value, str(qty), str(price),
-                                                       str(fee), self._quote, now))
+                                                       str(fee), fee_asset, now))
         self._db.execute("UPDATE orders SET status='FILLED', filled=quantity, quote_filled=? WHERE order_id=?",
                          (str(quote), order_id))
 
     def _lock_for_limit(self, spec: MarketSpec, request: OrderRequest) -> None:
         assert request.limit_price is not None
         if request.side is Side.BUY:
-            amount = request.quantity * request.limit_price * (1 + self._fee)
+            amount = request.quantity * request.limit_price
             self._move(self._quote, free=-amount, locked=amount)
         else:
             self._move(spec.base_asset, free=-request.quantity, locked=request.quantity)

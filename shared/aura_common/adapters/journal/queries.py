@@ -185,17 +185,26 @@ def realised_costs(conn: sqlite3.Connection, since_ms: int | None = None) -> lis
                         (since_ms if since_ms is not None else -2**62,)).fetchall()
     acc: dict[str, dict] = {}
     for symbol, side, qty_t, price_t, fee_t, fee_asset, ref_t in rows:
-        a = acc.setdefault(symbol, {"n": 0, "quote": Decimal(0), "fees": {}, "slip": Decimal(0), "base": Decimal(0)})
-        qty, price = Decimal(qty_t), Decimal(price_t)
+        a = acc.setdefault(symbol, {"n": 0, "quote": Decimal(0), "fees": {}, "slip": Decimal(0), "base": Decimal(0),
+                                    "valued": Decimal(0)})
+        qty, price, fee = Decimal(qty_t), Decimal(price_t), Decimal(fee_t)
         a["n"] += 1
         a["quote"] += qty * price
-        a["fees"][fee_asset] = a["fees"].get(fee_asset, Decimal(0)) + Decimal(fee_t)
+        a["fees"][fee_asset] = a["fees"].get(fee_asset, Decimal(0)) + fee
+        if a["valued"] is not None and fee:
+            if symbol.endswith(fee_asset) and len(fee_asset) < len(symbol):  # the quote asset
+                a["valued"] += fee
+            elif symbol.startswith(fee_asset) and len(fee_asset) < len(symbol):  # the base asset, at the fill price
+                a["valued"] += fee * price
+            else:
+                a["valued"] = None
         if ref_t is not None:
             ref = Decimal(ref_t)
             sign = 1 if side == Side.BUY.value else -1
             a["slip"] += sign * (price - ref) * qty
             a["base"] += ref * qty
-    return [SymbolCosts(s, a["n"], a["quote"], a["fees"], a["slip"], a["base"]) for s, a in sorted(acc.items())]
+    return [SymbolCosts(s, a["n"], a["quote"], a["fees"], a["slip"], a["base"], a["valued"])
+            for s, a in sorted(acc.items())]
 
 
 def running_cycles(conn: sqlite3.Connection) -> list[Cycle]:

@@ -175,6 +175,9 @@ class SymbolCosts:
     fees: dict[str, Decimal]  # fee asset -> amount
     slippage_quote: Decimal  # > 0: we paid more (bought higher / sold lower) than the plan's reference price
     slippage_base_quote: Decimal  # reference notional (ref price x qty) of the fills that have a reference price
+    # the fees valued in the symbol's quote asset: quote fees as they are, base fees (Binance's BUY commission) at
+    # their fill's price; None when some fee was paid in a third asset (BNB) that the journal has no price for
+    fees_in_quote: Decimal | None = None
 
     @property
     def slippage_bps(self) -> Decimal | None:
