@@ -100,7 +100,22 @@ def test_a_position_the_venue_does_not_hold_fails_reconciliation(sim, journal):
     admin(sim, "/admin/balances", {"BTC": "0.01"})  # someone withdrew what the journal says we hold
     report = b.reconcile()
     assert not report.ok
-    assert "BTC" in report.reason and "journal holds" in report.reason
+    assert "BTC" in report.reason and "journal holds" in report.reason and "in 5 reads" in report.reason
+
+
+def test_one_empty_balance_read_does_not_fail_reconciliation(sim, journal):
+    """Empty answers (the venue's glitch) are re-read: boot fails only when every one of its reads disagrees."""
+    b, ex, broker = boot(sim, journal)
+    buy = intent("BTCUSDT", Side.BUY, "0.05")
+    ex.record(CYCLE, [buy])
+    ex.run(CYCLE)
+    admin(sim, "/admin/faults", {"faults": [{"kind": "empty_balances", "endpoint": "GET /api/v3/account",
+                                             "count": 4}]})
+    report = b.reconcile()
+    assert report.ok, report.reason
+    fired = {f["kind"]: f["fired"] for f in admin(sim, "/admin/faults")["faults"]}
+    assert fired["empty_balances"] == 4  # four empty reads, then the real account
+    assert journal.latest_positions().positions[0].symbol == "BTCUSDT"
 
 
 def test_an_unreachable_venue_fails_reconciliation_with_a_reason(journal):

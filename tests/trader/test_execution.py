@@ -151,6 +151,54 @@ def test_sell_of_dust_balance_is_skipped_not_sent(sim, journal):
     assert venue_orders(sim) == []
 
 
+def test_one_empty_balance_read_never_drops_a_sell_the_journal_can_make(sim, journal):
+    """The venue answers an empty account once right after our buy filled: the sell (an exit, say) is re-read
+    and goes through; it is never SKIPPED as 'below the minimum order' on that one read."""
+    ex, waits, _ = executor(sim, journal)
+    buy = intent("BTCUSDT", Side.BUY, "0.2")
+    ex.record(CYCLE, [buy])
+    ex.run(CYCLE)
+    admin(sim, "/admin/faults", {"faults": [{"kind": "empty_balances", "endpoint": "GET /api/v3/account",
+                                             "count": 2}]})
+    sell = intent("BTCUSDT", Side.SELL, "0.1", leg=1)
+    ex.record(CYCLE, [sell])
+    ex.run(CYCLE)
+    assert journal.order(sell.client_order_id).status is OrderStatus.FILLED
+    assert {f["kind"]: f["fired"] for f in admin(sim, "/admin/faults")["faults"]} == {"empty_balances": 2}
+
+
+def test_a_sell_stays_pending_while_the_balance_disagrees_with_the_journal(sim, journal):
+    """Every read empty for a while: the sell stays PENDING tick after tick (journaled ORDER_DEFERRED), is sent
+    as soon as the account reads right, and is given up only once the small balance was confirmed over
+    ``sell_confirm_ticks`` ticks."""
+    ex, _, _ = executor(sim, journal)
+    buy = intent("BTCUSDT", Side.BUY, "0.2")
+    ex.record(CYCLE, [buy])
+    ex.run(CYCLE)
+    admin(sim, "/admin/faults", {"faults": [{"kind": "empty_balances", "endpoint": "GET /api/v3/account",
+                                             "count": 0}]})
+    sell = intent("BTCUSDT", Side.SELL, "0.1", leg=1)
+    ex.record(CYCLE, [sell])
+    for _ in range(2):
+        summary = ex.run(CYCLE)
+        assert journal.order(sell.client_order_id).status is OrderStatus.PENDING
+        assert sell.client_order_id in summary.unresolved
+    assert len(journal.events("ORDER_DEFERRED")) == 2
+    admin(sim, "/admin/faults/clear", {})
+    ex.run(CYCLE)
+    assert journal.order(sell.client_order_id).status is OrderStatus.FILLED
+    # the venue really holds nothing sellable (someone withdrew it): confirmed over the ticks, then skipped
+    admin(sim, "/admin/balances", {"BTC": "0"})
+    again = intent("BTCUSDT", Side.SELL, "0.05", leg=2)
+    ex.record(CYCLE, [again])
+    for _ in range(ex.policy.sell_confirm_ticks):
+        ex.run(CYCLE)
+        assert journal.order(again.client_order_id).status is OrderStatus.PENDING
+    ex.run(CYCLE)
+    assert journal.order(again.client_order_id).status is OrderStatus.SKIPPED
+    assert venue_orders(sim, again.client_order_id) == []
+
+
 def test_a_failing_balance_read_is_retried_and_the_sell_goes_through(sim, journal):
     ex, waits, _ = executor(sim, journal)
     admin(sim, "/admin/faults", {"faults": [{"kind": "http_error", "endpoint": "GET /api/v3/account",

@@ -37,6 +37,10 @@ log = logging.getLogger("aura_trader.boot")
 T = TypeVar("T")
 
 
+MISMATCH_READS = 5  # balance reads that must all disagree with the journal before boot refuses to trade
+MISMATCH_FIRST_WAIT_S = 0.5  # then 1, 2, 4 s: the reads span 7.5 s of wall time
+
+
 class ReconcileError(RuntimeError):
     pass
 
@@ -130,12 +134,23 @@ class Boot:
         mine: dict[str, Decimal] = {}
         for lot in lots.values():
             mine[base_of[lot.symbol]] = mine.get(base_of[lot.symbol], Decimal(0)) + lot.qty
-        balances = self._read(self.broker.balances, "reading balances")
-        venue = {a: b.total for a, b in balances.items() if a != self.quote}
         tolerance = {specs[s].base_asset: specs[s].step_size for s in lots}
-        mismatches, _unmanaged = check_positions(mine, venue, tolerance)
-        if mismatches:
-            raise ReconcileError("positions do not match the venue: " + "; ".join(mismatches))
+        # a mismatch is CONFIRMED by independent reads spread over a few seconds before boot refuses to trade:
+        # one empty or short answer (a venue glitch right after a fill, a cache) is not the account
+        delay = MISMATCH_FIRST_WAIT_S
+        for attempt in range(1, MISMATCH_READS + 1):
+            balances = self._read(self.broker.balances, "reading balances")
+            venue = {a: b.total for a, b in balances.items() if a != self.quote}
+            mismatches, _unmanaged = check_positions(mine, venue, tolerance)
+            if not mismatches:
+                break
+            if attempt == MISMATCH_READS:
+                raise ReconcileError(f"positions do not match the venue in {MISMATCH_READS} reads: "
+                                     + "; ".join(mismatches))
+            event(log, "RECONCILE_RECHECK", level=logging.WARNING, attempt=attempt, of=MISMATCH_READS,
+                  wait_s=delay, mismatch="; ".join(mismatches)[:300])
+            self._wait(delay)
+            delay *= 2
         held = held_positions(self.journal, balances, specs, self.managed, lots=lots)
         for h in held:
             p = h.position

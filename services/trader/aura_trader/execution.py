@@ -2,8 +2,11 @@
 
 The protocol for one journaled order (see ARCHITECTURE.md, "The trader: life of a cycle and of an order"):
 
-    PENDING  (journaled, never sent)   sells: clamp to the free balance (balance read retried with backoff),
-                                       dust → SKIPPED; then mark_order_sent (UNKNOWN) and send
+    PENDING  (journaled, never sent)   sells: clamp to the free balance (balance read retried with backoff);
+                                       a balance too small to sell while the journal says we hold a sellable
+                                       amount is re-read, and if still small the sell stays PENDING for the next
+                                       tick (up to ``sell_confirm_ticks``); dust → SKIPPED; then
+                                       mark_order_sent (UNKNOWN) and send
     UNKNOWN  (sent, outcome not seen)  look it up by client order id, with backoff, BEFORE anything else:
                                        found → record it; not found after the status-lag window (wall time,
                                        counted from our first lookup, so an accelerated venue clock cannot
@@ -36,7 +39,8 @@ from aura_common.adapters.broker import (
 from aura_common.adapters.journal import Journal, Order
 from aura_common.adapters.logs import event
 from aura_common.core.intents import Dust, Intent, client_order_id
-from aura_common.domain import OrderReport, OrderRequest, OrderStatus, Side, Symbol
+from aura_common.core.reconcile import positions_from_fills
+from aura_common.domain import Fill, OrderReport, OrderRequest, OrderStatus, Side, Symbol
 
 from aura_trader.crash import CrashHook
 
@@ -57,6 +61,8 @@ class ExecPolicy:
     first_backoff_seconds: float = 0.25
     max_backoff_seconds: float = 5.0
     max_sends: int = 3  # sends of one order within one settle() call
+    confirm_reads: int = 3  # re-reads of a free balance too small for a sell the journal says we can make
+    sell_confirm_ticks: int = 5  # ticks such a sell stays PENDING before the small balance counts as confirmed
 
 
 @dataclass
@@ -197,10 +203,30 @@ class Executor:
             return None
         if free >= order.qty:
             return order.qty
-        qty = spec.floor_qty(free)
         intent = self.journal.intent(order.client_order_id)
         ref = intent.ref_price if intent and intent.ref_price else Decimal(0)
-        if qty <= 0 or qty < spec.min_qty or (ref > 0 and qty * ref < spec.min_notional):
+
+        def sellable(amount: Decimal) -> bool:
+            q = spec.floor_qty(amount)
+            return q > 0 and q >= spec.min_qty and not (ref > 0 and q * ref < spec.min_notional)
+
+        if not sellable(free):
+            # one empty or short read never drops a sell (a stop-loss exit among them): when the journal says we
+            # hold a sellable amount, the answer must be confirmed by further reads, and by the next ticks
+            expected = self._expected_holding(spec)
+            if sellable(expected):
+                free = self._confirm_free(spec.base_asset, lambda f: sellable(f)) or free
+                if not sellable(free) and self._deferrals(order) < self.policy.sell_confirm_ticks:
+                    event(log, "ORDER_DEFERRED", level=logging.WARNING, client_order_id=order.client_order_id,
+                          symbol=order.symbol, reason="balance_unconfirmed", free=free, expected=expected)
+                    self.journal.append_event("ORDER_DEFERRED", {
+                        "client_order_id": order.client_order_id, "reason": "balance_unconfirmed",
+                        "free": str(free), "expected": str(expected)}, cycle_key=order.cycle_key)
+                    return None
+                if free >= order.qty:
+                    return order.qty
+        qty = spec.floor_qty(free)
+        if not sellable(free):
             return self._close(order, f"free {spec.base_asset} {free} is below the minimum order "
                                       f"(min_qty {spec.min_qty}, min_notional {spec.min_notional})")
         event(log, "ORDER_CLAMPED", client_order_id=order.client_order_id, symbol=order.symbol, planned=order.qty,
@@ -209,6 +235,36 @@ class Executor:
                                                     "planned": str(order.qty), "free": str(free), "qty": str(qty)},
                                   cycle_key=order.cycle_key)
         return qty
+
+    def _expected_holding(self, spec) -> Decimal:
+        """What the journal says we hold of ``spec``'s base asset: its fills net of base fees, or the last position
+        snapshot (the venue's quantity at the last accepted sync), whichever is larger."""
+        base_of = {s: m.base_asset for s, m in self.broker.markets().items()}
+        fills = [Fill(f.trade_id, Symbol(f.symbol), f.side, f.qty, f.price, f.fee, f.fee_asset, f.venue_ms)
+                 for f in self.journal.fills() if f.symbol in base_of]
+        held = positions_from_fills(fills, base_of).get(spec.base_asset, Decimal(0))
+        snap = self.journal.latest_positions()
+        snapped = max((p.qty for p in snap.positions if p.symbol == spec.symbol), default=Decimal(0)) if snap \
+            else Decimal(0)
+        return max(held, snapped)
+
+    def _confirm_free(self, asset: str, enough: Callable[[Decimal], bool]) -> Decimal | None:
+        """Independent re-reads of a free balance, spread over wall time (backoff); the first that is ``enough``,
+        else None."""
+        delay = self.policy.first_backoff_seconds
+        for _ in range(self.policy.confirm_reads):
+            self._wait(delay)
+            delay = min(delay * 2, self.policy.max_backoff_seconds)
+            free = self._free_balance(asset)
+            if free is not None and enough(free):
+                return free
+        return None
+
+    def _deferrals(self, order: Order) -> int:
+        """Ticks this sell was already deferred on an unconfirmed balance (journaled, so it survives restarts)."""
+        return sum(1 for e in self.journal.events(tag="ORDER_DEFERRED", limit=10_000)
+                   if e.fields.get("client_order_id") == order.client_order_id
+                   and e.fields.get("reason") == "balance_unconfirmed")
 
     def _close(self, order: Order, reason: str) -> None:
         status = OrderStatus.SKIPPED if order.status is OrderStatus.PENDING else OrderStatus.REJECTED
