@@ -4,16 +4,19 @@
 account in the quote asset and runs the pure guard (``core/sync_guard.py``) on the read:
 
 - a plain read is accepted: it becomes the last good ``AccountView`` (``accepted=True``);
-- a suspicious read - a failed fetch (``fetch_failed``), no balance while the journal holds positions
-  (``empty_balances``), or equity moving by more than ``risk.sync_guard_max_equity_drop_pct`` with no fills
-  journaled since the last good read (``equity_jump``) - is retried within the sync with exponential backoff
+- a suspicious read - a failed fetch (``fetch_failed``), no balance while the journal holds positions or the last
+  good account held value (``empty_balances``), equity moving by more than ``risk.sync_guard_max_equity_drop_pct``
+  from the last good equity less the fees of the fills journaled since (``equity_jump``: fills explain their fees,
+  never a jump), or a held symbol's price moving more than ``risk.sync_guard_max_price_move_pct`` from its last
+  accepted mark (``price_jump``) - is retried within the sync with exponential backoff
   (``attempts`` reads in all, bounded); each rejected read logs ``[SYNC_GUARD] ... action=retry`` and counts
   ``aura_sync_guard_trips_total{reason}``. A plain retry is accepted as usual. When every attempt was suspicious
   the last good view is returned (``accepted=False``, ``action=keep_last_good``): equity, drawdown and the kill
   switch never see the read.
 - Confirmation: the guard's streak advances by at most ONE per sync (the retries inside one sync are a burst, not
   independent evidence), so a change is accepted only after ``risk.sync_guard_confirm_reads`` consecutive syncs
-  (ticks) saw it consistently (``action=accept``). A fault shorter than K ticks never reaches equity.
+  (ticks) saw it consistently over at least ``risk.sync_guard_confirm_min_seconds`` of host wall time
+  (``action=accept``). A fault shorter than K ticks, or than that time, never reaches equity.
 
 The guard starts from the journal's last equity snapshot, so an implausible first read after a restart is caught
 too. Reads only; nothing here writes the journal (the risk tick records accepted equity).
@@ -22,6 +25,7 @@ too. Reads only; nothing here writes the journal (the risk tick records accepted
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -116,7 +120,8 @@ class AccountSync:
                  metrics: GuardMetrics, clock: Clock, quote_asset: str = "USDT", *,
                  logger: logging.Logger | None = None, attempts: int = 3, backoff_seconds: float = 1.0,
                  max_backoff_seconds: float = 10.0,
-                 managed_symbols: Callable[[], Iterable[str]] | None = None) -> None:
+                 managed_symbols: Callable[[], Iterable[str]] | None = None,
+                 wall_ms: Callable[[], int] = lambda: int(time.monotonic() * 1000)) -> None:
         if attempts < 1:
             raise ValueError("attempts must be >= 1")
         self._broker, self._journal, self._params = broker, journal, params_provider
@@ -124,8 +129,12 @@ class AccountSync:
         self._log = logger or logging.getLogger(__name__)
         self.attempts, self.backoff, self.max_backoff = attempts, backoff_seconds, max_backoff_seconds
         self._managed = managed_symbols  # None: every held asset with a market is a position
+        self._wall_ms = wall_ms  # host time: confirmations must be spread over real time, whatever the venue's clock
         last = journal.latest_equity()
-        self.state = SyncGuardState(last_good_equity=last.equity if last is not None else None)
+        snap = journal.latest_positions()
+        marks = {p.symbol: p.mark_price for p in snap.positions if p.mark_price} if snap is not None else {}
+        self.state = SyncGuardState(last_good_equity=last.equity if last is not None else None,
+                                    last_good_prices=marks)
         self._last_good: AccountView | None = None
         self._fill_mark: int | None = None  # venue time from which journaled fills are compared (None: all)
         self._fills_at_last_good = self._move_fill_mark()
@@ -142,13 +151,15 @@ class AccountSync:
         symbols = {Symbol(p.symbol) for p in journaled}
         managed = None if self._managed is None else {Symbol(s) for s in self._managed()} | symbols
         fills_now = self._fill_ids()
-        explained = not fills_now <= self._fills_at_last_good  # a fill journaled since the last good read
+        delta = self._fills_delta(fills_now - self._fills_at_last_good)  # what fills since the last good explain
         start = self.state
         suspicious: tuple[SyncVerdict, SyncGuardState] | None = None
         for attempt in range(1, self.attempts + 1):
             read = self._read(symbols, managed)
             totals = None if read.balances is None else {a: b.total for a, b in read.balances.items()}
-            obs = AccountObservation(totals, read.equity, bool(journaled), explained)
+            obs = AccountObservation(totals, read.equity, bool(journaled), delta,
+                                     {str(s): p for s, p in read.prices.items() if s in read.positions},
+                                     self._wall_ms())
             # every attempt is judged from the state at the start of the sync: one streak step per sync
             verdict, new_state, _ = sync_guard(obs, start, params)
             if verdict.accepted:
@@ -201,6 +212,22 @@ class AccountSync:
         than a day older than the newest one is not seen: the move then needs K syncs (the conservative side)."""
         return frozenset((f.symbol, f.trade_id) for f in self._journal.fills(since_ms=self._fill_mark))
 
+    def _fills_delta(self, new_ids: frozenset[tuple[str, str]]) -> Decimal:
+        """The equity change the fills journaled since the last good read explain by their own amounts and
+        prices: a fill swaps cash and coins at its price, so only its fee (quote, or base at the fill price; BNB
+        has no price here and counts 0). Never a jump."""
+        if not new_ids:
+            return ZERO
+        fees = ZERO
+        for f in self._journal.fills(since_ms=self._fill_mark):
+            if (f.symbol, f.trade_id) not in new_ids or not f.fee:
+                continue
+            if f.fee_asset == self.quote:
+                fees += f.fee
+            elif f.symbol == f.fee_asset + self.quote:
+                fees += f.fee * f.price
+        return -fees
+
     def _move_fill_mark(self) -> frozenset[tuple[str, str]]:
         fills = self._journal.fills(since_ms=self._fill_mark)
         if fills:
@@ -229,6 +256,8 @@ class AccountSync:
         fields = dict(reason=verdict.reason.value if verdict.reason else "-", attempt=attempt, action=action.value,
                       last_good_equity=verdict.last_good_equity, seen_equity=verdict.seen_equity,
                       consecutive=verdict.consecutive)
+        if verdict.symbol:
+            fields["symbol"] = verdict.symbol
         if read.error:
             fields["error"] = read.error
         event(self._log, TAG, logging.WARNING if action is not SyncAction.ACCEPT else logging.INFO, **fields)

@@ -139,6 +139,10 @@ class RiskParams:
     # it (a fall by more than this, or the inverse rise), and how many consecutive consistent reads accept it.
     sync_guard_max_equity_drop_pct: float = 10.0
     sync_guard_confirm_reads: int = 3
+    # A held symbol's price moving more than this from its last accepted mark in one sync is implausible too
+    # (confirmed like the rest), and a confirmation needs its reads spread over at least this much host time.
+    sync_guard_max_price_move_pct: float = 50.0
+    sync_guard_confirm_min_seconds: float = 20.0
 
     def __post_init__(self) -> None:
         _require(self.kill_switch_window_days >= 1, "risk.kill_switch_window_days must be >= 1")
@@ -151,6 +155,10 @@ class RiskParams:
         _require(self.cost_benefit_bps_per_score >= 0, "risk.cost_benefit_bps_per_score must be >= 0")
         _require(0 < self.sync_guard_max_equity_drop_pct < 100, "risk.sync_guard_max_equity_drop_pct must be in (0, 100)")
         _require(self.sync_guard_confirm_reads >= 1, "risk.sync_guard_confirm_reads must be >= 1")
+        _require(0 < self.sync_guard_max_price_move_pct < 1000,
+                 "risk.sync_guard_max_price_move_pct must be in (0, 1000)")
+        _require(0 <= self.sync_guard_confirm_min_seconds <= 3600,
+                 "risk.sync_guard_confirm_min_seconds must be in [0, 3600]")
 
 
 @dataclass(frozen=True)
