@@ -25,7 +25,7 @@ from aura_common.config.loader import parse_strategy, strategy_hash, strategy_to
 from aura_common.core.backtest import CostModel
 from aura_common.core.walkforward import Fold
 
-from aura_optimizer import report, runs, search, studies
+from aura_optimizer import report, runs, search, stop, studies
 from aura_optimizer.evaluate import Evaluator
 from aura_optimizer.inputs import InputError, calibrate_costs, fingerprint, load_market
 from aura_optimizer.progress import Progress
@@ -136,6 +136,7 @@ def execute(run_dir: Path, spec: dict[str, Any], ctx: search.SearchContext, work
     finally:
         bar.close()
     search_s = time.monotonic() - t0
+    stop.check()
     bests = search.best_of_folds(ctx, storage)
     results = out_of_sample(ctx, bests, spec["proxy_symbol"])
     proposed_yaml = _proposed_yaml(results["proposed"]["strategy"])
@@ -151,6 +152,7 @@ def execute(run_dir: Path, spec: dict[str, Any], ctx: search.SearchContext, work
                    "workers": workers},
         "proposed_yaml": proposed_yaml,
     })
+    stop.check()  # the last point to stop: from here the run's files are written and it is complete
     pngs = report.charts(results)
     files = dict(pngs)
     files[runs.PROPOSED] = proposed_yaml.encode()

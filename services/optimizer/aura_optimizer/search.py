@@ -21,7 +21,7 @@ from aura_common.config import ConfigError
 from aura_common.core.params import StrategyParams
 from aura_common.core.walkforward import Fold
 
-from aura_optimizer import studies
+from aura_optimizer import stop, studies
 from aura_optimizer.evaluate import Evaluator, score
 from aura_optimizer.space import SearchSpace, apply
 
@@ -137,6 +137,7 @@ def _run_in_pool(ctx: SearchContext, storage, processes: int, task: Callable[[in
     try:
         result = pool.map_async(task, items, chunksize=1)
         while True:
+            stop.check()  # a requested stop terminates the workers (their unfinished trials are not stored)
             try:
                 tick(q.get(timeout=0.2))
             except queue_mod.Empty:

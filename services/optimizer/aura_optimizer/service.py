@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 from aura_common.adapters.logs import event
 from aura_common.config import ConfigError
+from aura_optimizer import stop as stop_flag
 
 log = logging.getLogger("aura.optimize")
 
@@ -84,6 +85,7 @@ def serve(cron: str, job: Callable[[], int], source: str, run_now: bool = False)
         finally:
             running.clear()
 
+    stop_flag.clear()
     sched, trigger = build_scheduler(cron, guarded, source)
     if run_now:  # once at start-up as well (the same guarded job, in the same thread: never overlapping)
         sched.add_job(guarded, "date", id="optimize-now", misfire_grace_time=None)
@@ -94,14 +96,15 @@ def serve(cron: str, job: Callable[[], int], source: str, run_now: bool = False)
             sched.shutdown(wait=False)
 
     def stop(signum, _frame) -> None:
-        # Never raise and never log here: the handler may run in the middle of a log call or of start().
+        # Never raise and never log here: the handler may run in the middle of a log call, of start(), or of a
+        # library's weakref callback (where an exception is printed and dropped). A run in progress sees the flag
+        # before its next trial, stops there, and is marked INCOMPLETE (resumable).
         received.append(signum)
+        stop_flag.request()
         try:
             shut_down()
         except Exception:  # pragma: no cover - a scheduler stopping concurrently
             pass
-        if running:  # a run in progress stops now: it is marked INCOMPLETE and can be resumed
-            raise KeyboardInterrupt
 
     # A stop request that arrives before the scheduler runs is honoured as soon as it does.
     from apscheduler.events import EVENT_SCHEDULER_STARTED

@@ -33,6 +33,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from aura_optimizer import stop
+
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 SQLITE_TIMEOUT_S = 60.0
 LOCK_RETRIES = 20
@@ -184,6 +186,7 @@ def run_study(study: optuna.Study, objective: Callable, n_trials: int, seed: int
     checked = time.monotonic()
     sync_s = 0.0 if seed is None else SYNC_SECONDS  # joiners re-count before every trial
     while True:
+        stop.check()  # a requested stop ends the run here, between trials (never inside one)
         n_done = len(known) + since_sync
         # a seeded (sole) worker reads the storage's count every SYNC_SECONDS and before stopping
         if n_done >= n_trials or time.monotonic() - checked >= sync_s:
