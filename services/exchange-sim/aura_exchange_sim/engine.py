@@ -50,6 +50,7 @@ class Engine:
             self.open_by_cid: dict[str, int] = {}
             self.latest_by_cid: dict[tuple[str, str], int] = {}
             self.next_order_id, self.next_trade_id = 1, 1
+            self.first_fills = 0  # orders that got their first fill (the unfilled-order count's decrements)
             self.last_sync = now
             for asset, amount in sorted(balances.items()):
                 self.book.move(asset, q8(Decimal(amount)), ZERO, "initial", now)
@@ -179,6 +180,8 @@ class Engine:
                 self.book.move(spec.base, -qty, qty, "lock", now, oid)
         for px, q in fills:
             self._fill(order, spec, px, q, False, now)
+        if fills:
+            self.first_fills += 1
         if order.executed_qty >= order.orig_qty:
             self._close(order, "FILLED", now)
         elif rests:
@@ -269,6 +272,8 @@ class Engine:
                         else self.config.partial_fill_ratio
                     order.partial_ratio = None
                     q = order.remaining
+                    if order.executed_qty == 0:
+                        self.first_fills += 1
                     if ratio < 1:
                         q = min(q, max(spec.step, spec.floor_qty(order.orig_qty * ratio)))
                     self._fill(order, spec, order.price, q, True, now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -35,18 +35,18 @@ class Request:
     ip: str
     wall: int
     now: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers set by the route
 
     @property
     def symbol(self) -> str | None:
         return self.params.get("symbol")
 
 
-RATE_LIMITS = [
-    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
-]
+def _rate_limits(sim: Simulator) -> list[dict]:
+    """Binance's production values; the ORDERS entries are the ones enforced (``ordercount``)."""
+    return [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+            *sim.order_count.rate_limits_json(),
+            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000}]
 
 
 def _symbol_json(sim: Simulator, symbol: str, now: int) -> dict:
@@ -97,7 +97,7 @@ def server_time(sim: Simulator, req: Request) -> Any:
 def exchange_info(sim: Simulator, req: Request) -> Any:
     names = _symbols_param(sim, req)
     names = names if names is not None else _listed(sim, req.now)
-    return {"timezone": "UTC", "serverTime": req.now, "rateLimits": RATE_LIMITS, "exchangeFilters": [],
+    return {"timezone": "UTC", "serverTime": req.now, "rateLimits": _rate_limits(sim), "exchangeFilters": [],
             "symbols": [_symbol_json(sim, s, req.now) for s in names]}
 
 
@@ -184,7 +184,8 @@ def new_order(sim: Simulator, req: Request) -> Any:
     resp_type = req.params.get("newOrderRespType") or "FULL"
     if resp_type not in ("ACK", "RESULT", "FULL"):
         raise errors.ApiError(400, -1177, "Invalid newOrderRespType.")
-    order = sim.engine.place(req.params, req.now, req.wall, ratio)
+    order, counts = sim.place_order(req.params, req.now, req.wall, ratio)
+    req.headers.update(counts)
     event(log, "SIM_ORDER", logging.DEBUG, order_id=order.order_id, client_order_id=order.client_order_id,
           symbol=order.symbol, side=order.side, type=order.type, status=order.status,
           executed=order.executed_qty, partial=ratio)

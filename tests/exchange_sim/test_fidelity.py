@@ -1,0 +1,93 @@
+"""Simulator fidelity (issue 15 items 2-5), each pinned through REAL ccxt.binance (make_binance) over HTTP:
+the unfilled-order count (-1015), PERCENT_PRICE_BY_SIDE and the average price, real-like filters with
+MARKET_LOT_SIZE, the 24 h window of allOrders/myTrades, 1w/1M klines and the MINI ticker."""
+
+from __future__ import annotations
+
+import json
+
+import ccxt
+import pytest
+
+from .conftest import client
+
+SYM = "BTC/USDT"
+MAX_ATTEMPTS = 1_000  # an order count limit must bite long before this (fixed 10 s windows: >= 10 windows' worth)
+
+
+def _ioc_buy_below_market(ex) -> dict:
+    """A LIMIT IOC that cannot fill: it counts as a new unfilled order and leaves nothing open."""
+    price = float(ex.price_to_precision(SYM, ex.fetch_ticker(SYM)["last"] * 0.9))
+    return ex.create_order(SYM, "limit", "buy", 0.01, price, {"timeInForce": "IOC"})
+
+
+def _body(ex) -> dict:
+    """The JSON body of the client's last HTTP response (also of one that raised)."""
+    return json.loads(ex.last_http_response)
+
+
+def _place_until_refused(ex, place) -> tuple[int, ccxt.BaseError | None]:
+    """Place orders until one is refused; returns (orders accepted, the exception)."""
+    for accepted in range(MAX_ATTEMPTS):
+        try:
+            place()
+        except ccxt.BaseError as exc:
+            return accepted, exc
+    return MAX_ATTEMPTS, None
+
+
+# ---- item 2: the unfilled-order count ------------------------------------------------------------------------------
+def test_unfilled_order_count_refuses_the_101st_order_in_10_seconds_with_1015(ex):
+    ex.load_markets()
+    price = float(ex.price_to_precision(SYM, ex.fetch_ticker(SYM)["last"] * 0.9))
+    counts: list[int] = []
+
+    def place():
+        o = ex.create_order(SYM, "limit", "buy", 0.01, price, {"timeInForce": "IOC"})
+        assert o["status"] == "expired" and o["filled"] == 0
+        counts.append(int(ex.last_response_headers["X-MBX-ORDER-COUNT-10S"]))
+
+    accepted, exc = _place_until_refused(ex, place)
+    assert exc is not None, f"{accepted} unfilled orders accepted, the advertised limit is 100 per 10 s"
+    # HTTP 429 -> DDoSProtection (a 400 would be RateLimitExceeded, spec §4.3); Binance's code and message
+    assert isinstance(exc, ccxt.DDoSProtection)
+    assert _body(ex) == {"code": -1015,
+                                     "msg": "Too many new orders; current limit is 100 orders per 10 SECOND."}
+    headers = ex.last_response_headers
+    # the window that refused holds exactly the 100 accepted orders (a 10 s boundary crossed earlier under load
+    # only restarts the count, so the count before the refusal is 100 whatever the timing)
+    assert headers["X-MBX-ORDER-COUNT-10S"] == "100" and counts[-1] == 100
+    assert int(headers["X-MBX-ORDER-COUNT-1D"]) == accepted and 1 <= int(headers["Retry-After"]) <= 10
+    orders = [r for r in ex.public_get_exchangeinfo()["rateLimits"] if r["rateLimitType"] == "ORDERS"]
+    assert orders == [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+                      {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000}]
+
+
+def test_orders_that_fill_do_not_count(ex):
+    """Binance: an order's first fill takes it off the unfilled count, so orders that trade never hit -1015."""
+    ex.load_markets()
+    for side in ["buy", "sell"] * 75:  # 150 market orders, each filled at once
+        o = ex.create_order(SYM, "market", side, 0.001)
+        assert o["status"] == "closed"
+        assert ex.last_response_headers["X-MBX-ORDER-COUNT-10S"] == "0"
+        assert ex.last_response_headers["X-MBX-ORDER-COUNT-1D"] == "0"
+    _ioc_buy_below_market(ex)  # an order that expires unfilled counts
+    assert ex.last_response_headers["X-MBX-ORDER-COUNT-1D"] == "1"
+
+
+def test_daily_order_limit_and_cli_option_semantics(sim_factory):
+    srv = sim_factory(order_limit_1d=5)
+    ex = client(srv.url)
+    ex.load_markets()
+    accepted, exc = _place_until_refused(ex, lambda: _ioc_buy_below_market(ex))
+    assert isinstance(exc, ccxt.DDoSProtection) and accepted % 5 == 0  # a UTC midnight may pass: 5 or 10
+    assert _body(ex)["msg"] == "Too many new orders; current limit is 5 orders per 1 DAY."
+    assert ex.last_response_headers["X-MBX-ORDER-COUNT-1D"] == "5"
+    rejects = [e for e in srv.sim.engine.book.entries if e["kind"] == "reject"]
+    assert rejects[-1]["code"] == -1015  # refusals are ledger facts like any rejection
+    unlimited = client(sim_factory(order_limit_10s=0, order_limit_1d=0).url)
+    unlimited.load_markets()
+    for _ in range(120):
+        _ioc_buy_below_market(unlimited)
+    assert unlimited.last_response_headers["X-MBX-ORDER-COUNT-1D"] == "120"
+    assert [r for r in unlimited.public_get_exchangeinfo()["rateLimits"] if r["rateLimitType"] == "ORDERS"] == []
