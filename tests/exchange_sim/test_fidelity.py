@@ -5,11 +5,16 @@ MARKET_LOT_SIZE, the 24 h window of allOrders/myTrades, 1w/1M klines and the MIN
 from __future__ import annotations
 
 import json
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import ccxt
+import numpy as np
 import pytest
 
-from .conftest import client
+from aura_common.core.panel import Panel
+from aura_exchange_sim.market import MarketData
+
+from .conftest import START, client
 
 SYM = "BTC/USDT"
 MAX_ATTEMPTS = 1_000  # an order count limit must bite long before this (fixed 10 s windows: >= 10 windows' worth)
@@ -91,3 +96,54 @@ def test_daily_order_limit_and_cli_option_semantics(sim_factory):
         _ioc_buy_below_market(unlimited)
     assert unlimited.last_response_headers["X-MBX-ORDER-COUNT-1D"] == "120"
     assert [r for r in unlimited.public_get_exchangeinfo()["rateLimits"] if r["rateLimitType"] == "ORDERS"] == []
+
+
+# ---- item 3: PERCENT_PRICE_BY_SIDE, NOTIONAL on the 5-minute average price, /api/v3/avgPrice -----------------------
+MINUTE = 60_000
+
+
+def _jump_market() -> MarketData:
+    """BTCUSDT on 1m candles: an hour flat at 100, then an hour flat at 1000 (a gap up)."""
+    n = 120
+    times = np.arange(n, dtype=np.int64) * MINUTE + START
+    px = np.where(np.arange(n) < 60, 100.0, 1000.0)[:, None]
+    panel = Panel.from_arrays(["BTCUSDT"], times, MINUTE, open=px, high=px, low=px, close=px,
+                              volume=np.full((n, 1), 10.0), quote_volume=px * 10.0)
+    return MarketData(panel)
+
+
+def test_avg_price_is_the_5_minute_average_and_judges_market_notional(sim_factory):
+    # one minute after the jump: last price 1000, the 5-minute average (4 x 100 + 1 x 1000) / 5 = 280
+    srv = sim_factory(market=_jump_market(), start_ms=START + 61 * MINUTE)
+    ex = client(srv.url)
+    ex.load_markets()
+    assert ex.public_get_avgprice({"symbol": "BTCUSDT"}) == {"mins": 5, "price": "280.00000000",
+                                                            "closeTime": START + 61 * MINUTE}
+    assert ex.fetch_ticker(SYM)["last"] == 1000.0
+    with pytest.raises(ccxt.BadRequest, match="Filter failure: NOTIONAL"):
+        ex.create_order(SYM, "market", "buy", 0.006)  # 6 USDT at the last price, 1.68 at the average
+    o = ex.create_order(SYM, "market", "buy", 0.018)  # 5.04 at the average
+    assert o["status"] == "closed" and o["average"] > 1000
+    filters = {f["filterType"]: f for f in ex.market(SYM)["info"]["filters"]}
+    assert filters["NOTIONAL"]["avgPriceMins"] == 5
+    assert filters["PERCENT_PRICE_BY_SIDE"] == {
+        "filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5", "bidMultiplierDown": "0.2",
+        "askMultiplierUp": "5", "askMultiplierDown": "0.2", "avgPriceMins": 5}
+
+
+def test_percent_price_by_side_rejects_a_limit_buy_at_a_tenth_of_the_market(ex, server):
+    ex.load_markets()
+    last = ex.fetch_ticker(SYM)["last"]
+    with pytest.raises(ccxt.InvalidOrder, match="Filter failure: PERCENT_PRICE_BY_SIDE"):
+        ex.create_order(SYM, "limit", "buy", 0.01, float(ex.price_to_precision(SYM, last * 0.1)))
+    assert _body(ex) == {"code": -1013, "msg": "Filter failure: PERCENT_PRICE_BY_SIDE"}
+    # the band is [0.2, 5] x the average /api/v3/avgPrice publishes, on both sides, to the tick
+    avg = Decimal(ex.public_get_avgprice({"symbol": "BTCUSDT"})["price"])
+    tick = server.sim.market.specs["BTCUSDT"].tick
+    lowest_bid = (avg * Decimal("0.2") / tick).to_integral_value(ROUND_CEILING) * tick
+    highest_ask = (avg * 5 / tick).to_integral_value(ROUND_FLOOR) * tick
+    for side, ok, bad in (("buy", lowest_bid, lowest_bid - tick), ("sell", highest_ask, highest_ask + tick)):
+        assert ex.create_order(SYM, "limit", side, 0.01, float(ok))["status"] == "open"
+        with pytest.raises(ccxt.InvalidOrder, match="PERCENT_PRICE_BY_SIDE"):
+            ex.create_order(SYM, "limit", side, 0.01, float(bad))
+    assert len(ex.fetch_open_orders(SYM)) == 2

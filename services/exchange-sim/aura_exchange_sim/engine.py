@@ -20,7 +20,15 @@ import threading
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from aura_exchange_sim import errors
-from aura_exchange_sim.filters import check_client_id, check_notional, check_price, check_qty, parse_decimal
+from aura_exchange_sim.filters import (
+    AVG_PRICE_MINS,
+    check_client_id,
+    check_notional,
+    check_percent_price,
+    check_price,
+    check_qty,
+    parse_decimal,
+)
 from aura_exchange_sim.ledger import ZERO, Book, q8
 from aura_exchange_sim.market import MarketData, SymbolSpec
 from aura_exchange_sim.orders import Order, Trade
@@ -123,9 +131,11 @@ class Engine:
         mid = self.market.price(spec.symbol, now)
         if mid is None:
             raise errors.rejected("Market is closed.")
+        avg = self.market.avg_price(spec.symbol, now, AVG_PRICE_MINS)
         if otype == "MARKET":
-            check_notional(spec, qoq if qoq is not None else qty * spec.round_price(mid), True)
+            check_notional(spec, qoq if qoq is not None else qty * avg, True)
         else:
+            check_percent_price(side, price, avg)
             check_notional(spec, price * qty, False)
         if cid is not None and cid in self.open_by_cid:
             raise errors.duplicate_order()

@@ -16,6 +16,10 @@ DECIMAL_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 CLIENT_ID_RE = re.compile(r"^[a-zA-Z0-9\-_]{1,36}$")
 MAX_PRICE = Decimal("100000000")
 Q8 = Decimal("0.00000001")
+# PERCENT_PRICE_BY_SIDE and NOTIONAL as on Binance's BTCUSDT: a price within [0.2, 5] x the 5-minute average price
+AVG_PRICE_MINS = 5
+BID_MULTIPLIER_UP, BID_MULTIPLIER_DOWN = Decimal(5), Decimal("0.2")
+ASK_MULTIPLIER_UP, ASK_MULTIPLIER_DOWN = Decimal(5), Decimal("0.2")
 
 
 def parse_decimal(params: dict[str, str], name: str, required: bool = False) -> Decimal | None:
@@ -68,7 +72,16 @@ def check_qty(spec: SymbolSpec, qty: Decimal) -> None:
         raise errors.filter_failure("LOT_SIZE")
 
 
+def check_percent_price(side: str, price: Decimal, avg: Decimal) -> None:
+    """PERCENT_PRICE_BY_SIDE: ``avg`` is the average price over ``AVG_PRICE_MINS`` (``MarketData.avg_price``)."""
+    up, down = (BID_MULTIPLIER_UP, BID_MULTIPLIER_DOWN) if side == "BUY" else (ASK_MULTIPLIER_UP, ASK_MULTIPLIER_DOWN)
+    if price > avg * up or price < avg * down:
+        raise errors.filter_failure("PERCENT_PRICE_BY_SIDE")
+
+
 def check_notional(spec: SymbolSpec, notional: Decimal, is_market: bool) -> None:
+    """NOTIONAL: ``notional`` is price x quantity; for MARKET orders the AVERAGE price (``avgPriceMins``) x
+    quantity, or the quoteOrderQty. ``maxNotional`` does not apply to MARKET orders (applyMaxToMarket false)."""
     if notional < spec.min_notional:
         raise errors.filter_failure("NOTIONAL")
     if not is_market and notional > spec.max_notional:
@@ -82,7 +95,10 @@ def exchange_filters(spec: SymbolSpec) -> list[dict]:
         {"filterType": "LOT_SIZE", "minQty": s(spec.min_qty), "maxQty": s(spec.max_qty), "stepSize": s(spec.step)},
         {"filterType": "MARKET_LOT_SIZE", "minQty": s(Decimal(0)), "maxQty": s(spec.max_qty),
          "stepSize": s(Decimal(0))},
+        {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": str(BID_MULTIPLIER_UP),
+         "bidMultiplierDown": str(BID_MULTIPLIER_DOWN), "askMultiplierUp": str(ASK_MULTIPLIER_UP),
+         "askMultiplierDown": str(ASK_MULTIPLIER_DOWN), "avgPriceMins": AVG_PRICE_MINS},
         {"filterType": "NOTIONAL", "minNotional": s(spec.min_notional), "applyMinToMarket": True,
-         "maxNotional": s(spec.max_notional), "applyMaxToMarket": False, "avgPriceMins": 0},
+         "maxNotional": s(spec.max_notional), "applyMaxToMarket": False, "avgPriceMins": AVG_PRICE_MINS},
         {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
     ]

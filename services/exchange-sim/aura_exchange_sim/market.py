@@ -155,6 +155,42 @@ class MarketData:
         pts = [p for p in pts if p == p]
         return (min(pts), max(pts)) if pts else None
 
+    def average(self, symbol: str, t0: int, t1: int) -> float | None:
+        """Time-weighted mean of the price path over [t0, t1] (exact: the path is linear between its vertices).
+
+        Volume is uniform inside a candle, so inside one candle this is the volume-weighted average price; across
+        a candle boundary the two candles are weighted by time, not by their volumes (a simplification). Gaps
+        (NaN candles) and the time before the first candle are left out; past the last candle the price is frozen.
+        """
+        j = self._col.get(symbol)
+        if j is None:
+            return None
+        t0 = max(t0, self.t_first)
+        if t1 <= t0:
+            return self.price(symbol, t1)
+        area = span = 0.0
+        if t1 > self.t_end and self._c[j][-1] == self._c[j][-1]:
+            a = max(t0, self.t_end)
+            area, span = self._c[j][-1] * (t1 - a), float(t1 - a)
+        for k in range((t0 - self.t_first) // self.I, len(self.panel.times)):
+            base = self.t_first + k * self.I
+            if base >= min(t1, self.t_end):
+                break
+            fa, fb = (max(t0, base) - base) / self.I, (min(t1, base + self.I) - base) / self.I
+            xs = [fa, *(v for v in (1 / 3, 2 / 3) if fa < v < fb), fb]
+            ys = [self._at(j, k, x) for x in xs]
+            if fb <= fa or any(y != y for y in ys):
+                continue
+            area += sum((x1 - x0) * (y0 + y1) / 2 for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:])) * self.I
+            span += (fb - fa) * self.I
+        return area / span if span else self.price(symbol, t1)
+
+    def avg_price(self, symbol: str, now: int, mins: int) -> Decimal | None:
+        """Binance's average price (``/api/v3/avgPrice``, the filters' ``avgPriceMins``) over the last ``mins``
+        minutes, 8 decimals; ``mins == 0`` = the last price."""
+        p = self.average(symbol, now - mins * 60_000, now) if mins else self.price(symbol, now)
+        return None if p is None else Decimal(repr(p)).quantize(Decimal("0.00000001"))
+
     def _volume(self, j: int, t0: int, t1: int) -> tuple[float, float]:
         """Base and quote volume traded over [t0, t1) (volume is uniform inside a candle)."""
         t0, t1 = max(t0, self.t_first), min(t1, self.t_end)

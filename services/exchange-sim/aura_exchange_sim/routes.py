@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from aura_common.adapters.logs import event
 from aura_exchange_sim import errors
-from aura_exchange_sim.filters import check_client_id, exchange_filters, parse_int
+from aura_exchange_sim.filters import AVG_PRICE_MINS, check_client_id, exchange_filters, parse_int
 from aura_exchange_sim.market import INTERVALS_MS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,6 +123,13 @@ def ticker_24hr(sim: Simulator, req: Request) -> Any:
     rows = [sim.market.ticker_24h(s, req.now, float(sim.config.slippage_bps), sim.depth_qty(s, req.now))
             for s in (names if names is not None else _listed(sim, req.now))]
     return rows[0] if one else rows
+
+
+def avg_price(sim: Simulator, req: Request) -> Any:
+    """The average price the filters use (PERCENT_PRICE_BY_SIDE, NOTIONAL for MARKET orders)."""
+    spec = sim.engine.spec(req.symbol, req.now)
+    avg = sim.market.avg_price(spec.symbol, req.now, AVG_PRICE_MINS)
+    return {"mins": AVG_PRICE_MINS, "price": f"{avg or 0:.8f}", "closeTime": req.now}
 
 
 def ticker_price(sim: Simulator, req: Request) -> Any:
@@ -270,6 +277,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v3/time"): (server_time, _w(1), False),
     ("GET", "/api/v3/exchangeInfo"): (exchange_info, _w(20), False),
     ("GET", "/api/v3/klines"): (klines, _w(2), False),
+    ("GET", "/api/v3/avgPrice"): (avg_price, _w(2), False),
     ("GET", "/api/v3/ticker/24hr"): (ticker_24hr, _ticker_weight, False),
     ("GET", "/api/v3/ticker/price"): (ticker_price, lambda r: 2 if r.params.get("symbol") else 4, False),
     ("GET", "/api/v3/ticker/bookTicker"): (book_ticker, lambda r: 2 if r.params.get("symbol") else 4, False),
