@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from aura_common.core.panel import Panel
-from aura_exchange_sim.market import MarketData
+from aura_exchange_sim.market import MarketData, derive_spec
 
 from .conftest import START, client
 
@@ -147,3 +147,64 @@ def test_percent_price_by_side_rejects_a_limit_buy_at_a_tenth_of_the_market(ex, 
         with pytest.raises(ccxt.InvalidOrder, match="PERCENT_PRICE_BY_SIDE"):
             ex.create_order(SYM, "limit", side, 0.01, float(bad))
     assert len(ex.fetch_open_orders(SYM)) == 2
+
+
+# ---- item 4: real-like filter values, MARKET_LOT_SIZE --------------------------------------------------------------
+BTCUSDT_FILTER_TYPES = ["PRICE_FILTER", "LOT_SIZE", "ICEBERG_PARTS", "MARKET_LOT_SIZE", "TRAILING_DELTA",
+                        "PERCENT_PRICE_BY_SIDE", "NOTIONAL", "MAX_NUM_ORDERS", "MAX_NUM_ALGO_ORDERS"]
+
+
+@pytest.mark.parametrize("price,max_qty,market_max_qty,max_price", [
+    (60_000.0, "9000", "128.5", "1000000"),  # the real BTCUSDT
+    (3_000.0, "90000", "2570", "100000"),
+    (1.5, "900000000", "5140000", "100"),
+    (0.00001, "90000000000", "90000000000", "0.001"),  # Binance's largest maxQty is ~9.2e10
+])
+def test_filters_are_btcusdt_scaled_by_price(price, max_qty, market_max_qty, max_price):
+    spec = derive_spec("XUSDT", price, 0, Decimal(5))
+    assert (spec.max_qty, spec.market_max_qty, spec.max_price) == (Decimal(max_qty), Decimal(market_max_qty),
+                                                                     Decimal(max_price))
+    assert spec.max_notional == Decimal(9_000_000)
+
+
+def test_exchange_info_has_the_btcusdt_filter_set(ex, server):
+    m = ex.load_markets()[SYM]
+    spec = server.sim.market.specs["BTCUSDT"]
+    filters = m["info"]["filters"]
+    assert [f["filterType"] for f in filters] == BTCUSDT_FILTER_TYPES
+    f = {x["filterType"]: x for x in filters}
+    assert f["ICEBERG_PARTS"] == {"filterType": "ICEBERG_PARTS", "limit": 10}
+    assert f["TRAILING_DELTA"] == {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10,
+                                   "maxTrailingAboveDelta": 2000, "minTrailingBelowDelta": 10,
+                                   "maxTrailingBelowDelta": 2000}
+    assert f["MAX_NUM_ALGO_ORDERS"] == {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5}
+    assert f["MARKET_LOT_SIZE"]["minQty"] == f["MARKET_LOT_SIZE"]["stepSize"] == "0.00000000"
+    assert f["NOTIONAL"]["maxNotional"] == "9000000.00000000" and f["NOTIONAL"]["applyMaxToMarket"] is False
+    # scaled by price: this market's BTC trades near 9,000, so limits are worth what 60,000-BTCUSDT's are
+    median = float(np.median(server.sim.market.panel.close[:, 0]))
+    assert m["limits"]["market"]["max"] * median == pytest.approx(128.5 * 60_000, rel=1e-3)
+    assert 10 ** 8 < m["limits"]["amount"]["max"] * median < 10 ** 9.5  # 9000 x 60,000 = 5.4e8, to a power of 10
+    assert m["limits"]["price"]["max"] == float(spec.max_price) == 1e6  # 10 to 100 x the highest price
+
+
+def test_market_lot_size_is_enforced_for_market_orders(sim_factory):
+    srv = sim_factory(balances={"USDT": 10_000_000, "BTC": 1})
+    ex = client(srv.url)
+    spec = srv.sim.market.specs["BTCUSDT"]
+    ex.load_markets()
+    big = float(spec.market_max_qty + spec.step)
+    with pytest.raises(ccxt.InvalidOrder, match="Filter failure: MARKET_LOT_SIZE"):
+        ex.create_order(SYM, "market", "buy", big)
+    assert _body(ex) == {"code": -1013, "msg": "Filter failure: MARKET_LOT_SIZE"}
+    spend = client(srv.url, createOrder={"quoteOrderQty": True})
+    with pytest.raises(ccxt.InvalidOrder, match="MARKET_LOT_SIZE"):  # a quote amount that buys more than maxQty
+        spend.create_market_buy_order_with_cost(SYM, 9_000_000)
+    # a LIMIT order of the same size is judged by LOT_SIZE and NOTIONAL (maxNotional 9,000,000), not by this filter
+    last = ex.fetch_ticker(SYM)["last"]
+    with pytest.raises(ccxt.BadRequest, match="Filter failure: NOTIONAL"):
+        ex.create_order(SYM, "limit", "buy", 2000, float(ex.price_to_precision(SYM, last * 0.9)))
+    with pytest.raises(ccxt.InvalidOrder, match="Filter failure: LOT_SIZE"):
+        ex.create_order(SYM, "limit", "buy", float(spec.max_qty) * 10, float(ex.price_to_precision(SYM, last)))
+    assert srv.sim.engine.orders == {}
+    at_max = ex.create_order(SYM, "market", "buy", float(spec.market_max_qty))  # the largest allowed fills
+    assert at_max["status"] == "closed" and at_max["filled"] == float(spec.market_max_qty)

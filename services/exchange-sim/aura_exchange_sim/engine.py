@@ -23,6 +23,7 @@ from aura_exchange_sim import errors
 from aura_exchange_sim.filters import (
     AVG_PRICE_MINS,
     check_client_id,
+    check_market_qty,
     check_notional,
     check_percent_price,
     check_price,
@@ -128,6 +129,8 @@ class Engine:
             if qty <= 0:
                 raise errors.rejected("Price * QTY is zero or less.")
             check_qty(spec, qty)
+            if otype == "MARKET":
+                check_market_qty(spec, qty)
         mid = self.market.price(spec.symbol, now)
         if mid is None:
             raise errors.rejected("Market is closed.")
@@ -149,6 +152,8 @@ class Engine:
         if otype == "MARKET" and not fills:
             raise errors.rejected("Order book liquidity is less than LOT_SIZE filter minimum quantity.")
         filled = sum((q for _, q in fills), ZERO)
+        if otype == "MARKET" and qoq is not None:
+            check_market_qty(spec, filled)  # the quantity a quoteOrderQty buys or sells
         if otype == "LIMIT" and tif == "FOK" and filled < qty:
             fills, filled = [], ZERO
         rests = otype != "MARKET" and tif == "GTC" and filled < qty

@@ -40,6 +40,8 @@ class SymbolSpec:
     min_notional: Decimal
     max_notional: Decimal
     listed_ms: int  # open time of the first candle with a price
+    max_price: Decimal = Decimal("1000000")
+    market_max_qty: Decimal = Decimal("128.5")
 
     def round_price(self, price: float | Decimal, up: bool | None = None) -> Decimal:
         q = Decimal(repr(float(price))) / self.tick
@@ -61,14 +63,33 @@ def _pow10(exp: int, lo: int = -8, hi: int = 0) -> Decimal:
     return Decimal(1).scaleb(min(max(exp, lo), hi))
 
 
-def derive_spec(symbol: str, typical_price: float, listed_ms: int, min_notional: Decimal) -> SymbolSpec:
-    """Binance-like filters from a price level: ~6 significant digits of price, a lot step worth ~0.01-0.1 quote."""
+# Binance's BTCUSDT is the template of every symbol's limits, scaled by price: at ~60,000 USDT it has
+# LOT_SIZE.maxQty 9000, MARKET_LOT_SIZE.maxQty ~128.5 (Binance moves it with liquidity), PRICE_FILTER.maxPrice
+# 1,000,000 and NOTIONAL.maxNotional 9,000,000.
+REF_PRICE = 60_000.0
+REF_MAX_QTY_EXP = 3  # LOT_SIZE.maxQty = 9 x 10^3 at REF_PRICE
+REF_MARKET_MAX_QTY = 128.5
+MAX_NOTIONAL = Decimal("9000000")
+
+
+def derive_spec(symbol: str, typical_price: float, listed_ms: int, min_notional: Decimal,
+                highest_price: float | None = None) -> SymbolSpec:
+    """Binance-like filters from a price level: ~6 significant digits of price, a lot step worth ~0.01-0.1 quote,
+    and BTCUSDT's limits scaled by price: LOT_SIZE.maxQty 9 x 10^k worth about as much quote as 9000 BTC at 60,000
+    (k <= 10, as Binance's largest are ~9.2e10), MARKET_LOT_SIZE.maxQty worth 128.5 x 60,000 quote (on the lot
+    step), PRICE_FILTER.maxPrice two orders of magnitude above ``highest_price`` (default the typical price) — the
+    real BTCUSDT values at 60,000."""
     base, quote = split_symbol(symbol)
     exp = math.floor(math.log10(typical_price))
     tick = _pow10(exp - 6)
     step = _pow10(math.floor(math.log10(1.0 / typical_price)) - 1)
-    return SymbolSpec(symbol, base, quote, tick, step, step, Decimal("9000000"), min_notional,
-                      Decimal("9000000"), listed_ms)
+    k = min(10, max(0, REF_MAX_QTY_EXP + round(math.log10(REF_PRICE / typical_price))))
+    max_qty = Decimal(9).scaleb(k)
+    market_max = Decimal(repr(REF_MARKET_MAX_QTY * REF_PRICE / typical_price))
+    market_max = max(step, min(max_qty, (market_max / step).to_integral_value(rounding=ROUND_FLOOR) * step))
+    max_price = Decimal(1).scaleb(math.floor(math.log10(max(highest_price or 0.0, typical_price))) + 2)
+    return SymbolSpec(symbol, base, quote, tick, step, step, max_qty, min_notional, MAX_NOTIONAL, listed_ms,
+                      max_price, market_max)
 
 
 class MarketData:
@@ -92,7 +113,8 @@ class MarketData:
             ok = np.flatnonzero(~np.isnan(col))
             if len(ok) == 0:
                 continue
-            self.specs[s] = derive_spec(s, float(np.median(col[ok])), int(panel.times[ok[0]]), min_notional)
+            self.specs[s] = derive_spec(s, float(np.median(col[ok])), int(panel.times[ok[0]]), min_notional,
+                                        float(np.nanmax(panel.high[ok, j])))
 
     # ---- candle lookup ---------------------------------------------------------------------------------------
     def _k(self, t: int) -> int:
