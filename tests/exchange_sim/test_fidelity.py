@@ -5,6 +5,7 @@ MARKET_LOT_SIZE, the 24 h window of allOrders/myTrades, 1w/1M klines and the MIN
 from __future__ import annotations
 
 import json
+from datetime import datetime, time, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import ccxt
@@ -14,7 +15,7 @@ import pytest
 from aura_common.core.panel import Panel
 from aura_exchange_sim.market import MarketData, derive_spec
 
-from .conftest import START, client
+from .conftest import DAY, START, client
 
 SYM = "BTC/USDT"
 MAX_ATTEMPTS = 1_000  # an order count limit must bite long before this (fixed 10 s windows: >= 10 windows' worth)
@@ -208,3 +209,66 @@ def test_market_lot_size_is_enforced_for_market_orders(sim_factory):
     assert srv.sim.engine.orders == {}
     at_max = ex.create_order(SYM, "market", "buy", float(spec.market_max_qty))  # the largest allowed fills
     assert at_max["status"] == "closed" and at_max["filled"] == float(spec.market_max_qty)
+
+
+# ---- item 5: the 24 h window of allOrders/myTrades, 1w/1M klines, the MINI ticker -----------------------------------
+def test_all_orders_and_my_trades_refuse_a_window_over_24_hours(ex, admin):
+    ex.load_markets()
+    since = ex.fetch_time()
+    o = ex.create_order(SYM, "market", "buy", 0.001)
+    admin.step(DAY)
+    for fetch in (ex.fetch_orders, ex.fetch_my_trades):
+        with pytest.raises(ccxt.BadRequest):
+            fetch(SYM, since, None, {"endTime": since + DAY + 1})
+        assert _body(ex) == {"code": -1127, "msg": "More than 24 hours between startTime and endTime."}
+    assert [x["id"] for x in ex.fetch_orders(SYM, since, None, {"endTime": since + DAY})] == [o["id"]]
+    assert [t["order"] for t in ex.fetch_my_trades(SYM, since, None, {"endTime": since + DAY})] == [o["id"]]
+    assert [x["id"] for x in ex.fetch_orders(SYM, since)] == [o["id"]]  # startTime alone: no window rule
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+
+
+def _aggregate(days: list[list]) -> tuple:
+    return (days[0][1], max(d[2] for d in days), min(d[3] for d in days), days[-1][4])
+
+
+def test_weekly_and_monthly_klines_are_calendar_candles(ex, server):
+    ex.load_markets()
+    now = server.sim.clock.now_ms()  # 2020-12-22 12:00 UTC; BTCUSDT listed 2020-09-13 (a Sunday)
+    listed = server.sim.market.specs["BTCUSDT"].listed_ms
+    daily = ex.fetch_ohlcv(SYM, "1d", since=listed, limit=1000)
+    weeks = ex.fetch_ohlcv(SYM, "1w", limit=1000)
+    assert all(_utc(w[0]).weekday() == 0 and _utc(w[0]).time() == time(0) for w in weeks)  # Mondays 00:00 UTC
+    assert [b[0] - a[0] for a, b in zip(weeks, weeks[1:])] == [7 * DAY] * (len(weeks) - 1)
+    assert weeks[0][0] <= listed < weeks[0][0] + 7 * DAY and weeks[-1][0] <= now < weeks[-1][0] + 7 * DAY
+    months = ex.fetch_ohlcv(SYM, "1M", limit=1000)
+    assert [_utc(m[0]).date().isoformat() for m in months] == ["2020-09-01", "2020-10-01", "2020-11-01",
+                                                                "2020-12-01"]
+    ends = [m[0] for m in months[1:]] + [now + 1]
+    for rows, ends_ in ((weeks, [w[0] + 7 * DAY for w in weeks]), (months, ends)):
+        for row, end in zip(rows, ends_):  # each candle is its days (from the listing; the last one forming)
+            days = [d for d in daily if row[0] <= d[0] < end]
+            assert tuple(row[1:5]) == pytest.approx(_aggregate(days), rel=1e-9)
+            assert row[5] == pytest.approx(sum(d[5] for d in days), rel=1e-6)
+    wednesday = weeks[2][0] + 2 * DAY
+    assert ex.fetch_ohlcv(SYM, "1w", since=wednesday, limit=2)[0][0] == weeks[3][0]  # opens at or after since
+    assert ex.fetch_ohlcv(SYM, "1M", since=months[1][0], limit=2) == months[1:3]
+
+
+def test_ticker_24hr_type_mini(ex):
+    ex.load_markets()
+    full = ex.public_get_ticker_24hr({"symbol": "BTCUSDT"})
+    mini = ex.public_get_ticker_24hr({"symbol": "BTCUSDT", "type": "MINI"})
+    assert list(mini) == ["symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume",
+                          "openTime", "closeTime", "firstId", "lastId", "count"]
+    assert mini == {k: full[k] for k in mini}
+    assert ex.public_get_ticker_24hr({"symbol": "BTCUSDT", "type": "FULL"}) == full
+    many = ex.public_get_ticker_24hr({"symbols": '["BTCUSDT","SYN000USDT"]', "type": "MINI"})
+    assert [m["symbol"] for m in many] == ["BTCUSDT", "SYN000USDT"] and all("bidQty" not in m for m in many)
+    t = ex.fetch_ticker(SYM, {"type": "MINI"})  # ccxt parses it, without bid/ask (spec §3.4)
+    assert t["last"] == float(full["lastPrice"]) and t["bid"] is None
+    with pytest.raises(ccxt.ExchangeError):
+        ex.public_get_ticker_24hr({"symbol": "BTCUSDT", "type": "BIG"})
+    assert _body(ex) == {"code": -1139, "msg": "Invalid ticker type."}

@@ -21,10 +21,11 @@ import numpy as np
 
 from aura_common.core.panel import Panel
 
+from aura_exchange_sim.intervals import INTERVALS_MS, floor_open, next_open, prev_open
+
+__all__ = ["INTERVALS_MS", "MarketData", "SymbolSpec", "derive_spec", "split_symbol"]
+
 QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB")
-INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-                "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-                "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000}
 DAY_MS = 86_400_000
 
 
@@ -255,22 +256,31 @@ class MarketData:
     # ---- REST shapes -----------------------------------------------------------------------------------------
     def klines(self, symbol: str, interval: str, now: int, start: int | None, end: int | None,
                limit: int) -> list[list]:
-        iv = INTERVALS_MS[interval]
+        """Candles of ``interval`` (``intervals.KLINE_INTERVALS``: 1w opens on Monday 00:00 UTC, 1M on the 1st);
+        with ``start`` the first ``limit`` opening at or after it, else the last ``limit`` up to ``end``/now. The
+        first candle after the listing covers the listing onwards."""
         spec = self.specs[symbol]
-        last_open = now - now % iv  # the still-forming candle is included
-        first_open = spec.listed_ms - spec.listed_ms % iv
-        hi = last_open if end is None else min(last_open, end - end % iv)
+        last_open = floor_open(interval, now)  # the still-forming candle is included
+        first_open = floor_open(interval, spec.listed_ms)
+        hi = last_open if end is None else min(last_open, floor_open(interval, end))
+        opens: list[int] = []
         if start is not None:
-            lo = max(first_open, -(-start // iv) * iv)
-            opens = range(lo, min(hi, lo + (limit - 1) * iv) + 1, iv)
+            a = floor_open(interval, start)
+            a = max(first_open, a if a == start else next_open(interval, a))
+            while a <= hi and len(opens) < limit:
+                opens.append(a)
+                a = next_open(interval, a)
         else:
-            lo = max(first_open, hi - (limit - 1) * iv)
-            opens = range(lo, hi + 1, iv)
+            a = hi
+            while a >= first_open and len(opens) < limit:
+                opens.append(a)
+                a = prev_open(interval, a)
+            opens.reverse()
         out = []
         px = self._price_fmt(spec)
         for a in opens:
-            b = a + iv
-            bar = self.bar(symbol, a, min(b, now + 1))
+            b = next_open(interval, a)
+            bar = self.bar(symbol, max(a, spec.listed_ms), min(b, now + 1))
             if bar is None:
                 continue
             o, h, l, c, v, qv = bar

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from aura_common.adapters.logs import event
 from aura_exchange_sim import errors
 from aura_exchange_sim.filters import AVG_PRICE_MINS, check_client_id, exchange_filters, parse_int
-from aura_exchange_sim.market import INTERVALS_MS
+from aura_exchange_sim.intervals import DAY_MS, KLINE_INTERVALS
 
 if TYPE_CHECKING:  # pragma: no cover
     from aura_exchange_sim.app import Simulator
@@ -107,7 +107,7 @@ def klines(sim: Simulator, req: Request) -> Any:
     interval = p.get("interval")
     if not interval:
         raise errors.missing("interval")
-    if interval not in INTERVALS_MS:
+    if interval not in KLINE_INTERVALS:
         raise errors.invalid_interval()
     limit = parse_int(p, "limit") or 500
     limit = max(1, min(limit, 1000))
@@ -117,11 +117,22 @@ def klines(sim: Simulator, req: Request) -> Any:
     return sim.market.klines(spec.symbol, interval, req.now, start, end, limit)
 
 
+MINI_TICKER_FIELDS = ("symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume",
+                      "openTime", "closeTime", "firstId", "lastId", "count")
+
+
 def ticker_24hr(sim: Simulator, req: Request) -> Any:
+    """``type=FULL`` (default) or ``MINI`` (no bid/ask, change or weighted average: ccxt cannot tell a MINI
+    ticker from a contract one, spec §3.4)."""
+    kind = req.params.get("type") or "FULL"
+    if kind not in ("FULL", "MINI"):
+        raise errors.ApiError(400, -1139, "Invalid ticker type.")
     names = _symbols_param(sim, req)
     one = req.params.get("symbol") is not None
     rows = [sim.market.ticker_24h(s, req.now, float(sim.config.slippage_bps), sim.depth_qty(s, req.now))
             for s in (names if names is not None else _listed(sim, req.now))]
+    if kind == "MINI":
+        rows = [{k: r[k] for k in MINI_TICKER_FIELDS} for r in rows]
     return rows[0] if one else rows
 
 
@@ -241,17 +252,24 @@ def _limit(req: Request) -> int:
     return max(1, min(parse_int(req.params, "limit") or 500, 1000))
 
 
+def _window(req: Request) -> tuple[int | None, int | None]:
+    """startTime/endTime of allOrders and myTrades: no more than 24 h apart when both are given (-1127)."""
+    start, end = parse_int(req.params, "startTime"), parse_int(req.params, "endTime")
+    if start is not None and end is not None and end - start > DAY_MS:
+        raise errors.ApiError(400, -1127, "More than 24 hours between startTime and endTime.")
+    return start, end
+
+
 def all_orders(sim: Simulator, req: Request) -> Any:
-    p = req.params
-    rows = sim.engine.all_orders(req.symbol, req.now, parse_int(p, "orderId"), parse_int(p, "startTime"),
-                                 parse_int(p, "endTime"), _limit(req))
+    rows = sim.engine.all_orders(req.symbol, req.now, parse_int(req.params, "orderId"), *_window(req), _limit(req))
     return [o.query_json() for o in rows]
 
 
 def my_trades(sim: Simulator, req: Request) -> Any:
     p = req.params
-    rows = sim.engine.my_trades(req.symbol, req.now, parse_int(p, "orderId"), parse_int(p, "startTime"),
-                                parse_int(p, "endTime"), parse_int(p, "fromId"), _limit(req))
+    start, end = _window(req)
+    rows = sim.engine.my_trades(req.symbol, req.now, parse_int(p, "orderId"), start, end, parse_int(p, "fromId"),
+                                _limit(req))
     return [t.my_trade_json() for t in rows]
 
 
