@@ -10,6 +10,11 @@ limit price as makers when the replay path crosses it (checked on every clock ad
 ``partial_fill_ratio`` < 1 fills only that share of the original quantity per crossing. Fees (taker/maker bps) are charged in the QUOTE asset on both sides (a
 simplification of Binance, which charges a BUY in the base asset), so a BUY of q receives exactly q.
 
+Validation. Binance's filters (``filters``) in exchangeInfo's order; PERCENT_PRICE_BY_SIDE and a MARKET order's
+NOTIONAL use the 5-minute average price (``MarketData.avg_price``), MARKET orders also MARKET_LOT_SIZE.
+``first_fills`` counts orders that got their first fill: the simulator takes them off the unfilled-order count
+(``ordercount``).
+
 Locks. An open LIMIT BUY locks ``price * qty * (1 + max fee)`` quote; an open SELL locks ``qty`` base. MARKET orders
 lock nothing: they are checked against free balance and settle at once.
 """
