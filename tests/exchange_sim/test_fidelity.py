@@ -81,7 +81,7 @@ def test_orders_that_fill_do_not_count(ex):
     assert ex.last_response_headers["X-MBX-ORDER-COUNT-1D"] == "1"
 
 
-def test_daily_order_limit_and_cli_option_semantics(sim_factory):
+def test_daily_order_limit_and_limits_switched_off(sim_factory):
     srv = sim_factory(order_limit_1d=5)
     ex = client(srv.url)
     ex.load_markets()
@@ -97,6 +97,20 @@ def test_daily_order_limit_and_cli_option_semantics(sim_factory):
         _ioc_buy_below_market(unlimited)
     assert unlimited.last_response_headers["X-MBX-ORDER-COUNT-1D"] == "120"
     assert [r for r in unlimited.public_get_exchangeinfo()["rateLimits"] if r["rateLimitType"] == "ORDERS"] == []
+
+
+def test_cli_order_limit_options_reach_the_simulator():
+    import argparse
+
+    from aura_exchange_sim import cli
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    small = ["--synthetic-symbols", "1", "--synthetic-days", "10", "--start", "1700000000000"]
+    sim = cli.build(parser.parse_args([*small, "--order-limit-10s", "0", "--order-limit-1d", "7"]), 1_700_000_000_000)
+    assert sim.order_count.rate_limits_json() == [
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 7}]
+    default = cli.build(parser.parse_args(small), 1_700_000_000_000)
+    assert [r["limit"] for r in default.order_count.rate_limits_json()] == [100, 200_000]
 
 
 # ---- item 3: PERCENT_PRICE_BY_SIDE, NOTIONAL on the 5-minute average price, /api/v3/avgPrice -----------------------
