@@ -28,9 +28,10 @@ def make_market(n_symbols: int = 4, n_days: int = 120, seed: int = 7) -> MarketD
 def make_sim(balances=None, start_ms: int = START + 100 * DAY + 12 * HOUR, speed: float = 0.0,
              market: MarketData | None = None, **config) -> Simulator:
     bal = {k: Decimal(str(v)) for k, v in (balances or {"USDT": 10_000, "BTC": 1}).items()}
+    limits = {k: config.pop(k) for k in ("order_limit_10s", "order_limit_1d") if k in config}
     weight_limit = config.pop("weight_limit", 0)
     return Simulator(market or make_market(), SimClock(start_ms, speed), bal, EngineConfig(**config),
-                     weight_limit=weight_limit)
+                     weight_limit=weight_limit, **limits)
 
 
 @pytest.fixture

@@ -112,6 +112,7 @@ def test_state_survives_a_restart(tmp_path):
     (("--fee-bps", "-1"), "--fee-bps"),
     (("--slippage-bps", "NaN"), "--slippage-bps"),
     (("--partial-fill-ratio", "2"), "--partial-fill-ratio"),
+    (("--order-limit-10s", "-1"), "--order-limit-10s"),
 ])
 def test_bad_options_exit_2_with_one_line(args, needle):
     proc = subprocess.run([AURA, "exchange-sim", "--port", str(free_port()), *args], capture_output=True,

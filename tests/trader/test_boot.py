@@ -47,10 +47,10 @@ def test_an_order_in_flight_at_the_crash_is_adopted_with_its_fills(sim, journal)
 def test_stray_aura_orders_are_cancelled_and_foreign_orders_left_alone(sim, journal):
     b, ex, broker = boot(sim, journal)
     stray = client_order_id("old-cycle", "BTCUSDT", Side.BUY, Decimal("0.01"), "x", 0)
-    broker.place_order(OrderRequest(stray, Symbol("BTCUSDT"), Side.BUY, Decimal("0.01"), OrderType.LIMIT,
-                                    Decimal("1000")))
+    resting = Decimal("3000")  # under half of BTC's ~6,800: rests, inside PERCENT_PRICE_BY_SIDE's 0.2 x average
+    broker.place_order(OrderRequest(stray, Symbol("BTCUSDT"), Side.BUY, Decimal("0.01"), OrderType.LIMIT, resting))
     broker.place_order(OrderRequest("manual-1", Symbol("BTCUSDT"), Side.BUY, Decimal("0.01"), OrderType.LIMIT,
-                                    Decimal("1000")))
+                                    resting))
     report = b.reconcile()
     assert report.ok and report.cancelled == 1
     status = {o["clientOrderId"]: o["status"] for o in venue_orders(sim)}

@@ -58,6 +58,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partial-fill-ratio", type=Decimal, default=Decimal(1),
                         help="share of a resting order filled per price crossing (1 = all at once)")
     parser.add_argument("--weight-limit", type=int, default=6000, help="request weight per minute (0 = no limit)")
+    parser.add_argument("--order-limit-10s", type=int, default=100,
+                        help="unfilled new orders per 10 s window (-1015 beyond; 0 = no limit)")
+    parser.add_argument("--order-limit-1d", type=int, default=200_000,
+                        help="unfilled new orders per UTC day (-1015 beyond; 0 = no limit)")
     parser.add_argument("--api-key", default=os.environ.get("AURA_SIM_API_KEY"),
                         help="accepted API key(s), comma-separated (default $AURA_SIM_API_KEY or aura-sim-key)")
     parser.add_argument("--api-secret", default=os.environ.get("AURA_SIM_API_SECRET"),
@@ -179,6 +183,8 @@ def build(args: argparse.Namespace, wall_now_ms: int):
         if not value.is_finite() or value < 0:
             flag = {"taker_bps": "--fee-bps", "maker_bps": "--maker-fee-bps"}.get(name, "--" + name.replace("_", "-"))
             raise UsageError(f"{flag} must be a number >= 0, got {value}")
+    if args.order_limit_10s < 0 or args.order_limit_1d < 0:
+        raise UsageError("--order-limit-10s and --order-limit-1d must be >= 0 (0 = no limit)")
     keys = parse_keys(args.api_key or DEFAULT_API_KEY, args.api_secret or DEFAULT_API_SECRET)
     seed = args.seed
     rules: list[dict] = []
@@ -189,7 +195,8 @@ def build(args: argparse.Namespace, wall_now_ms: int):
             raise UsageError(str(exc)) from None
         seed = file_seed if file_seed is not None else seed
     sim = Simulator(market, SimClock(start, speed), balances, config, keys, seed=seed,
-                    weight_limit=args.weight_limit, state_path=args.state)
+                    weight_limit=args.weight_limit, state_path=args.state, order_limit_10s=args.order_limit_10s,
+                    order_limit_1d=args.order_limit_1d)
     if rules:
         sim.faults.add(rules, sim.clock.wall_ms(), args.faults)
     return sim

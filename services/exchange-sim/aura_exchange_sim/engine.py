@@ -9,6 +9,11 @@ replay price; what its levels cannot fill EXPIREs (MARKET, IOC) or rests (GTC). 
 limit price as makers when the replay path crosses it (checked on every clock advance, lazily at the next request);
 ``partial_fill_ratio`` < 1 fills only that share of the original quantity per crossing.
 
+Validation. Binance's filters (``filters``) in exchangeInfo's order; PERCENT_PRICE_BY_SIDE and a MARKET order's
+NOTIONAL use the 5-minute average price (``MarketData.avg_price``), MARKET orders also MARKET_LOT_SIZE.
+``first_fills`` counts orders that got their first fill: the simulator takes them off the unfilled-order count
+(``ordercount``).
+
 Fees, as Binance charges them (spec: "Commission is charged on the received asset"): a BUY pays ``qty * rate`` in
 the BASE asset (a BUY of q credits q - commission), a SELL pays ``notional * rate`` in the QUOTE asset; with the BNB
 discount on (``EngineConfig.bnb_discount``) a fill pays ``notional * rate * (1 - discount)`` worth of BNB (at the
@@ -26,7 +31,16 @@ import threading
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from aura_exchange_sim import errors
-from aura_exchange_sim.filters import check_client_id, check_notional, check_price, check_qty, parse_decimal
+from aura_exchange_sim.filters import (
+    AVG_PRICE_MINS,
+    check_client_id,
+    check_market_qty,
+    check_notional,
+    check_percent_price,
+    check_price,
+    check_qty,
+    parse_decimal,
+)
 from aura_exchange_sim.ledger import ZERO, Book, q8
 from aura_exchange_sim.market import MarketData, SymbolSpec
 from aura_exchange_sim.orders import Order, Trade
@@ -55,6 +69,7 @@ class Engine:
             self.open_by_cid: dict[str, int] = {}
             self.latest_by_cid: dict[tuple[str, str], int] = {}
             self.next_order_id, self.next_trade_id = 1, 1
+            self.first_fills = 0  # orders that got their first fill (the unfilled-order count's decrements)
             self.last_sync = now
             for asset, amount in sorted(balances.items()):
                 self.book.move(asset, q8(Decimal(amount)), ZERO, "initial", now)
@@ -124,12 +139,16 @@ class Engine:
             if qty <= 0:
                 raise errors.rejected("Price * QTY is zero or less.")
             check_qty(spec, qty)
+            if otype == "MARKET":
+                check_market_qty(spec, qty)
         mid = self.market.price(spec.symbol, now)
         if mid is None:
             raise errors.rejected("Market is closed.")
+        avg = self.market.avg_price(spec.symbol, now, AVG_PRICE_MINS)
         if otype == "MARKET":
-            check_notional(spec, qoq if qoq is not None else qty * spec.round_price(mid), True)
+            check_notional(spec, qoq if qoq is not None else qty * avg, True)
         else:
+            check_percent_price(side, price, avg)
             check_notional(spec, price * qty, False)
         if cid is not None and cid in self.open_by_cid:
             raise errors.duplicate_order()
@@ -143,6 +162,8 @@ class Engine:
         if otype == "MARKET" and not fills:
             raise errors.rejected("Order book liquidity is less than LOT_SIZE filter minimum quantity.")
         filled = sum((q for _, q in fills), ZERO)
+        if otype == "MARKET" and qoq is not None:
+            check_market_qty(spec, filled)  # the quantity a quoteOrderQty buys or sells
         if otype == "LIMIT" and tif == "FOK" and filled < qty:
             fills, filled = [], ZERO
         rests = otype != "MARKET" and tif == "GTC" and filled < qty
@@ -184,6 +205,8 @@ class Engine:
                 self.book.move(spec.base, -qty, qty, "lock", now, oid)
         for px, q in fills:
             self._fill(order, spec, px, q, False, now)
+        if fills:
+            self.first_fills += 1
         if order.executed_qty >= order.orig_qty:
             self._close(order, "FILLED", now)
         elif rests:
@@ -300,6 +323,8 @@ class Engine:
                         else self.config.partial_fill_ratio
                     order.partial_ratio = None
                     q = order.remaining
+                    if order.executed_qty == 0:
+                        self.first_fills += 1
                     if ratio < 1:
                         q = min(q, max(spec.step, spec.floor_qty(order.orig_qty * ratio)))
                     self._fill(order, spec, order.price, q, True, now)

@@ -103,3 +103,8 @@ def too_much_weight(retry_after_s: int, until_ms: int | None = None) -> ApiError
 def banned(until_ms: int, retry_after_s: int) -> ApiError:
     return ApiError(418, -1003, f"Way too much request weight used; IP banned until {until_ms}. Please use "
                     "WebSocket Streams for live updates to avoid bans.", {"Retry-After": str(retry_after_s)})
+
+
+def too_many_orders(limit: int, per: str, retry_after_s: int, headers: dict[str, str]) -> ApiError:
+    return ApiError(429, -1015, f"Too many new orders; current limit is {limit} orders per {per}.",
+                    {"Retry-After": str(retry_after_s), **headers})

@@ -21,10 +21,11 @@ import numpy as np
 
 from aura_common.core.panel import Panel
 
+from aura_exchange_sim.intervals import INTERVALS_MS, floor_open, next_open, prev_open
+
+__all__ = ["INTERVALS_MS", "MarketData", "SymbolSpec", "derive_spec", "split_symbol"]
+
 QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB")
-INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-                "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-                "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000}
 DAY_MS = 86_400_000
 
 
@@ -40,6 +41,8 @@ class SymbolSpec:
     min_notional: Decimal
     max_notional: Decimal
     listed_ms: int  # open time of the first candle with a price
+    max_price: Decimal = Decimal("1000000")
+    market_max_qty: Decimal = Decimal("128.5")
 
     def round_price(self, price: float | Decimal, up: bool | None = None) -> Decimal:
         q = Decimal(repr(float(price))) / self.tick
@@ -61,14 +64,33 @@ def _pow10(exp: int, lo: int = -8, hi: int = 0) -> Decimal:
     return Decimal(1).scaleb(min(max(exp, lo), hi))
 
 
-def derive_spec(symbol: str, typical_price: float, listed_ms: int, min_notional: Decimal) -> SymbolSpec:
-    """Binance-like filters from a price level: ~6 significant digits of price, a lot step worth ~0.01-0.1 quote."""
+# Binance's BTCUSDT is the template of every symbol's limits, scaled by price: at ~60,000 USDT it has
+# LOT_SIZE.maxQty 9000, MARKET_LOT_SIZE.maxQty ~128.5 (Binance moves it with liquidity), PRICE_FILTER.maxPrice
+# 1,000,000 and NOTIONAL.maxNotional 9,000,000.
+REF_PRICE = 60_000.0
+REF_MAX_QTY_EXP = 3  # LOT_SIZE.maxQty = 9 x 10^3 at REF_PRICE
+REF_MARKET_MAX_QTY = 128.5
+MAX_NOTIONAL = Decimal("9000000")
+
+
+def derive_spec(symbol: str, typical_price: float, listed_ms: int, min_notional: Decimal,
+                highest_price: float | None = None) -> SymbolSpec:
+    """Binance-like filters from a price level: ~6 significant digits of price, a lot step worth ~0.01-0.1 quote,
+    and BTCUSDT's limits scaled by price: LOT_SIZE.maxQty 9 x 10^k worth about as much quote as 9000 BTC at 60,000
+    (k <= 10, as Binance's largest are ~9.2e10), MARKET_LOT_SIZE.maxQty worth 128.5 x 60,000 quote (on the lot
+    step), PRICE_FILTER.maxPrice two orders of magnitude above ``highest_price`` (default the typical price) — the
+    real BTCUSDT values at 60,000."""
     base, quote = split_symbol(symbol)
     exp = math.floor(math.log10(typical_price))
     tick = _pow10(exp - 6)
     step = _pow10(math.floor(math.log10(1.0 / typical_price)) - 1)
-    return SymbolSpec(symbol, base, quote, tick, step, step, Decimal("9000000"), min_notional,
-                      Decimal("9000000"), listed_ms)
+    k = min(10, max(0, REF_MAX_QTY_EXP + round(math.log10(REF_PRICE / typical_price))))
+    max_qty = Decimal(9).scaleb(k)
+    market_max = Decimal(repr(REF_MARKET_MAX_QTY * REF_PRICE / typical_price))
+    market_max = max(step, min(max_qty, (market_max / step).to_integral_value(rounding=ROUND_FLOOR) * step))
+    max_price = Decimal(1).scaleb(math.floor(math.log10(max(highest_price or 0.0, typical_price))) + 2)
+    return SymbolSpec(symbol, base, quote, tick, step, step, max_qty, min_notional, MAX_NOTIONAL, listed_ms,
+                      max_price, market_max)
 
 
 class MarketData:
@@ -92,7 +114,8 @@ class MarketData:
             ok = np.flatnonzero(~np.isnan(col))
             if len(ok) == 0:
                 continue
-            self.specs[s] = derive_spec(s, float(np.median(col[ok])), int(panel.times[ok[0]]), min_notional)
+            self.specs[s] = derive_spec(s, float(np.median(col[ok])), int(panel.times[ok[0]]), min_notional,
+                                        float(np.nanmax(panel.high[ok, j])))
 
     # ---- candle lookup ---------------------------------------------------------------------------------------
     def _k(self, t: int) -> int:
@@ -155,6 +178,42 @@ class MarketData:
         pts = [p for p in pts if p == p]
         return (min(pts), max(pts)) if pts else None
 
+    def average(self, symbol: str, t0: int, t1: int) -> float | None:
+        """Time-weighted mean of the price path over [t0, t1] (exact: the path is linear between its vertices).
+
+        Volume is uniform inside a candle, so inside one candle this is the volume-weighted average price; across
+        a candle boundary the two candles are weighted by time, not by their volumes (a simplification). Gaps
+        (NaN candles) and the time before the first candle are left out; past the last candle the price is frozen.
+        """
+        j = self._col.get(symbol)
+        if j is None:
+            return None
+        t0 = max(t0, self.t_first)
+        if t1 <= t0:
+            return self.price(symbol, t1)
+        area = span = 0.0
+        if t1 > self.t_end and self._c[j][-1] == self._c[j][-1]:
+            a = max(t0, self.t_end)
+            area, span = self._c[j][-1] * (t1 - a), float(t1 - a)
+        for k in range((t0 - self.t_first) // self.I, len(self.panel.times)):
+            base = self.t_first + k * self.I
+            if base >= min(t1, self.t_end):
+                break
+            fa, fb = (max(t0, base) - base) / self.I, (min(t1, base + self.I) - base) / self.I
+            xs = [fa, *(v for v in (1 / 3, 2 / 3) if fa < v < fb), fb]
+            ys = [self._at(j, k, x) for x in xs]
+            if fb <= fa or any(y != y for y in ys):
+                continue
+            area += sum((x1 - x0) * (y0 + y1) / 2 for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:])) * self.I
+            span += (fb - fa) * self.I
+        return area / span if span else self.price(symbol, t1)
+
+    def avg_price(self, symbol: str, now: int, mins: int) -> Decimal | None:
+        """Binance's average price (``/api/v3/avgPrice``, the filters' ``avgPriceMins``) over the last ``mins``
+        minutes, 8 decimals; ``mins == 0`` = the last price."""
+        p = self.average(symbol, now - mins * 60_000, now) if mins else self.price(symbol, now)
+        return None if p is None else Decimal(repr(p)).quantize(Decimal("0.00000001"))
+
     def _volume(self, j: int, t0: int, t1: int) -> tuple[float, float]:
         """Base and quote volume traded over [t0, t1) (volume is uniform inside a candle)."""
         t0, t1 = max(t0, self.t_first), min(t1, self.t_end)
@@ -197,22 +256,31 @@ class MarketData:
     # ---- REST shapes -----------------------------------------------------------------------------------------
     def klines(self, symbol: str, interval: str, now: int, start: int | None, end: int | None,
                limit: int) -> list[list]:
-        iv = INTERVALS_MS[interval]
+        """Candles of ``interval`` (``intervals.KLINE_INTERVALS``: 1w opens on Monday 00:00 UTC, 1M on the 1st);
+        with ``start`` the first ``limit`` opening at or after it, else the last ``limit`` up to ``end``/now. The
+        first candle after the listing covers the listing onwards."""
         spec = self.specs[symbol]
-        last_open = now - now % iv  # the still-forming candle is included
-        first_open = spec.listed_ms - spec.listed_ms % iv
-        hi = last_open if end is None else min(last_open, end - end % iv)
+        last_open = floor_open(interval, now)  # the still-forming candle is included
+        first_open = floor_open(interval, spec.listed_ms)
+        hi = last_open if end is None else min(last_open, floor_open(interval, end))
+        opens: list[int] = []
         if start is not None:
-            lo = max(first_open, -(-start // iv) * iv)
-            opens = range(lo, min(hi, lo + (limit - 1) * iv) + 1, iv)
+            a = floor_open(interval, start)
+            a = max(first_open, a if a == start else next_open(interval, a))
+            while a <= hi and len(opens) < limit:
+                opens.append(a)
+                a = next_open(interval, a)
         else:
-            lo = max(first_open, hi - (limit - 1) * iv)
-            opens = range(lo, hi + 1, iv)
+            a = hi
+            while a >= first_open and len(opens) < limit:
+                opens.append(a)
+                a = prev_open(interval, a)
+            opens.reverse()
         out = []
         px = self._price_fmt(spec)
         for a in opens:
-            b = a + iv
-            bar = self.bar(symbol, a, min(b, now + 1))
+            b = next_open(interval, a)
+            bar = self.bar(symbol, max(a, spec.listed_ms), min(b, now + 1))
             if bar is None:
                 continue
             o, h, l, c, v, qv = bar

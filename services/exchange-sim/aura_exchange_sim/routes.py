@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable
 
 from aura_common.adapters.logs import event
 from aura_exchange_sim import errors
-from aura_exchange_sim.filters import check_client_id, exchange_filters, parse_int
-from aura_exchange_sim.market import INTERVALS_MS
+from aura_exchange_sim.filters import AVG_PRICE_MINS, check_client_id, exchange_filters, parse_int
+from aura_exchange_sim.intervals import DAY_MS, KLINE_INTERVALS
 
 if TYPE_CHECKING:  # pragma: no cover
     from aura_exchange_sim.app import Simulator
@@ -35,18 +35,18 @@ class Request:
     ip: str
     wall: int
     now: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers set by the route
 
     @property
     def symbol(self) -> str | None:
         return self.params.get("symbol")
 
 
-RATE_LIMITS = [
-    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
-]
+def _rate_limits(sim: Simulator) -> list[dict]:
+    """Binance's production values; the ORDERS entries are the ones enforced (``ordercount``)."""
+    return [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+            *sim.order_count.rate_limits_json(),
+            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000}]
 
 
 def _symbol_json(sim: Simulator, symbol: str, now: int) -> dict:
@@ -97,7 +97,7 @@ def server_time(sim: Simulator, req: Request) -> Any:
 def exchange_info(sim: Simulator, req: Request) -> Any:
     names = _symbols_param(sim, req)
     names = names if names is not None else _listed(sim, req.now)
-    return {"timezone": "UTC", "serverTime": req.now, "rateLimits": RATE_LIMITS, "exchangeFilters": [],
+    return {"timezone": "UTC", "serverTime": req.now, "rateLimits": _rate_limits(sim), "exchangeFilters": [],
             "symbols": [_symbol_json(sim, s, req.now) for s in names]}
 
 
@@ -107,7 +107,7 @@ def klines(sim: Simulator, req: Request) -> Any:
     interval = p.get("interval")
     if not interval:
         raise errors.missing("interval")
-    if interval not in INTERVALS_MS:
+    if interval not in KLINE_INTERVALS:
         raise errors.invalid_interval()
     limit = parse_int(p, "limit") or 500
     limit = max(1, min(limit, 1000))
@@ -117,12 +117,30 @@ def klines(sim: Simulator, req: Request) -> Any:
     return sim.market.klines(spec.symbol, interval, req.now, start, end, limit)
 
 
+MINI_TICKER_FIELDS = ("symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume",
+                      "openTime", "closeTime", "firstId", "lastId", "count")
+
+
 def ticker_24hr(sim: Simulator, req: Request) -> Any:
+    """``type=FULL`` (default) or ``MINI`` (no bid/ask, change or weighted average: ccxt cannot tell a MINI
+    ticker from a contract one, spec §3.4)."""
+    kind = req.params.get("type") or "FULL"
+    if kind not in ("FULL", "MINI"):
+        raise errors.ApiError(400, -1139, "Invalid ticker type.")
     names = _symbols_param(sim, req)
     one = req.params.get("symbol") is not None
     rows = [sim.market.ticker_24h(s, req.now, float(sim.config.slippage_bps), sim.depth_qty(s, req.now))
             for s in (names if names is not None else _listed(sim, req.now))]
+    if kind == "MINI":
+        rows = [{k: r[k] for k in MINI_TICKER_FIELDS} for r in rows]
     return rows[0] if one else rows
+
+
+def avg_price(sim: Simulator, req: Request) -> Any:
+    """The average price the filters use (PERCENT_PRICE_BY_SIDE, NOTIONAL for MARKET orders)."""
+    spec = sim.engine.spec(req.symbol, req.now)
+    avg = sim.market.avg_price(spec.symbol, req.now, AVG_PRICE_MINS)
+    return {"mins": AVG_PRICE_MINS, "price": f"{avg or 0:.8f}", "closeTime": req.now}
 
 
 def ticker_price(sim: Simulator, req: Request) -> Any:
@@ -199,7 +217,8 @@ def new_order(sim: Simulator, req: Request) -> Any:
     resp_type = req.params.get("newOrderRespType") or "FULL"
     if resp_type not in ("ACK", "RESULT", "FULL"):
         raise errors.ApiError(400, -1177, "Invalid newOrderRespType.")
-    order = sim.engine.place(req.params, req.now, req.wall, ratio)
+    order, counts = sim.place_order(req.params, req.now, req.wall, ratio)
+    req.headers.update(counts)
     event(log, "SIM_ORDER", logging.DEBUG, order_id=order.order_id, client_order_id=order.client_order_id,
           symbol=order.symbol, side=order.side, type=order.type, status=order.status,
           executed=order.executed_qty, partial=ratio)
@@ -248,17 +267,24 @@ def _limit(req: Request) -> int:
     return max(1, min(parse_int(req.params, "limit") or 500, 1000))
 
 
+def _window(req: Request) -> tuple[int | None, int | None]:
+    """startTime/endTime of allOrders and myTrades: no more than 24 h apart when both are given (-1127)."""
+    start, end = parse_int(req.params, "startTime"), parse_int(req.params, "endTime")
+    if start is not None and end is not None and end - start > DAY_MS:
+        raise errors.ApiError(400, -1127, "More than 24 hours between startTime and endTime.")
+    return start, end
+
+
 def all_orders(sim: Simulator, req: Request) -> Any:
-    p = req.params
-    rows = sim.engine.all_orders(req.symbol, req.now, parse_int(p, "orderId"), parse_int(p, "startTime"),
-                                 parse_int(p, "endTime"), _limit(req))
+    rows = sim.engine.all_orders(req.symbol, req.now, parse_int(req.params, "orderId"), *_window(req), _limit(req))
     return [o.query_json() for o in rows]
 
 
 def my_trades(sim: Simulator, req: Request) -> Any:
     p = req.params
-    rows = sim.engine.my_trades(req.symbol, req.now, parse_int(p, "orderId"), parse_int(p, "startTime"),
-                                parse_int(p, "endTime"), parse_int(p, "fromId"), _limit(req))
+    start, end = _window(req)
+    rows = sim.engine.my_trades(req.symbol, req.now, parse_int(p, "orderId"), start, end, parse_int(p, "fromId"),
+                                _limit(req))
     return [t.my_trade_json() for t in rows]
 
 
@@ -284,6 +310,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v3/time"): (server_time, _w(1), False),
     ("GET", "/api/v3/exchangeInfo"): (exchange_info, _w(20), False),
     ("GET", "/api/v3/klines"): (klines, _w(2), False),
+    ("GET", "/api/v3/avgPrice"): (avg_price, _w(2), False),
     ("GET", "/api/v3/ticker/24hr"): (ticker_24hr, _ticker_weight, False),
     ("GET", "/api/v3/ticker/price"): (ticker_price, lambda r: 2 if r.params.get("symbol") else 4, False),
     ("GET", "/api/v3/ticker/bookTicker"): (book_ticker, lambda r: 2 if r.params.get("symbol") else 4, False),

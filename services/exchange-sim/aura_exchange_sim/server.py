@@ -3,8 +3,8 @@
 Flow of an API request: route lookup (unknown path -> 404 HTML) -> pre-stage faults (latency, reset, 5xx, 429,
 -1021) -> request weight (429/418) -> signature checks for signed routes -> the route (engine under its lock) ->
 post-stage faults (drop the response after the order was booked, reset, 5xx after processing) -> JSON response
-with ``X-MBX-USED-WEIGHT-1M`` (and order-count headers on accepted orders). ``/health`` and ``/admin/*`` bypass
-faults, weights and signing.
+with ``X-MBX-USED-WEIGHT-1M`` (and the unfilled-order counts on order answers, ``ordercount``). ``/health`` and
+``/admin/*`` bypass faults, weights and signing.
 """
 
 from __future__ import annotations
@@ -164,8 +164,7 @@ class Handler(BaseHTTPRequestHandler):
             if signed:
                 auth.verify(query, body, params, req.api_key, sim.keys, (wall, req.now))
             status, obj = 200, fn(sim, req)
-            if method == "POST":
-                headers.update(sim.order_count_headers(wall))
+            headers.update(req.headers)
         except errors.ApiError as exc:
             status, obj = exc.status, exc.body()
             headers.update(exc.headers)
