@@ -36,6 +36,8 @@ TRADER = {
     "aura_config_reload_errors_total": ("counter", ()),
     "aura_config_reload_failing": ("gauge", ()),
     "aura_data_freshness_age_seconds": ("gauge", ("symbol",)),
+    "aura_snapshot_failures_total": ("counter", ()),
+    "aura_venue_backoff_seconds": ("gauge", ()),
 }
 
 # services/ingestor/aura_ingestor/metrics.py (owned by the ingestor engineer) serves these.

@@ -42,3 +42,36 @@ def test_live_needs_the_confirmation_even_with_keys(tmp_path):
 def test_live_with_keys_and_confirmation_talks_to_the_real_venue_urls(tmp_path):
     venue = make_venue(config(mode="live", live_confirm=True), KEYS, tmp_path / "j.sqlite")
     assert venue.exchange.urls["api"]["private"].startswith("https://api.binance.com")
+
+
+def test_a_venue_answering_html_everywhere_fails_start_up_with_one_line_naming_the_endpoint(tmp_path):
+    """An all-HTML server (a captive portal, a misrouted proxy) at the configured base URL: start-up fails after
+    its retries with one line naming GET /api/v3/time - not ``TypeError: int() ... NoneType``."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from aura_trader.boot import ReconcileError
+
+    class Html(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            body = b"<html><body>Please log in</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(ReconcileError) as info:
+            make_venue(config(mode="testnet", base_url=f"http://127.0.0.1:{srv.server_address[1]}"), KEYS,
+                       tmp_path / "j.sqlite")
+    finally:
+        srv.shutdown()
+    text = str(info.value)
+    assert "GET /api/v3/time" in text and "malformed answer" in text
+    assert "TypeError" not in text and "NoneType" not in text

@@ -203,3 +203,21 @@ def test_a_cycle_left_unfinished_is_superseded_next_day_without_sending_its_left
     for cid, status in old_orders.items():
         assert venue.get(cid) == ("FILLED" if status == "FILLED" else None)  # leftovers never reached the venue
     assert len(venue) == len(trader_env.sim.orders())
+
+
+def test_a_snapshot_disk_that_cannot_be_written_never_stops_trading(trader_env):
+    """The snapshots directory cannot be created (its parent is a file: the shape of a full or read-only disk for
+    the copy): the process trades, journals JOURNAL_SNAPSHOT_FAILED and exits 0 - never a restart loop."""
+    import yaml
+    blocker = trader_env.tmp / "not-a-dir"
+    blocker.write_text("a file where the snapshot directory's parent should be")
+    cfg = yaml.safe_load(trader_env.config.read_text())
+    cfg["paths"]["snapshots_dir"] = str(blocker / "snapshots")
+    trader_env.config.write_text(yaml.safe_dump(cfg))
+    r = trader_env.trade()
+    assert r.returncode == 0, r.stderr[-2000:]
+    orders = trader_env.sim.orders()
+    assert orders and all(o["status"] == "FILLED" for o in orders)
+    assert "[JOURNAL_SNAPSHOT_FAILED]" in r.stdout + r.stderr
+    (n,) = journal_rows_ro(trader_env.journal, "SELECT COUNT(*) FROM events WHERE tag = 'JOURNAL_SNAPSHOT_FAILED'")[0]
+    assert n >= 1

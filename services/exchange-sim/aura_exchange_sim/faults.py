@@ -9,7 +9,8 @@ advances the rule's call counter; the rule FIRES on matching calls number ``nth`
 
 Kinds (parameters):
   latency              delay_ms                  sleep before handling, then answer normally
-  http_error           status (500|502|503|504), body ("html" | "json" = -1001 | "timeout" = -1007 "execution
+  http_error           status (500|502|503|504, or 200 with body "html": a proxy's or portal's page
+                                                 served as success), body ("html" | "json" = -1001 | "timeout" = -1007 "execution
                                                  status unknown"), when ("before"|"after"): "after" = the request
                                                  IS processed (an order is booked), then the error
   rate_limit           retry_after_s             429 -1003 + Retry-After; a request before then gets 418 (ban)
@@ -123,8 +124,9 @@ def parse_rule(raw: dict, where: str) -> FaultRule:
         raise FaultSpecError(f"{where}: {exc}") from None
     if rule.nth < 1 or rule.count < 0 or not 0 < rule.probability <= 1:
         raise FaultSpecError(f"{where}: need nth >= 1, count >= 0 and 0 < probability <= 1")
-    if kind == "http_error" and rule.status not in (500, 502, 503, 504):
-        raise FaultSpecError(f"{where}.status: {rule.status} is not one of 500, 502, 503, 504")
+    if kind == "http_error" and rule.status not in (500, 502, 503, 504) and not (
+            rule.status == 200 and rule.body == "html"):
+        raise FaultSpecError(f"{where}.status: {rule.status} is not one of 500, 502, 503, 504 (or 200 with body html)")
     if rule.when not in ("before", "after") or rule.mode not in ("hold", "close") \
             or rule.body not in ("html", "json", "timeout"):
         raise FaultSpecError(f"{where}: when must be before|after, mode hold|close, body html|json|timeout")

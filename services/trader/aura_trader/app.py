@@ -65,7 +65,7 @@ def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venu
     # ccxt's client-side throttle protects the real venue's weight limits; the simulator enforces its own
     throttle = ex.base_url is None
     public = make_binance(ex.base_url, timeout_seconds=timeout, enable_rate_limit=throttle)
-    clock = retry_read(lambda: VenueClock(_translated(public.fetch_time)), f"reading the server time of {ex.base_url}") \
+    clock = retry_read(lambda: VenueClock(_server_time(public)), f"reading the server time of {ex.base_url}") \
         if ex.base_url else SystemClock()
     if ex.mode == "paper":
         prices = CcxtBroker(public)
@@ -84,6 +84,22 @@ def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venu
     if ex.mode == "testnet" and ex.base_url is None:
         exchange.set_sandbox_mode(True)
     return Venue(CcxtBroker(exchange), clock, exchange)
+
+
+EPOCH_2010_MS, EPOCH_2100_MS = 1_262_304_000_000, 4_102_444_800_000
+
+
+def _server_time(public):
+    """GET /api/v3/time through the error table, checked: an answer that is not a plausible epoch in ms (an HTML
+    page, ``null``) is a transient malformed answer naming the endpoint, never ``int(None)``."""
+    read = _translated(public.fetch_time)
+
+    def call() -> int:
+        value = read()
+        if isinstance(value, bool) or not isinstance(value, int) or not EPOCH_2010_MS <= value <= EPOCH_2100_MS:
+            raise TransientError(f"malformed answer from GET /api/v3/time: {str(value)[:40]!r} is not a server time")
+        return value
+    return call
 
 
 def _translated(fn):

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from aura_common.adapters.journal import CycleStatus, Journal
+from aura_common.adapters.journal import CycleStatus, Journal, SnapshotError
 from aura_common.adapters.logs import event
 from aura_common.core.intents import is_aura_order
 from aura_common.domain import OrderReport, OrderStatus
@@ -82,6 +82,7 @@ class TickRunner:
                         self.metrics.rebalanced(self._wall())
         self._snapshot(now)
         if self.metrics is not None:
+            self.metrics.set_venue_backoff(getattr(self.broker, "held_back_seconds", 0.0))
             self.metrics.cycle_finished(self._mono() - started, success=status not in ("blocked",),
                                         finished_at_s=self._wall())
         return status
@@ -153,10 +154,22 @@ class TickRunner:
         self.journal.record_positions([h.position for h in held], source="fills", cycle_key=cycle_key)
 
     def _snapshot(self, now_ms: int) -> None:
+        """A snapshot copy for readers (status, optimizer). Failing to write one (a full or read-only disk) never
+        stops trading: ``[JOURNAL_SNAPSHOT_FAILED]``, a journal event, ``aura_snapshot_failures_total`` (alert
+        ``AuraSnapshotsFailing``), and the next tick tries again. The journal itself is untouched."""
         if self._last_snapshot_ms is not None and now_ms - self._last_snapshot_ms < self.snapshot_interval_ms:
             return
         hook = (lambda: self.crash.reach("snapshot_writing")) if self.crash is not None else None
-        self.journal.snapshot(self.snapshots_dir, before_publish=hook)
+        try:
+            self.journal.snapshot(self.snapshots_dir, before_publish=hook)
+        except SnapshotError as exc:
+            event(log, "JOURNAL_SNAPSHOT_FAILED", logging.ERROR, dir=self.snapshots_dir, problem=str(exc)[:300],
+                  action="retry_next_tick")
+            self.journal.append_event("JOURNAL_SNAPSHOT_FAILED", {"dir": str(self.snapshots_dir),
+                                                                  "problem": str(exc)[:300]})
+            if self.metrics is not None:
+                self.metrics.snapshot_failed()
+            return
         self._last_snapshot_ms = now_ms
 
 

@@ -18,7 +18,7 @@ from aura_common.core.risk import GateDecision, GateResult
 REGIMES = ("bull", "sideways", "bear")
 ORDER_OUTCOMES = ("filled", "partially_filled", "rejected", "unknown", "skipped", "cancelled")
 ERROR_KINDS = ("transient", "rate_limited", "rejected", "unknown_outcome", "auth", "other")
-SYNC_GUARD_REASONS = ("empty_balances", "equity_jump", "fetch_failed")
+SYNC_GUARD_REASONS = ("empty_balances", "equity_jump", "price_jump", "fetch_failed")
 GATES = ("kill_switch", "stop_loss", "take_profit", "cost_benefit")
 GATE_DECISIONS = ("clip", "deny")
 CYCLE_BUCKETS_SECONDS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -58,6 +58,9 @@ class TraderMetrics:
         self.config_info = g("aura_config_info", "The applied config version hash (value 1)", ["version"])
         self.config_reload_errors = c("aura_config_reload_errors", "Strategy file reloads rejected as invalid")
         self.config_reload_failing = g("aura_config_reload_failing", "1 while the current strategy file is invalid")
+        self.snapshot_failures = c("aura_snapshot_failures", "Journal snapshot copies that could not be written")
+        self.venue_backoff = g("aura_venue_backoff_seconds",
+                               "Seconds left of the venue's back-off order (429/418 Retry-After); 0 when none")
         self.data_freshness = g("aura_data_freshness_age_seconds",
                                 "Seconds since the close of the newest closed candle in the cache", ["symbol"])
         for regime in REGIMES:
@@ -107,6 +110,12 @@ class TraderMetrics:
 
     def order(self, outcome: str | Enum, n: int = 1) -> None:
         self.orders.labels(_check("order outcome", _value(outcome).lower(), ORDER_OUTCOMES)).inc(n)
+
+    def snapshot_failed(self) -> None:
+        self.snapshot_failures.inc()
+
+    def set_venue_backoff(self, seconds: float) -> None:
+        self.venue_backoff.set(max(0.0, seconds))
 
     def exchange_error(self, kind: str | Enum) -> None:
         self.exchange_errors.labels(_check("exchange error kind", _value(kind), ERROR_KINDS)).inc()

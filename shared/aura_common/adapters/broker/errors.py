@@ -11,8 +11,11 @@
     └── OutcomeUnknown          a SEND whose result never arrived (timeout, reset, 5xx, empty body):
                                 the order may exist; look it up by client order id before anything else
 
-Only idempotent calls are retried. ``translate(exc, sending=...)`` is the single mapping; ``sending`` says whether
-the failed call could have created an order (then every network-level failure is OutcomeUnknown, not transient).
+Only idempotent calls are retried. ``translate(exc, sending=..., what=...)`` is the single mapping; ``sending`` says
+whether the failed call could have created an order (then every network-level failure is OutcomeUnknown, not
+transient). An answer that cannot be parsed (an HTML page with status 200, a JSON document of the wrong shape: the
+parser's ``AttributeError``/``TypeError``/``KeyError``/``ValueError``) is a *malformed answer*: transient for a read,
+unknown outcome for a send, with one line naming the endpoint (``what``) — never a Python exception name.
 """
 
 from __future__ import annotations
@@ -65,10 +68,16 @@ def _message(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def translate(exc: BaseException, *, sending: bool) -> BrokerError:
+MALFORMED = (AttributeError, TypeError, KeyError, IndexError, ValueError, ArithmeticError)
+
+
+def translate(exc: BaseException, *, sending: bool, what: str = "") -> BrokerError:
     """Map one third-party exception onto the hierarchy above. Order of checks matters (subclasses first)."""
     if isinstance(exc, BrokerError):
         return exc
+    if isinstance(exc, MALFORMED) and not isinstance(exc, ccxt.BaseError):
+        msg = f"malformed answer from {what or 'the venue'} (not the JSON the API documents)"
+        return OutcomeUnknown(msg) if sending else TransientError(msg)
     msg = f"{type(exc).__name__}: {_message(exc)}"
     if isinstance(exc, ccxt.OrderNotFound):
         return OrderNotFound(msg)
