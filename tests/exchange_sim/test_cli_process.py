@@ -150,3 +150,37 @@ def test_synthetic_market_is_the_same_after_a_restart_days_later():
     assert (a.market.panel.times == b.market.panel.times).all()
     import numpy as np
     assert np.array_equal(a.market.panel.close, b.market.panel.close, equal_nan=True)
+
+
+# --- issue 14: the replayed cache's rows, --symbols ------------------------------------------------------------
+
+@pytest.mark.parametrize("bad_time", [568_971_820_800_000, -472_425_955_200_000])  # years 20000 and -13000
+def test_a_replayed_cache_row_out_of_range_is_refused_naming_the_file(tmp_path, bad_time):
+    """Used to lay out a grid of millions of rows (gigabytes, MemoryError) before serving anything."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from aura_common.adapters.parquet_store import candle_path, to_table, write_panel
+    from aura_common.core.synthetic import synthetic_panel
+    write_panel(tmp_path, "1d", synthetic_panel(3, 60, seed=1), "archive")
+    path = candle_path(tmp_path, "1d", "SYN000USDT")
+    cols = pq.read_table(path).to_pydict()
+    t = np.asarray([int(x.timestamp() * 1000) for x in cols["open_time"]], dtype=np.int64)
+    t[0] = bad_time
+    pq.write_table(to_table({**cols, "open_time": t}), path)
+    proc = subprocess.run([AURA, "exchange-sim", "--port", str(free_port()), "--data-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert str(path) in err and "time_out_of_range" in err and "MemoryError" not in err
+    assert len(err.splitlines()) == 1
+
+
+def test_invalid_symbol_names_are_refused(tmp_path):
+    from aura_common.adapters.parquet_store import write_panel
+    from aura_common.core.synthetic import synthetic_panel
+    write_panel(tmp_path, "1d", synthetic_panel(3, 60, seed=1), "archive")
+    proc = subprocess.run([AURA, "exchange-sim", "--port", str(free_port()), "--data-dir", str(tmp_path),
+                           "--symbols", "../../../etc/passwd,BTCUSDT"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "../../../etc/passwd" in proc.stderr and "--symbols" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -119,7 +119,17 @@ def build(args: argparse.Namespace, wall_now_ms: int):
         raise UsageError(f"--interval: {args.interval!r} is not one of {', '.join(INTERVALS_MS)}")
     if args.data_dir:
         from aura_common.adapters import parquet_store
-        symbols = [s.strip().upper() for s in args.symbols.split(",")] if args.symbols else None
+        from aura_common.domain import parse_symbols
+        try:
+            symbols = parse_symbols(args.symbols) if args.symbols else None
+        except ValueError as exc:
+            raise UsageError(f"--symbols: {exc}") from None
+        if symbols:
+            unknown = [s for s in symbols if s not in parquet_store.cached_symbols(args.data_dir, args.interval)]
+            if unknown:
+                event(log, "SIM_WARNING", logging.WARNING,
+                      problem=f"no {args.interval} candles in {args.data_dir} for {', '.join(unknown)} (left out)")
+                symbols = [s for s in symbols if s not in unknown]
         try:
             panel = parquet_store.load_panel(args.data_dir, args.interval, symbols=symbols)
         except (OSError, ValueError, RuntimeError) as exc:
