@@ -90,3 +90,12 @@ def test_log_lines_never_carry_a_url_password():
     finally:
         logger.removeHandler(handler)
     assert PASSWORD not in stream.getvalue() and stream.getvalue().count("aura:***@db.internal") == 2
+
+
+def test_metrics_default_to_loopback_and_compose_sets_the_container_address():
+    assert load_config(None, environ={"AURA_CONFIG": str(REPO / "config" / "aura.yaml")}).metrics.bind == "127.0.0.1"
+    from aura_common.config.models import MetricsConfig
+    assert MetricsConfig().bind == "127.0.0.1"
+    services = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]
+    for name in ("trader", "ingestor"):  # Prometheus scrapes them on the compose network
+        assert services[name]["environment"]["AURA_METRICS__BIND"] == "0.0.0.0", name

@@ -27,6 +27,9 @@ class Simulator:
                  config: EngineConfig | None = None, keys: dict[str, str] | None = None, seed: int = 0,
                  weight_limit: int = 6000, ban_seconds: int = 120, state_path: str | Path | None = None) -> None:
         self.market, self.clock = market, clock
+        # the admin API's access (admin.authorize): a token required when set; open without one only on loopback
+        self.admin_token: str | None = None
+        self.admin_local = True
         self.config = config or EngineConfig()
         self.keys = dict(keys or {DEFAULT_API_KEY: DEFAULT_API_SECRET})
         self.seed = seed
