@@ -173,7 +173,8 @@ def test_admin_api_off_loopback_needs_a_token_and_is_off_without_one():
         ok = {"Authorization": f"Bearer {token}"}
         r = requests.post(url + "/admin/balances", json={"USDT": "5"}, headers=ok, timeout=5)
         assert r.status_code == 200
-        assert requests.get(url + "/admin/balances", headers=ok, timeout=5).json()["balances"]["USDT"]["free"] == "5.00000000"
+        balances = requests.get(url + "/admin/balances", headers=ok, timeout=5).json()["balances"]
+        assert balances["USDT"]["free"] == "5.00000000"
     finally:
         code, out, err = stop(proc)
     assert code == 0 and token not in out + err and "admin=token" in out

@@ -147,7 +147,8 @@ def test_readers_apply_the_same_rule_to_the_columns_they_have():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(-3, 12), st.one_of(st.floats(-5, 50), st.just(math.nan)), st.floats(0, 3)), max_size=12))
+@given(st.lists(st.tuples(st.integers(-3, 12), st.one_of(st.floats(-5, 50), st.just(math.nan)), st.floats(0, 3)),
+                max_size=12))
 def test_a_reader_refuses_exactly_what_the_writer_would_reject(rows):
     from aura_common.core.candles import first_invalid_row
     b = batch(*(one(t=k * D, o=c, h=c + w if c == c else c, lo=c - w / 2 if c == c else c, c=c)
