@@ -91,8 +91,10 @@ def metric_families(registry) -> dict[str, tuple[str, set[str]]]:
 class Admin:
     """A client of the exchange simulator's admin API (faults, clock, ledger)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str | None = None) -> None:
         self.url, self.s = url, requests.Session()
+        if token:  # a simulator bound beyond loopback answers its admin API only with its --admin-token
+            self.s.headers["Authorization"] = f"Bearer {token}"
 
     def get(self, path: str, **params):
         r = self.s.get(self.url + path, params=params, timeout=5)

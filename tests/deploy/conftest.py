@@ -211,8 +211,9 @@ def container_ip(container_id: str) -> str:
     return ips[0]
 
 
-def get_json(url: str, timeout: float = 5) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - a local container URL
+def get_json(url: str, timeout: float = 5, headers: dict[str, str] | None = None) -> dict:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - a local container URL
         assert resp.status == 200
         return json.loads(resp.read())
 

@@ -53,6 +53,7 @@ DAY_MS = 86_400_000
 SPEED = 2880                    # simulated seconds per wall second: one day in 30 s
 REPLAY_DAYS_BEFORE_END = 30     # the simulator starts this far before the cache's last candle
 UP_TIMEOUT_S = 240
+ADMIN_TOKEN = "deploytest-admin-token"  # AURA_SIM_ADMIN_TOKEN of the stack: the admin API off loopback needs it
 BOOT_OK = re.compile(r"\[BOOT\] .*reconcile=ok")
 INGEST_OK = re.compile(r"\[INGEST\] status=ok")
 CYCLE_WITH_FILLS = re.compile(r"\[CYCLE_DONE\] cycle=(\S+) orders=\S*FILLED:\d+")
@@ -147,7 +148,8 @@ def test_sim_stack_trades_recovers_from_a_crash_and_tears_down(stack_image: Buil
         "AURA_SIM_SPEED": str(SPEED), "AURA_PROMETHEUS_IMAGE": str(prometheus),
         # replay the seeded cache; no per-IP weight limit: at 2880x the trader's venue clock polls the server
         # time every 50 ms of wall time (VenueClock's shortest sleep), far above a real-time client's rate
-        "AURA_SIM_ARGS": f"--data-dir /app/volumes/data --start {start_ms} --weight-limit 0"})
+        "AURA_SIM_ARGS": f"--data-dir /app/volumes/data --start {start_ms} --weight-limit 0",
+        "AURA_SIM_ADMIN_TOKEN": ADMIN_TOKEN})  # the simulator's admin API beyond loopback needs it
     trader = f"{project.name}-trader"  # not the fixed `trader`: a stack running on this machine keeps its name
     strategy = test_strategy(tmp_path / "strategy.e2e.yaml")
     overlay = tmp_path / "compose.test.yaml"
@@ -221,8 +223,9 @@ def test_sim_stack_trades_recovers_from_a_crash_and_tears_down(stack_image: Buil
                    lambda: set(CYCLE_WITH_FILLS.findall(logs(trader))) - cycles_before, 120, lambda: logs(trader))
 
         # each client order id at most one exchange order, and the venue knows nothing the journal does not
-        ledger = get_json(f"{sim_api}/admin/ledger")["entries"]
-        venue_orders = get_json(f"{sim_api}/admin/orders")["orders"]
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        ledger = get_json(f"{sim_api}/admin/ledger", headers=admin)["entries"]
+        venue_orders = get_json(f"{sim_api}/admin/orders", headers=admin)["orders"]
         per_client_id = Counter(o["clientOrderId"] for o in venue_orders)
         assert venue_orders and max(per_client_id.values()) == 1, per_client_id.most_common(3)
         placed = Counter(e["client_order_id"] for e in ledger if e["kind"] == "order")

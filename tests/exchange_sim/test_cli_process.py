@@ -65,7 +65,8 @@ def test_subprocess_health_orders_faults_and_clean_stop(tmp_path):
     finally:
         code, out, err = stop(proc)
     assert code == 0, err
-    assert "[SIM_START]" in out and "[SIM_STOP]" in out and "api_keys=key-0,key-1" in out
+    assert "[SIM_START]" in out and "[SIM_STOP]" in out and "api_keys=2" in out
+    assert "key-0" not in out + err and "key-1" not in out + err  # the keys are never logged (issue 14)
     assert secret not in out + err and "other-secret-456" not in out + err
 
 
@@ -151,3 +152,72 @@ def test_synthetic_market_is_the_same_after_a_restart_days_later():
     assert (a.market.panel.times == b.market.panel.times).all()
     import numpy as np
     assert np.array_equal(a.market.panel.close, b.market.panel.close, equal_nan=True)
+
+
+# --- issue 14: the admin API's exposure, the replayed cache's rows, --symbols -------------------------------------
+
+def test_admin_api_off_loopback_needs_a_token_and_is_off_without_one():
+    proc, url = start("--host", "0.0.0.0", "--speed", "step")  # bound beyond loopback, no token
+    try:
+        assert requests.get(url + "/health", timeout=5).status_code == 200  # the healthcheck stays open
+        r = requests.post(url + "/admin/balances", json={"USDT": "1000000"}, timeout=5)
+        assert r.status_code == 403 and "admin" in r.json()["error"]
+        assert requests.get(url + "/admin/ledger", timeout=5).status_code == 403
+    finally:
+        assert stop(proc)[0] == 0
+    token = "admin-token-0123456789"
+    proc, url = start("--host", "0.0.0.0", "--speed", "step", env={"AURA_SIM_ADMIN_TOKEN": token})
+    try:
+        assert requests.post(url + "/admin/balances", json={"USDT": "5"}, timeout=5).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert requests.post(url + "/admin/balances", json={"USDT": "5"}, headers=wrong, timeout=5).status_code == 401
+        ok = {"Authorization": f"Bearer {token}"}
+        r = requests.post(url + "/admin/balances", json={"USDT": "5"}, headers=ok, timeout=5)
+        assert r.status_code == 200
+        balances = requests.get(url + "/admin/balances", headers=ok, timeout=5).json()["balances"]
+        assert balances["USDT"]["free"] == "5.00000000"
+    finally:
+        code, out, err = stop(proc)
+    assert code == 0 and token not in out + err and "admin=token" in out
+
+
+def test_admin_api_on_loopback_works_without_a_token():
+    proc, url = start("--speed", "step")
+    try:
+        r = requests.post(url + "/admin/balances", json={"USDT": "7"}, timeout=5)
+        assert r.status_code == 200
+    finally:
+        code, out, _ = stop(proc)
+    assert "admin=loopback" in out
+
+
+@pytest.mark.parametrize("bad_time", [568_971_820_800_000, -472_425_955_200_000])  # years 20000 and -13000
+def test_a_replayed_cache_row_out_of_range_is_refused_naming_the_file(tmp_path, bad_time):
+    """Used to lay out a grid of millions of rows (gigabytes, MemoryError) before serving anything."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from aura_common.adapters.parquet_store import candle_path, to_table, write_panel
+    from aura_common.core.synthetic import synthetic_panel
+    write_panel(tmp_path, "1d", synthetic_panel(3, 60, seed=1), "archive")
+    path = candle_path(tmp_path, "1d", "SYN000USDT")
+    cols = pq.read_table(path).to_pydict()
+    t = np.asarray([int(x.timestamp() * 1000) for x in cols["open_time"]], dtype=np.int64)
+    t[0] = bad_time
+    pq.write_table(to_table({**cols, "open_time": t}), path)
+    proc = subprocess.run([AURA, "exchange-sim", "--port", str(free_port()), "--data-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert str(path) in err and "time_out_of_range" in err and "MemoryError" not in err
+    assert len(err.splitlines()) == 1
+
+
+def test_invalid_symbol_names_are_refused(tmp_path):
+    from aura_common.adapters.parquet_store import write_panel
+    from aura_common.core.synthetic import synthetic_panel
+    write_panel(tmp_path, "1d", synthetic_panel(3, 60, seed=1), "archive")
+    proc = subprocess.run([AURA, "exchange-sim", "--port", str(free_port()), "--data-dir", str(tmp_path),
+                           "--symbols", "../../../etc/passwd,BTCUSDT"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "../../../etc/passwd" in proc.stderr and "--symbols" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -36,6 +36,8 @@ def batch(*rows):
     (one(v=-0.1), "negative_volume"),
     (one(v=math.inf), "negative_volume"),
     (one(qv=-3.0), "negative_volume"),
+    (one(t=568_971_820_800_000 - 2 * D), "time_out_of_range"),  # year 20000 (issue 14: readers allocated GBs)
+    (one(t=-472_425_955_200_000 - 2 * D), "time_out_of_range"),  # year -13000
 ])
 def test_each_bad_row_is_rejected_with_its_reason(row, reason):
     good_before, good_after = one(t=0), one(t=5 * D)
@@ -131,3 +133,26 @@ def test_validation_never_lets_a_bad_row_through(rows):
         assert np.all(np.isfinite(getattr(a, f))) and np.all(getattr(a, f) > 0)
     assert np.all(a.high >= np.maximum(a.open, a.close)) and np.all(a.low <= np.minimum(a.open, a.close))
     assert not np.any(a.volume < 0) and not np.any(np.isinf(a.volume))
+
+
+def test_readers_apply_the_same_rule_to_the_columns_they_have():
+    """``first_invalid_row`` is the readers' side of ``validate``: the first refused row and its reason."""
+    from aura_common.core.candles import first_invalid_row
+    t = np.array([0, D, 2 * D, 3 * D])
+    close = np.array([1.0, 2.0, -3.0, 4.0])
+    assert first_invalid_row(t, D, close=close) == (2, "non_positive_price")
+    assert first_invalid_row(t, D, close=np.abs(close)) is None
+    assert first_invalid_row(np.array([0, 2 * D, D]), D, close=np.ones(3)) == (2, "out_of_order")
+    assert first_invalid_row(t, D, high=np.ones(4), low=np.array([1.0, 2.0, 1.0, 1.0])) == (1, "ohlc_inconsistent")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-3, 12), st.one_of(st.floats(-5, 50), st.just(math.nan)), st.floats(0, 3)),
+                max_size=12))
+def test_a_reader_refuses_exactly_what_the_writer_would_reject(rows):
+    from aura_common.core.candles import first_invalid_row
+    b = batch(*(one(t=k * D, o=c, h=c + w if c == c else c, lo=c - w / 2 if c == c else c, c=c)
+                for k, c, w in rows))
+    refused = first_invalid_row(b.open_time, D, open=b.open, high=b.high, low=b.low, close=b.close,
+                                volume=b.volume, quote_volume=b.quote_volume)
+    assert (refused is None) == (validate(b, D).rejected_total == 0)

@@ -298,6 +298,30 @@ def test_corrupt_cache_file_is_quarantined_and_rebuilt(tmp_path, archive_fake):
     assert len(moved) == 1 and moved[0].read_bytes() == b"PAR1 this is not parquet"
 
 
+def test_a_cache_file_with_a_row_the_candle_rule_refuses_is_quarantined_and_rebuilt(tmp_path, archive_fake):
+    """Issue 14: the ingestor reads its own cache with the rule it writes with (a negative close here)."""
+    import pyarrow.parquet as pq
+
+    from aura_common.adapters.parquet_store import read_candles, write_table
+    clock = SteppedClock(NOW)
+    start = ms(2025, 1, 1)
+    archive_fake.add_rows("BTCUSDT", "1d", synth_rows(start, 40, DAY), daily_from_ms=ms(2025, 2, 1))
+    manifest = Manifest()
+    c = ctx(tmp_path, [archive(archive_fake, clock)], start, manifest=manifest)
+    update_symbol(c, "BTCUSDT", Interval.D1, NOW)
+    path = candle_path(tmp_path, "1d", "BTCUSDT")
+    table = read_candles(tmp_path, "1d", "BTCUSDT")
+    close = table.column("close").to_pylist()
+    close[5] = -close[5]
+    write_table(path, table.set_column(table.schema.get_field_index("close"), "close", [close]))
+    manifest.drop("1d", "BTCUSDT")  # as if the manifest were lost: the file itself is read
+    out = update_symbol(c, "BTCUSDT", Interval.D1, NOW)
+    assert out.status == "updated" and len(load_candles(tmp_path, "1d", "BTCUSDT")) == 40
+    assert (load_candles(tmp_path, "1d", "BTCUSDT").close > 0).all()
+    (moved,) = (tmp_path / "quarantine").rglob("BTCUSDT.parquet.*")
+    assert pq.read_table(moved).column("close").to_pylist()[5] < 0
+
+
 def test_4h_interval_and_listing_gap(tmp_path, archive_fake, klines_fake):
     """A symbol listed after the requested start: the time before listing is not a gap, and it is asked once."""
     clock = SteppedClock(NOW)

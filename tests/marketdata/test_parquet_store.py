@@ -181,3 +181,68 @@ def test_write_panel_then_load_panel_gives_the_panel_back(tmp_path):
     np.testing.assert_array_equal(got.times, panel.times)
     for field in FIELDS:
         np.testing.assert_array_equal(getattr(got, field), getattr(panel, field))
+
+
+# --- issue 14: every read path checks the rows with the one candle rule -------------------------------------
+
+def _write_raw(path, cols):
+    """A cache file written around ``write_candles`` (which sorts and refuses duplicates): foreign or old data."""
+    import pyarrow as pa
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = [pa.array(np.asarray(cols["open_time"], dtype=np.int64)).cast(SCHEMA.field("open_time").type)]
+    arrays += [pa.array(np.asarray(cols[f], dtype=np.float64)) for f in ("open", "high", "low", "close", "volume",
+                                                                          "quote_volume")]
+    arrays.append(pa.array(["archive"] * len(cols["open_time"])))
+    pq.write_table(pa.Table.from_arrays(arrays, schema=SCHEMA), path)
+
+
+def _bad(kind):
+    r = rows(30)
+    if kind == "negative_close":
+        r["close"][7], r["low"][7] = -2.0, -3.0
+    elif kind == "zero_close":
+        r["close"][7], r["low"][7] = 0.0, 0.0
+    elif kind == "nan_close":
+        r["close"][7] = np.nan
+    elif kind == "high_below_low":
+        r["high"][7], r["low"][7] = r["low"][7], r["high"][7]
+    elif kind == "unsorted":
+        r["open_time"][[7, 8]] = r["open_time"][[8, 7]]
+    elif kind == "duplicate":
+        r["open_time"][8] = r["open_time"][7]
+    elif kind == "year_20000":
+        r["open_time"][29] = 568_971_820_800_000
+    elif kind == "year_minus_13000":
+        r["open_time"][0] = -472_425_955_200_000
+    return r
+
+
+BAD = {"negative_close": (8, "non_positive_price"), "zero_close": (8, "non_positive_price"),
+       "nan_close": (8, "non_finite"), "high_below_low": (8, "ohlc_inconsistent"), "unsorted": (9, "out_of_order"),
+       "duplicate": (9, "out_of_order"), "year_20000": (30, "time_out_of_range"),
+       "year_minus_13000": (1, "time_out_of_range")}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_load_panel_refuses_a_file_with_a_bad_row_naming_file_row_and_reason(tmp_path, kind):
+    from aura_common.adapters.parquet_store import CacheInvalidError, load_candles
+    write_candles(tmp_path, "1d", "BTCUSDT", rows(30))
+    path = candle_path(tmp_path, "1d", "ETHUSDT")
+    _write_raw(path, _bad(kind))
+    row, reason = BAD[kind]
+    for read in (lambda: load_panel(tmp_path, "1d"),  # no window: year 20000 used to lay out ~6 million rows
+                 lambda: load_panel(tmp_path, "1d", ["ETHUSDT"], T0, T0 + 10 * DAY, fields=("close",)),
+                 lambda: load_candles(tmp_path, "1d", "ETHUSDT")):
+        with pytest.raises(CacheInvalidError) as exc:
+            read()
+        assert str(path) in str(exc.value) and f"row {row} of 30" in str(exc.value) and reason in str(exc.value)
+        assert isinstance(exc.value, CacheReadError)  # the ingestor quarantines what it cannot use
+
+
+def test_load_panel_leaves_a_refused_file_out_when_asked_to_and_says_which(tmp_path):
+    write_candles(tmp_path, "1d", "BTCUSDT", rows(30))
+    _write_raw(candle_path(tmp_path, "1d", "ETHUSDT"), _bad("year_20000"))
+    refused = {}
+    p = load_panel(tmp_path, "1d", on_invalid=lambda s, e: refused.__setitem__(s, str(e)))
+    assert p.symbols == ("BTCUSDT", "ETHUSDT") and p.shape == (30, 2)
+    assert np.isnan(p.close[:, 1]).all() and list(refused) == ["ETHUSDT"] and "time_out_of_range" in refused["ETHUSDT"]

@@ -104,3 +104,25 @@ def test_a_run_on_an_explicit_storage_must_be_resumed_with_it(ws, tmp_path):
     done = ws.aura("--resume", "x", "--storage", url)
     assert done.returncode == 0, done.stderr
     assert (ws.optimizer_dir / "x" / "results.json").is_file()
+
+
+def test_a_postgres_storage_without_its_driver_exits_2_naming_the_extra_and_writes_nothing(ws):
+    """Issue 14: was an ImportError after the run directory was created (left INCOMPLETE)."""
+    import importlib.util
+    if importlib.util.find_spec("psycopg") is not None:
+        pytest.skip("psycopg is installed here: the driver is not missing")
+    password = "Pg-Secret-99"
+    proc = ws.aura("--space", "space.yaml", "--storage", f"postgresql://aura:{password}@127.0.0.1:1/optuna")
+    _one_line(proc, 2, "postgres", "pip install '.[postgres]'", "postgresql://aura:***@127.0.0.1:1/optuna")
+    assert "ImportError" not in proc.stderr and password not in proc.stdout + proc.stderr
+    _nothing_written(ws)
+
+
+def test_the_optimizer_config_storage_is_checked_the_same_way(tmp_path, panel):
+    ws = make_workspace(tmp_path, panel)
+    cfg = yaml.safe_load(ws.config.read_text())
+    cfg.setdefault("optimizer", {})["storage"] = "nosuchdb://x:y@h/db"
+    ws.config.write_text(yaml.safe_dump(cfg))
+    proc = ws.aura("--space", "space.yaml")
+    _one_line(proc, 2, "nosuchdb://x:***@h/db", "not a database URL")
+    _nothing_written(ws)

@@ -6,6 +6,11 @@ the first decision day already have their full history (point in time: a decisio
 Costs come from ``execution.fee_bps`` / ``slippage_bps``, the starting cash from ``paper_initial_quote``, the
 exclusions from ``universe.exclusions``; the strategy from ``--params`` or ``paths.strategy_file``.
 
+Every candle file read is checked by the one candle rule (``core.candles.row_reasons``): a file with a bad row is
+refused, naming file, row and reason (exit 1). Holes of at least ``--max-gap-days`` in a symbol's data and a window
+reaching beyond the data are reported (text lines ``warning: …`` and ``warnings`` in ``--json``). ``--symbols``:
+an invalid name is a usage error, a symbol without data a warning listing them.
+
 Output: a metrics table, or ``--json`` (one JSON object on stdout); ``--report DIR`` writes ``equity.png``
 (equity and drawdown), ``trades.csv`` and ``equity.csv``, each atomically. Exit 0 ok, 1 no data / failure,
 2 usage or configuration error.
@@ -28,6 +33,7 @@ from aura_common.config import ConfigError, load_config, load_strategy
 
 log = logging.getLogger("aura.backtest")
 DAY_MS = 86_400_000
+DEFAULT_MAX_GAP_DAYS = 7
 METRIC_ORDER = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "turnover",
                 "turnover_annual", "exposure", "trades", "days", "final_equity")
 
@@ -49,6 +55,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "instead of the Parquet cache")
     parser.add_argument("--symbols", help="comma-separated symbols (default: every symbol with data; the regime "
                         "proxy is always added)")
+    parser.add_argument("--max-gap-days", type=_days, default=DEFAULT_MAX_GAP_DAYS, metavar="N",
+                        help=f"report holes of at least N days in a symbol's data (default {DEFAULT_MAX_GAP_DAYS})")
+
+
+def _days(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of days >= 1: {text!r}")
+    return n
 
 
 def _ms(d: date) -> int:
@@ -63,9 +81,7 @@ def _load_panel(args: argparse.Namespace, data_dir: str, symbols, end_ms: int):
         if not available:
             raise FileNotFoundError(f"no daily candle files (1d/*_USDT-1d.json.gz) under {root}")
         wanted = sorted(available) if symbols is None else [s for s in symbols if s in available]
-        missing = [] if symbols is None else [s for s in symbols if s not in available]
-        if missing:
-            print(f"aura backtest: no fixture data for {', '.join(missing)} (left out)", file=sys.stderr)
+        _unknown(symbols, available, root)
         start = min(int(_first_time(available[s])) for s in wanted) if wanted else 0
         return load_json_panel(root, "1d", wanted, start, end_ms) if wanted else None, str(root)
     from aura_common.adapters.parquet_store import cached_symbols, load_panel
@@ -74,7 +90,15 @@ def _load_panel(args: argparse.Namespace, data_dir: str, symbols, end_ms: int):
         raise FileNotFoundError(f"no daily candles in the Parquet cache {data_dir} "
                                 "(run `aura ingest --once`, or pass --fixtures DIR)")
     wanted = list(available) if symbols is None else [s for s in symbols if s in available]
+    _unknown(symbols, available, data_dir)
     return (load_panel(data_dir, "1d", wanted, None, end_ms) if wanted else None), data_dir
+
+
+def _unknown(symbols, available, source) -> None:
+    missing = [] if symbols is None else [s for s in symbols if s not in available]
+    if missing:
+        print(f"aura backtest: warning: no daily candles for {', '.join(missing)} in {source} (left out)",
+              file=sys.stderr)
 
 
 def _first_time(path: Path) -> int:
@@ -92,13 +116,22 @@ def run(args: argparse.Namespace) -> int:
     params = load_strategy(params_file)
     symbols = None
     if args.symbols:
-        symbols = sorted({s.strip().upper() for s in args.symbols.split(",") if s.strip()}
-                         | {params.regime.proxy_symbol})
+        from aura_common.domain import parse_symbols
+        try:
+            symbols = sorted(set(parse_symbols(args.symbols)) | {params.regime.proxy_symbol})
+        except ValueError as exc:
+            print(f"aura backtest: --symbols: {exc}", file=sys.stderr)
+            return 2
     start_ms, end_ms = _ms(args.start), _ms(args.end)
+    from aura_common.adapters.json_candles import FixtureError
+    from aura_common.adapters.parquet_store import CacheReadError
     try:
         panel, source = _load_panel(args, config.paths.data_dir, symbols, end_ms + DAY_MS)
     except (FileNotFoundError, KeyError) as exc:
         print(f"aura backtest: {str(exc).strip(chr(39))}", file=sys.stderr)
+        return 1
+    except (CacheReadError, FixtureError) as exc:
+        print(f"aura backtest: {exc}", file=sys.stderr)
         return 1
     if panel is not None:  # drop trailing rows without a single candle (a window reaching past the data)
         import numpy as np
@@ -107,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if panel is None or panel.shape[0] == 0 or panel.times[-1] < start_ms:
         print(f"aura backtest: no candles between {args.start} and {args.end} in {source}", file=sys.stderr)
         return 1
+    warnings = data_warnings(panel, start_ms, end_ms, args.max_gap_days)
 
     from aura_common.core.backtest import BacktestConfig, CostModel, run_backtest
     from aura_common.core.features import compute_features
@@ -124,9 +158,11 @@ def run(args: argparse.Namespace) -> int:
         gates[f"{e.gate}/{e.decision}"] = gates.get(f"{e.gate}/{e.decision}", 0) + 1
     if args.json:
         print(json.dumps({"window": window, "metrics": dict(result.metrics), "gate_events": len(result.gate_events),
-                          "gates": gates}, sort_keys=True))
+                          "gates": gates, "warnings": warnings}, sort_keys=True))
     else:
         print(f"backtest {args.start} .. {args.end}: {len(panel.symbols)} symbols from {source}")
+        for line in warning_lines(warnings):
+            print(f"  warning: {line}")
         for k in METRIC_ORDER:
             print(f"  {k:<16} {result.metrics[k]:>14.4f}")
         for k in sorted(gates):
@@ -136,6 +172,48 @@ def run(args: argparse.Namespace) -> int:
             print(f"  note: the kill switch tripped at {_iso(trips[-1].t_ms)} and, with kill_switch_cooldown_hours 0, "
                   "stayed tripped (in the trader only `aura risk reset` re-arms it)")
     return 0
+
+
+def data_warnings(panel, start_ms: int, end_ms: int, max_gap_days: int) -> dict:
+    """What the run should be told about its data: ``gaps`` (holes of at least ``max_gap_days`` between a symbol's
+    first and last candle up to ``--to``) and ``beyond_data`` (the part of the window before the first candle or
+    after the last one, which is not simulated)."""
+    import numpy as np
+
+    from aura_common.core.coverage import long_gaps
+    gaps = []
+    for j, symbol in enumerate(panel.symbols):
+        times = panel.times[np.isfinite(panel.close[:, j])]
+        for lo, hi in long_gaps(times, panel.interval_ms, max_gap_days * DAY_MS):
+            gaps.append({"symbol": symbol, "from": _day(lo), "to": _day(hi - DAY_MS), "days": (hi - lo) // DAY_MS})
+    beyond = {}
+    have = np.flatnonzero(np.isfinite(panel.close).any(axis=1))
+    first, last = int(panel.times[have[0]]), int(panel.times[have[-1]])
+    if start_ms < first:
+        beyond["before_first_candle"] = {"from": _day(start_ms), "first_candle": _day(first),
+                                         "days": (first - start_ms) // DAY_MS}
+    if end_ms > last:
+        beyond["after_last_candle"] = {"to": _day(end_ms), "last_candle": _day(last), "days": (end_ms - last) // DAY_MS}
+    return {"gaps": gaps, "beyond_data": beyond, "max_gap_days": max_gap_days}
+
+
+def warning_lines(warnings: dict) -> list[str]:
+    out = []
+    before = warnings["beyond_data"].get("before_first_candle")
+    if before:
+        out.append(f"the window starts {before['from']}, {before['days']} days before the first candle "
+                   f"({before['first_candle']}): those days are not simulated")
+    after = warnings["beyond_data"].get("after_last_candle")
+    if after:
+        out.append(f"the window ends {after['to']}, {after['days']} days after the last candle "
+                   f"({after['last_candle']}): those days are not simulated")
+    for g in warnings["gaps"]:
+        out.append(f"gap of {g['days']} days in {g['symbol']}: no candle {g['from']} .. {g['to']}")
+    return out
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
 def _iso(ms: int) -> str:

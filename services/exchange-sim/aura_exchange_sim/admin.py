@@ -1,4 +1,8 @@
-"""The admin API (JSON, no auth: bind it to loopback or a private network). Documented in ARCHITECTURE.md.
+"""The admin API (JSON). Documented in ARCHITECTURE.md.
+
+Access (``authorize``): with an admin token (``--admin-token`` / ``$AURA_SIM_ADMIN_TOKEN``) every ``/admin/*``
+request must carry ``Authorization: Bearer <token>`` (else 401); without one the admin API answers only when the
+simulator listens on loopback (bound elsewhere it answers 403). ``/health`` is always open.
 
   GET  /health                          {"status": "ok", ...}
   GET  /admin/clock                     {"now_ms", "speed", "mode", "wall_ms"}
@@ -18,6 +22,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from decimal import Decimal, InvalidOperation
@@ -36,6 +41,20 @@ log = logging.getLogger("aura_exchange_sim.admin")
 
 class AdminError(ValueError):
     pass
+
+
+def authorize(sim: "Simulator", authorization: str | None) -> tuple[int, dict] | None:
+    """None when an ``/admin/*`` request may proceed, else the (status, body) to answer instead."""
+    token = getattr(sim, "admin_token", None)
+    if token:
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if hmac.compare_digest(given.encode(), token.encode()):
+            return None
+        return 401, {"error": "admin API: missing or wrong token (send Authorization: Bearer <token>)"}
+    if getattr(sim, "admin_local", True):
+        return None
+    return 403, {"error": "admin API disabled: the simulator listens beyond loopback without an admin token "
+                          "(--admin-token or $AURA_SIM_ADMIN_TOKEN)"}
 
 
 def _decimals(obj, where: str) -> dict[str, Decimal]:

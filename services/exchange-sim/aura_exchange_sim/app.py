@@ -30,6 +30,9 @@ class Simulator:
                  weight_limit: int = 6000, ban_seconds: int = 120, state_path: str | Path | None = None,
                  order_limit_10s: int = 100, order_limit_1d: int = 200_000) -> None:
         self.market, self.clock = market, clock
+        # the admin API's access (admin.authorize): a token required when set; open without one only on loopback
+        self.admin_token: str | None = None
+        self.admin_local = True
         self.config = config or EngineConfig()
         self.keys = dict(keys or {DEFAULT_API_KEY: DEFAULT_API_SECRET})
         self.seed = seed

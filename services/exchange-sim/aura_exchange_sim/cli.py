@@ -1,7 +1,9 @@
 """``aura exchange-sim``: serve the Binance-Spot-compatible simulator.
 
 Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 1 runtime failure (e.g. port in use), 2 bad options or files.
-The API secret comes from --api-secret, $AURA_SIM_API_SECRET or the offline default and is never printed.
+The API secret comes from --api-secret, $AURA_SIM_API_SECRET or the offline default and is never printed; neither
+are the API keys nor the admin token (``--admin-token``: required by the admin API when set; without one the
+admin API answers only on a loopback bind).
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="accepted API key(s), comma-separated (default $AURA_SIM_API_KEY or aura-sim-key)")
     parser.add_argument("--api-secret", default=os.environ.get("AURA_SIM_API_SECRET"),
                         help="their secret(s), same order (default $AURA_SIM_API_SECRET or the offline default)")
+    parser.add_argument("--admin-token", default=os.environ.get("AURA_SIM_ADMIN_TOKEN"),
+                        help="token the admin API requires (Authorization: Bearer TOKEN; default "
+                             "$AURA_SIM_ADMIN_TOKEN). Without one the admin API answers on loopback only")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -146,7 +151,17 @@ def build(args: argparse.Namespace, wall_now_ms: int):
         raise UsageError(f"--interval: {args.interval!r} is not one of {', '.join(INTERVALS_MS)}")
     if args.data_dir:
         from aura_common.adapters import parquet_store
-        symbols = [s.strip().upper() for s in args.symbols.split(",")] if args.symbols else None
+        from aura_common.domain import parse_symbols
+        try:
+            symbols = parse_symbols(args.symbols) if args.symbols else None
+        except ValueError as exc:
+            raise UsageError(f"--symbols: {exc}") from None
+        if symbols:
+            unknown = [s for s in symbols if s not in parquet_store.cached_symbols(args.data_dir, args.interval)]
+            if unknown:
+                event(log, "SIM_WARNING", logging.WARNING,
+                      problem=f"no {args.interval} candles in {args.data_dir} for {', '.join(unknown)} (left out)")
+                symbols = [s for s in symbols if s not in unknown]
         try:
             panel = parquet_store.load_panel(args.data_dir, args.interval, symbols=symbols)
         except (OSError, ValueError, RuntimeError) as exc:
@@ -202,17 +217,29 @@ def build(args: argparse.Namespace, wall_now_ms: int):
     return sim
 
 
+def is_loopback(host: str) -> bool:
+    """True for a loopback bind address (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     from aura_exchange_sim.app import RunningServer
     from aura_exchange_sim.clock import wall_ms
 
-    secrets = [x for x in (args.api_secret or "").split(",") if x]
+    secrets = [x for x in f"{args.api_key or ''},{args.api_secret or ''},{args.admin_token or ''}".split(",") if x]
     configure_logging(args.log_level, secrets=secrets)
     try:
         sim = build(args, wall_ms())
     except UsageError as exc:
         print(f"aura exchange-sim: {exc}", file=sys.stderr)
         return 2
+    sim.admin_token, sim.admin_local = args.admin_token or None, is_loopback(args.host)
     try:
         server = RunningServer(sim, args.host, args.port)
     except OSError as exc:
@@ -228,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
     clock = sim.clock.snapshot()
     event(log, "SIM_START", url=server.url, mode=clock["mode"], speed=clock["speed"], now_ms=clock["now_ms"],
           symbols=len(sim.market.specs), interval=args.interval, data=args.data_dir or "synthetic", seed=args.seed,
-          faults=len(sim.faults.list()), state=args.state, api_keys=",".join(sim.keys))
+          faults=len(sim.faults.list()), state=args.state, api_keys=len(sim.keys),
+          admin="token" if sim.admin_token else ("loopback" if sim.admin_local else "disabled"))
     try:
         server.httpd.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

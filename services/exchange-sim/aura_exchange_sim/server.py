@@ -130,7 +130,8 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
         if path == "/health" or path.startswith("/admin/") or path == "/admin":
-            status, obj = admin.handle(sim, method, path, query, body)
+            denied = None if path == "/health" else admin.authorize(sim, self.headers.get("Authorization"))
+            status, obj = denied or admin.handle(sim, method, path, query, body)
             self.send_json(status, obj)
             return
         route = ROUTES.get((method, path))

@@ -94,7 +94,7 @@ def update_symbol(ctx: ChainContext, symbol: str, interval: Interval, now_ms: in
     except CacheReadError as exc:
         dest = quarantine(ctx.data_dir, path, str(now_ms))
         event(log, "CACHE_QUARANTINE", logging.WARNING, symbol=symbol, interval=iv.value, file=path,
-              moved_to=dest, reason=str(exc)[:200])
+              moved_to=dest, reason=str(exc)[:500])  # file, row and reason
         existing, entry = None, None
         ctx.manifest.drop(iv.value, symbol)
     existing = existing if existing is not None else Candles.empty()

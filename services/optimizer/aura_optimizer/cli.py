@@ -91,6 +91,9 @@ def _request(config: AuraConfig, args: argparse.Namespace) -> Request:
     storage = args.storage or o.storage
     if storage and "@" in storage and ":" in storage.split("://", 1)[-1].split("@", 1)[0]:
         register_secret(storage.split("://", 1)[1].rsplit("@", 1)[0].split(":", 1)[1])
+    problem = studies.storage_problem(storage) if storage else None
+    if problem:  # before anything is written: no run directory for a storage that cannot work
+        raise runs.RunError(problem, usage=True)
     return Request(
         train_days=args.train_days or o.train_days, test_days=args.test_days or o.test_days,
         step_days=args.step_days or o.step_days, anchored=o.anchored if args.anchored is None else args.anchored,

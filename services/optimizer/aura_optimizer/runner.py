@@ -23,6 +23,7 @@ from aura_common.adapters.logs import event
 from aura_common.config import AuraConfig, load_strategy
 from aura_common.config.loader import parse_strategy, strategy_hash, strategy_to_dict
 from aura_common.core.backtest import CostModel
+from aura_common.core.redaction import redact_url_credentials
 from aura_common.core.walkforward import Fold
 
 from aura_optimizer import report, runs, search, stop, studies
@@ -183,10 +184,5 @@ def _finite(obj: Any) -> Any:
 
 
 def safe_url(url: str) -> str:
-    """A storage URL without its password (``postgresql://user:***@host/db``)."""
-    if "://" in url and "@" in url.split("://", 1)[1]:
-        scheme, rest = url.split("://", 1)
-        cred, host = rest.rsplit("@", 1)
-        user = cred.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
+    """A storage URL without its password (``postgresql://user:***@host/db``): ``core.redaction``, the one rule."""
+    return redact_url_credentials(url)

@@ -23,6 +23,7 @@ from typing import Any
 
 from aura_common.adapters.files import atomic_write_bytes as atomic_write
 from aura_common.adapters.files import fsync_dir as _fsync_dir
+from aura_common.adapters.logs import redact
 from aura_common.config import load_strategy
 from aura_common.config.loader import strategy_hash
 
@@ -68,7 +69,7 @@ def create_run(optimizer_dir: Path, run_id: str, now: datetime, spec: dict[str, 
 
 
 def mark_incomplete(run_dir: Path, why: str) -> None:
-    atomic_write(run_dir / INCOMPLETE, (why.rstrip() + "\n").encode())
+    atomic_write(run_dir / INCOMPLETE, (redact(why).rstrip() + "\n").encode())  # an error may quote the storage URL
 
 
 def is_complete(run_dir: Path) -> bool:

@@ -60,6 +60,33 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):])
 
 
+# database backend -> the pyproject extra that installs its default driver
+DRIVER_EXTRAS = {"postgresql": "postgres"}
+
+
+def storage_problem(url: str) -> str | None:
+    """Why the storage URL cannot be used here (not a database URL, or its driver is not installed), in one line
+    naming the extra to install; None when it can. Checked before a run directory is created."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from aura_common.core.redaction import redact_url_credentials
+    shown = redact_url_credentials(url)
+    try:
+        u = make_url(url)
+        dialect = u.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        return f"--storage / optimizer.storage {shown!r} is not a database URL SQLAlchemy knows"
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        backend, module = u.get_backend_name(), getattr(exc, "name", None) or u.get_driver_name()
+        extra = DRIVER_EXTRAS.get(backend)
+        how = f"the {extra!r} extra: pip install '.[{extra}]'" if extra else f"install the Python module {module}"
+        return f"storage {shown} needs the {backend} driver {module}, which is not installed ({how})"
+    return None
+
+
 def make_storage(url: str) -> optuna.storages.RDBStorage:
     file = _sqlite_file(url)
     if file is None:

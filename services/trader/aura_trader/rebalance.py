@@ -186,9 +186,19 @@ class Rebalancer:
         symbols = self.universe()
         iv = Interval(self.interval)
         start = due.day_ms - lookback_days(params, self.padding) * DAY_MS
-        # the decision reads closes and quote volumes only: the other columns are not read (NaN)
+        # the decision reads closes and quote volumes only (the other columns are NaN). A symbol whose cache
+        # file is unreadable or refused by the candle rule is left out of this cycle, and said so.
+        refused: dict[str, str] = {}
         panel = parquet_store.load_panel(self.data_dir, iv, symbols, start_ms=start, end_ms=due.day_ms,
-                                         fields=DECISION_FIELDS)
+                                         fields=DECISION_FIELDS,
+                                         on_invalid=lambda s, exc: refused.__setitem__(s, str(exc)))
+        if refused:
+            for s, why in sorted(refused.items()):
+                event(log, "DATA_REFUSED", logging.WARNING, cycle=due.key, symbol=s, left_out=True, reason=why)
+            self.journal.append_event("DATA_REFUSED", {"cycle": due.key, "symbols": sorted(refused),
+                                                       "reasons": refused})  # the cycle row does not exist yet
+            symbols = tuple(s for s in symbols if s not in refused)
+            panel = panel.select(symbols)
         self._freshness(panel, now_ms)
         row = decision_row(panel)
         age_ms = due.day_ms - (int(panel.times[row]) + panel.interval_ms) if row is not None else None

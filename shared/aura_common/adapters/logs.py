@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from aura_common.core.redaction import redact_url_credentials
+
 _SECRETS: set[str] = set()
 _LOCK = threading.Lock()
 MASK = "***"
@@ -27,12 +29,13 @@ def register_secret(value: str) -> None:
 
 
 def redact(text: str) -> str:
+    """``text`` without any registered secret and without the password of any URL (``core.redaction``)."""
     with _LOCK:
         secrets = sorted(_SECRETS, key=len, reverse=True)
     for s in secrets:
         if s in text:
             text = text.replace(s, MASK)
-    return text
+    return redact_url_credentials(text)
 
 
 class RedactingFormatter(logging.Formatter):

@@ -14,7 +14,7 @@ Read API used by the trader, the backtester, the optimizer and the exchange simu
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from aura_common.adapters.candle_rows import refusal
 from aura_common.adapters.files import atomic_write_via, fsync_dir
 from aura_common.core.candles import Candles
 from aura_common.core.panel import FIELDS, Panel
@@ -46,6 +47,18 @@ class CacheError(RuntimeError):
 
 class CacheReadError(CacheError):
     """A cache file exists but is unreadable or does not match the schema (corrupt, truncated, foreign)."""
+
+
+class CacheInvalidError(CacheReadError):
+    """A cache file is readable but holds a row that ``core.candles.row_reasons`` refuses (the one candle rule
+    of the ingestor's writes); the message names file, row and reason."""
+
+
+def check_rows(path: Path, interval_ms: int, cols: Mapping[str, np.ndarray]) -> None:
+    """Raise ``CacheInvalidError`` naming file, row and reason unless every row of ``cols`` is sane."""
+    message = refusal(path, interval_ms, cols)
+    if message is not None:
+        raise CacheInvalidError(message)
 
 
 def interval_dir(data_dir: str | Path, interval: Interval | str) -> Path:
@@ -206,7 +219,11 @@ def table_to_candles(table: pa.Table) -> Candles:
 def load_candles(data_dir: str | Path, interval: Interval | str, symbol: str) -> Candles | None:
     """The cached candles of ``symbol`` (None when there is no file). Raises CacheReadError naming the file."""
     table = read_candles(data_dir, interval, symbol)
-    return None if table is None else table_to_candles(table)
+    if table is None:
+        return None
+    candles = table_to_candles(table)
+    check_rows(candle_path(data_dir, interval, symbol), Interval(interval).ms, candles.columns())
+    return candles
 
 
 def quarantine(data_dir: str | Path, path: Path, stamp: str) -> Path:
@@ -278,7 +295,8 @@ def _float_col(table: pa.Table, name: str) -> np.ndarray:
 
 def load_panel(data_dir: str | Path, interval: Interval | str = "1d", symbols: Iterable[str] | None = None,
                start_ms: int | None = None, end_ms: int | None = None,
-               fields: Iterable[str] | None = None) -> Panel:
+               fields: Iterable[str] | None = None,
+               on_invalid: Callable[[str, CacheReadError], None] | None = None) -> Panel:
     """Load cached candles into an aligned ``Panel`` (symbols × time on the interval grid).
 
     ``symbols`` None = every symbol in the cache; a requested symbol without a cache file is an all-NaN column.
@@ -286,7 +304,12 @@ def load_panel(data_dir: str | Path, interval: Interval | str = "1d", symbols: I
     the latest cached candle of the selected symbols. Missing candles (not yet listed, delisted, gaps) are NaN;
     ``volume``/``quote_volume`` are NaN where the source had none. ``fields`` (default: all of ``FIELDS``) reads
     only those columns; the others are all NaN (the decision core reads ``close`` and ``quote_volume`` only).
-    Raises CacheReadError naming an unreadable file (the ingestor quarantines and rebuilds such files).
+    Every row of every file read is checked by the one candle rule (``core.candles.row_reasons``; all columns are
+    read for it, whatever ``fields`` asks): a file with one bad row (non-positive or NaN price, high < low,
+    unsorted or duplicated open times, a year outside 1970..2099) is refused as a whole.
+    Raises CacheReadError naming an unreadable file, CacheInvalidError (a CacheReadError) naming file, row and
+    reason for a refused one. With ``on_invalid(symbol, error)`` neither raises: the symbol's column stays all NaN
+    and the callback says so (the trader leaves such a symbol out of its cycle).
     """
     iv = Interval(interval)
     step = iv.ms
@@ -296,12 +319,20 @@ def load_panel(data_dir: str | Path, interval: Interval | str = "1d", symbols: I
     unknown = (asked or frozenset()) - set(FIELDS)
     if unknown:
         raise ValueError(f"unknown panel field(s) {sorted(unknown)}; expected some of {FIELDS}")
-    names = ("open_time", *read)
+    names = ("open_time", *FIELDS)  # every column: the row rule checks them all
     base = interval_dir(data_dir, iv)
     data: dict[str, dict[str, np.ndarray]] = {}
     for s in wanted:
-        cols_s = _read_panel_columns(base / f"{s}.parquet", names)
-        if cols_s is None or len(cols_s["open_time"]) == 0:
+        path = base / f"{s}.parquet"
+        try:
+            cols_s = _read_panel_columns(path, names)
+            if cols_s is None or len(cols_s["open_time"]) == 0:
+                continue
+            check_rows(path, step, cols_s)
+        except CacheReadError as exc:
+            if on_invalid is None:
+                raise
+            on_invalid(s, exc)
             continue
         data[s] = cols_s
     if start_ms is None:

@@ -20,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from aura_common.config.errors import ConfigError
 from aura_common.config.models import AuraConfig
 from aura_common.core.params import StrategyParams
+from aura_common.core.redaction import redact_url_credentials
 
 ENV_PREFIX = "AURA_"
 ENV_NESTING = "__"
@@ -175,10 +176,21 @@ def strategy_hash(strategy: StrategyParams) -> str:
     return hashlib.sha256(_canonical(strategy_to_dict(strategy))).hexdigest()[:12]
 
 
+def _redact_urls(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_url_credentials(value)
+    if isinstance(value, dict):
+        return {k: _redact_urls(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_urls(v) for v in value]
+    return value
+
+
 def redacted_dump(config: AuraConfig, strategy: StrategyParams | None = None,
                   secrets_present: Mapping[str, bool] | None = None) -> dict[str, Any]:
-    """The effective configuration for display. Secrets appear only as '<set>' / '<unset>'."""
-    out: dict[str, Any] = config.model_dump(mode="json")
+    """The effective configuration for display and for the journal. Secrets appear only as '<set>' / '<unset>'; the
+    password of a URL (``optimizer.storage: postgresql://user:pass@host/db``) as ``***``."""
+    out: dict[str, Any] = _redact_urls(config.model_dump(mode="json"))
     if strategy is not None:
         out["strategy"] = strategy_to_dict(strategy)
     if secrets_present is not None:

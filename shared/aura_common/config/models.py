@@ -115,7 +115,7 @@ class PathsConfig(_Model):
 class MetricsConfig(_Model):
     trader_port: int = Field(9101, ge=0, le=65535)
     ingestor_port: int = Field(9102, ge=0, le=65535)
-    bind: str = "0.0.0.0"
+    bind: str = "127.0.0.1"  # loopback outside containers; compose sets 0.0.0.0 for Prometheus on its network
 
 
 class OptimizerConfig(_Model):

@@ -17,8 +17,11 @@ PRICE_FIELDS = ("open", "high", "low", "close")
 VALUE_FIELDS = (*PRICE_FIELDS, "volume", "quote_volume")
 
 # Rejection reasons, in the order they are checked (a row is counted once, under its first failing reason).
-REJECT_REASONS = ("misaligned", "non_finite", "non_positive_price", "ohlc_inconsistent", "negative_volume",
-                  "out_of_order")
+REJECT_REASONS = ("misaligned", "time_out_of_range", "non_finite", "non_positive_price", "ohlc_inconsistent",
+                  "negative_volume", "out_of_order")
+# Open times a candle may carry: 1970-01-01 (inclusive) .. 2100-01-01 (exclusive). A row outside (a corrupt year
+# 20000 or -13000) would make a reader lay out a grid of millions of rows.
+OPEN_TIME_RANGE_MS = (0, 4_102_444_800_000)
 
 
 def source_rank(source: str) -> int:
@@ -86,30 +89,44 @@ class Validated:
         return sum(self.rejected.values())
 
 
-def validate(c: Candles, interval_ms: int) -> Validated:
-    """Keep only rows that are sane; count the others per reason (first failing reason, ``REJECT_REASONS`` order).
+def row_reasons(open_time: np.ndarray, interval_ms: int, open=None, high=None, low=None, close=None,
+                volume=None, quote_volume=None) -> np.ndarray:
+    """THE candle row rule, shared by the ingestor's writes and every reader (cache, fixtures, replay): for each
+    row the index in ``REJECT_REASONS`` of its first failing check, -1 for a sane row.
 
-    Checks: open time aligned to the interval grid; open/high/low/close finite; prices > 0;
-    high ≥ max(open, close) and low ≤ min(open, close); volumes not ±inf and ≥ 0 (NaN = unknown is allowed);
-    open times strictly increasing (a row whose open time is not after every earlier accepted row is rejected:
-    out-of-order and duplicate rows).
+    Checks, in order: open time aligned to the interval grid; open time inside ``OPEN_TIME_RANGE_MS``;
+    open/high/low/close finite; prices > 0; high ≥ max(open, close), low ≤ min(open, close) and low ≤ high;
+    volumes not ±inf and ≥ 0 (NaN = unknown is allowed); open times strictly increasing (a row whose open time is
+    not after every earlier sane row is out of order: unsorted and duplicated rows). A column passed as None is
+    not checked (a reader that has only some columns checks those).
     """
-    n = len(c)
-    t = c.open_time
-    o, h, lo, cl = c.open, c.high, c.low, c.close
+    t = np.asarray(open_time, dtype=np.int64)
+    n = t.size
+    prices = [np.asarray(p, dtype=np.float64) for p in (open, high, low, close) if p is not None]
+    vols = [np.asarray(v, dtype=np.float64) for v in (volume, quote_volume) if v is not None]
+    none = np.zeros(n, dtype=bool)
     with np.errstate(invalid="ignore"):
-        checks = {
-            "misaligned": t % interval_ms != 0,
-            "non_finite": ~(np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(cl)),
-            "non_positive_price": ~((o > 0) & (h > 0) & (lo > 0) & (cl > 0)),
-            "ohlc_inconsistent": ~((h >= np.maximum(o, cl)) & (lo <= np.minimum(o, cl)) & (lo <= h)),
-            "negative_volume": (np.isinf(c.volume) | (c.volume < 0) | np.isinf(c.quote_volume)
-                                | (c.quote_volume < 0)),
-        }
+        finite, positive = none.copy(), none.copy()
+        for p in prices:
+            finite |= ~np.isfinite(p)
+            positive |= ~(p > 0)
+        ohlc = none.copy()
+        if high is not None and low is not None:
+            h, lo = np.asarray(high, dtype=np.float64), np.asarray(low, dtype=np.float64)
+            ohlc = ~(lo <= h)
+            for p in (open, close):
+                if p is not None:
+                    p = np.asarray(p, dtype=np.float64)
+                    ohlc |= ~((h >= p) & (lo <= p))
+        negvol = none.copy()
+        for v in vols:
+            negvol |= np.isinf(v) | (v < 0)
+    checks = (t % interval_ms != 0, (t < OPEN_TIME_RANGE_MS[0]) | (t >= OPEN_TIME_RANGE_MS[1]), finite, positive,
+              ohlc, negvol)
     bad = np.zeros(n, dtype=bool)
     reason_of = np.full(n, -1, dtype=np.int64)
-    for k, name in enumerate(REJECT_REASONS[:-1]):
-        new = checks[name] & ~bad
+    for k, check in enumerate(checks):
+        new = check & ~bad
         reason_of[new] = k
         bad |= new
     # strictly increasing among the rows that passed the value checks
@@ -119,14 +136,29 @@ def validate(c: Candles, interval_ms: int) -> Validated:
         prev_max = np.maximum.accumulate(tt)[:-1]
         ooo = np.concatenate(([False], tt[1:] <= prev_max))
         reason_of[ok_idx[ooo]] = len(REJECT_REASONS) - 1
-        bad[ok_idx[ooo]] = True
+    return reason_of
+
+
+def first_invalid_row(open_time: np.ndarray, interval_ms: int, **columns) -> tuple[int, str] | None:
+    """``(row index, reason)`` of the first row ``row_reasons`` refuses, or None when every row is sane. A reader
+    refuses the whole file on it (the ingestor quarantines such a file, the others name it)."""
+    reasons = row_reasons(open_time, interval_ms, **columns)
+    bad = np.flatnonzero(reasons >= 0)
+    return None if bad.size == 0 else (int(bad[0]), REJECT_REASONS[int(reasons[bad[0]])])
+
+
+def validate(c: Candles, interval_ms: int) -> Validated:
+    """Keep only rows that are sane (``row_reasons``); count the others per reason (first failing reason, in
+    ``REJECT_REASONS`` order)."""
+    t = c.open_time
+    reason_of = row_reasons(t, interval_ms, c.open, c.high, c.low, c.close, c.volume, c.quote_volume)
     rejected, first = {}, {}
     for k, name in enumerate(REJECT_REASONS):
         idx = np.flatnonzero(reason_of == k)
         if idx.size:
             rejected[name] = int(idx.size)
             first[name] = int(t[idx[0]])
-    return Validated(c.take(np.flatnonzero(~bad)), rejected, first)
+    return Validated(c.take(np.flatnonzero(reason_of < 0)), rejected, first)
 
 
 def closed_only(c: Candles, interval_ms: int, now_ms: int) -> Candles:

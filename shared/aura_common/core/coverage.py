@@ -131,3 +131,12 @@ def inner_gaps(covered: Iterable[Range], now_ms: int, interval_ms: int) -> tuple
     if not cov:
         return ()
     return subtract([(cov[0][0], max(cov[0][0], closed_end(now_ms, interval_ms)))], cov)
+
+
+def long_gaps(open_times: Sequence[int] | np.ndarray, interval_ms: int, min_ms: int) -> tuple[Range, ...]:
+    """Holes of at least ``min_ms`` between the first and the last of the sorted ``open_times`` (a symbol's
+    candles): what a reader of the data should be told about (the backtest reports them)."""
+    cov = runs(open_times, interval_ms)
+    if not cov:
+        return ()
+    return tuple(g for g in subtract([(cov[0][0], cov[-1][1])], cov) if g[1] - g[0] >= min_ms)

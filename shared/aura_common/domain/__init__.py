@@ -10,6 +10,7 @@ from aura_common.domain.values import (
     RoundingError,
     Side,
     Symbol,
+    parse_symbols,
     to_decimal,
     validate_client_order_id,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "RoundingError",
     "Side",
     "Symbol",
+    "parse_symbols",
     "to_decimal",
     "validate_client_order_id",
 ]

@@ -16,6 +16,27 @@ Symbol = NewType("Symbol", str)  # exchange-native spelling, e.g. "BTCUSDT"
 ClientOrderId = NewType("ClientOrderId", str)
 
 CLIENT_ORDER_ID_RE = re.compile(r"^[a-zA-Z0-9\-_]{1,36}$")
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
+
+
+def parse_symbols(text: str) -> tuple[Symbol, ...]:
+    """A comma-separated symbol list (``--symbols``) as upper-cased, de-duplicated symbols in the given order.
+    Raises ValueError naming every entry that is not an exchange-native name (2-30 ASCII letters and digits,
+    e.g. BTCUSDT): such a name is never silently dropped, and never reaches a file path."""
+    out: list[Symbol] = []
+    bad: list[str] = []
+    for raw in text.split(","):
+        s = raw.strip().upper()
+        if not s:
+            continue
+        if not SYMBOL_RE.match(s):
+            bad.append(raw.strip())
+        elif s not in out:
+            out.append(Symbol(s))
+    if bad:
+        raise ValueError(f"invalid symbol name(s) {', '.join(repr(b) for b in bad)}: expected exchange-native "
+                         "names of 2-30 letters and digits (e.g. BTCUSDT)")
+    return tuple(out)
 
 
 def to_decimal(value: object) -> Decimal:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aura_common.adapters.broker.errors import DuplicateClientOrderId, InsufficientBalance, Rejected, TransientError
 from aura_common.adapters.clock import Clock
+from aura_common.adapters.files import private_dir, private_file
 from aura_common.domain import (
     Balance,
     ClientOrderId,
@@ -51,7 +52,7 @@ class PaperBroker:
     def __init__(self, state_file: Path, specs: Mapping[Symbol, MarketSpec], price_source: PriceSource,
                  clock: Clock, initial_quote: Decimal, quote_asset: str = "USDT", fee_bps: float = 10.0,
                  slippage_bps: float = 5.0) -> None:
-        Path(state_file).parent.mkdir(parents=True, exist_ok=True)
+        private_file(private_dir(Path(state_file).parent) / Path(state_file).name)  # 0600 in a 0700 directory
         self._db = sqlite3.connect(str(state_file), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

@@ -37,7 +37,9 @@ class WriterLock:
         if self._fd is not None:
             raise JournalError(f"writer lock {self.path} is already held by this object")
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)  # it holds pid and host
+            if os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, 0o600)
         except OSError as exc:
             raise JournalError(f"cannot open writer lock {self.path}: {exc.strerror}") from None
         try:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from aura_common.adapters.files import fsync_dir
+from aura_common.adapters.files import PRIVATE_FILE_MODE, fsync_dir, private_dir, private_file
 from aura_common.adapters.journal.errors import SnapshotError, SnapshotMissingError
 from aura_common.adapters.logs import event
 
@@ -50,7 +50,7 @@ def snapshot_connection(conn: sqlite3.Connection, dest_dir: str | os.PathLike[st
     """Copy the database behind ``conn`` to ``dest_dir/latest.sqlite``; return that path."""
     dest = Path(dest_dir)
     try:
-        dest.mkdir(parents=True, exist_ok=True)
+        private_dir(dest)
     except OSError as exc:
         raise SnapshotError(str(dest), f"cannot create the snapshot directory: {exc.strerror}") from None
     _remove_stale_tmp(dest, now_ms)
@@ -58,6 +58,7 @@ def snapshot_connection(conn: sqlite3.Connection, dest_dir: str | os.PathLike[st
     target = dest / LATEST
     try:
         tmp.unlink(missing_ok=True)
+        private_file(tmp)  # 0600: the copy is the whole journal
         copy = sqlite3.connect(str(tmp), isolation_level=None)
         try:
             conn.backup(copy)  # all pages in one step: one consistent read transaction on the source
@@ -78,6 +79,7 @@ def snapshot_connection(conn: sqlite3.Connection, dest_dir: str | os.PathLike[st
                 os.link(tmp, stamped)
             except OSError:  # a filesystem without hard links: a second full copy
                 shutil.copyfile(tmp, stamped)
+                os.chmod(stamped, PRIVATE_FILE_MODE)
                 _fsync_file(stamped)
         os.replace(tmp, target)
         fsync_dir(dest)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aura_common.adapters.clock import Clock
+from aura_common.adapters.files import private_dir, private_file
 from aura_common.adapters.journal import queries as q
 from aura_common.adapters.journal.codec import dec_to_text, fields_to_json, opt_dec_to_text
 from aura_common.adapters.journal.errors import JournalConflictError, JournalError, JournalSchemaError
@@ -69,12 +70,16 @@ class Journal(AccountStateWriter):
     def open(cls, path: str | os.PathLike[str], clock: Clock) -> Journal:
         path = Path(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)  # owner-only: the journal holds the account's whole history
         except OSError as exc:
-            raise JournalError(f"cannot create the journal directory {path.parent}: {exc.strerror}") from None
+            raise JournalError(f"cannot create the journal directory {path.parent}: {exc.strerror or exc}") from None
         lock = WriterLock(path)
         lock.acquire()
         try:
+            try:
+                private_file(path)  # 0600 before SQLite opens it (its -wal/-shm files take the same mode)
+            except OSError as exc:
+                raise JournalError(f"cannot create the journal {path}: {exc.strerror or exc}") from None
             conn = connect(path)
             try:
                 before, after = migrate(conn, str(path))
