@@ -37,6 +37,7 @@ TRADER = {
     "aura_config_reload_failing": ("gauge", ()),
     "aura_data_freshness_age_seconds": ("gauge", ("symbol",)),
     "aura_snapshot_failures_total": ("counter", ()),
+    "aura_fills_implausible_total": ("counter", ()),
     "aura_venue_backoff_seconds": ("gauge", ()),
 }
 

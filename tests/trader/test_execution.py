@@ -199,6 +199,51 @@ def test_a_sell_stays_pending_while_the_balance_disagrees_with_the_journal(sim, 
     assert venue_orders(sim, again.client_order_id) == []
 
 
+def test_an_absurd_fill_price_in_the_answer_is_re_read_from_the_venue_s_trades(sim, journal):
+    """The order answer says the fill cost 1e6 x the market; myTrades (venue truth) says otherwise: the journal
+    records the venue's price, never the absurd one."""
+    ex, _, _ = executor(sim, journal)
+    admin(sim, "/admin/faults", {"faults": [{"kind": "bad_price", "endpoint": "POST /api/v3/order"}]})
+    buy = intent("BTCUSDT", Side.BUY, "0.02", price="6000")
+    ex.record(CYCLE, [buy])
+    ex.run(CYCLE)
+    (venue,) = venue_orders(sim, buy.client_order_id)
+    [fill] = journal.fills(client_order_id=buy.client_order_id)
+    assert fill.price == Decimal(venue["fills"][0]["price"]) < 100_000
+    assert journal.order(buy.client_order_id).avg_price < 100_000
+    assert journal.events("FILL_IMPLAUSIBLE") == []
+
+
+def test_an_absurd_fill_price_that_stands_is_recorded_flagged_and_never_fires_a_risk_exit(sim, journal):
+    from aura_common.adapters.journal import Position
+    from aura_common.core.params import RiskParams
+    from aura_trader.account import AccountView
+    from aura_trader.risk import RiskTicker
+    ex, _, broker = executor(sim, journal)
+    admin(sim, "/admin/faults", {"faults": [{"kind": "bad_price", "endpoint": "POST /api/v3/order"},
+                                            {"kind": "bad_price", "endpoint": "GET /api/v3/myTrades"}]})
+    buy = intent("BTCUSDT", Side.BUY, "0.02", price="6000")
+    ex.record(CYCLE, [buy])
+    ex.run(CYCLE)
+    [fill] = journal.fills(client_order_id=buy.client_order_id)
+    assert fill.price > 1_000_000  # what the venue insists on is recorded...
+    [flag] = journal.events("FILL_IMPLAUSIBLE")  # ...and flagged
+    assert flag.fields["symbol"] == "BTCUSDT" and flag.fields["client_order_id"] == buy.client_order_id
+    # the risk tick: entry from that fill, a plausible mark -> no stop-loss on it
+    journal.record_positions([Position("BTCUSDT", fill.qty - fill.fee, fill.price)], source="test")
+    specs = broker.markets()
+    mark = Decimal(str(sim.sim.market.price("BTCUSDT", sim.sim.clock.now_ms())))
+    view = AccountView({}, {Symbol("BTCUSDT"): mark}, Decimal(10_000), {Symbol("BTCUSDT"): fill.qty - fill.fee},
+                       True, "", Decimal(9_000), 0, specs)
+    out = RiskTicker(journal, None_metrics(), None).tick(view, NOW, RiskParams(stop_loss_pct=10.0), "risk-x")
+    assert out.exit_intents == ()
+
+
+class None_metrics:  # noqa: N801 - a do-nothing metrics port for the risk tick
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
 def test_a_failing_balance_read_is_retried_and_the_sell_goes_through(sim, journal):
     ex, waits, _ = executor(sim, journal)
     admin(sim, "/admin/faults", {"faults": [{"kind": "http_error", "endpoint": "GET /api/v3/account",

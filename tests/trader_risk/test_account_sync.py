@@ -194,3 +194,22 @@ def test_positions_are_the_managed_symbols_but_equity_is_the_whole_account(broke
     assert dict(view.positions) == {"BTCUSDT": Decimal(1)}  # ETH is held but not managed; SOL is not held
     assert view.equity == Decimal(10_000) + view.prices["BTCUSDT"] + 5 * view.prices["ETHUSDT"]
     assert view.exposure == view.prices["BTCUSDT"] / view.equity
+
+
+def test_a_ticker_read_a_million_times_too_high_is_held_back(broker, journal, metrics, clock, logger, admin):
+    """One x1e6 ticker answer (the simulator's bad_price fault on the ticker endpoint): the read is rejected as
+    price_jump, the last good view stays, no equity point is journaled; the next plain read is accepted."""
+    params = RiskParams(sync_guard_confirm_reads=3)
+    sync = make_sync(broker, journal, metrics, clock, logger, params, attempts=1)
+    ticker = RiskTicker(journal, metrics, logger)
+    good = sync.sync()
+    ticker.tick(good, clock.now_ms(), params, "p0")
+    admin.faults({"kind": "bad_price", "endpoint": "GET /api/v3/ticker/24hr", "count": 1})
+    clock.advance(60)
+    view = sync.sync()
+    out = ticker.tick(view, clock.now_ms(), params, "p1")
+    assert not view.accepted and view.equity == good.equity
+    assert out.exit_intents == () and not out.kill_switch_active
+    assert trips(metrics, "price_jump") + trips(metrics, "equity_jump") == 1
+    clock.advance(60)
+    assert sync.sync().accepted

@@ -26,6 +26,9 @@ Kinds (parameters):
   partial_fill         ratio                     a new order fills only ``ratio`` of its quantity now (MARKET: the
                                                  rest EXPIREs; GTC LIMIT: the rest rests, then fills normally)
   insufficient_balance -                         POST /api/v3/order -> -2010 insufficient balance
+  bad_price            factor                    the ANSWER (never the books) carries prices x factor: the fills
+                                                 of a POST /api/v3/order, the trades of GET /api/v3/myTrades, the
+                                                 last prices of GET /api/v3/ticker/24hr and /ticker/price
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ from pathlib import Path
 import yaml
 
 KINDS = ("latency", "http_error", "rate_limit", "reset", "drop_after_accept", "timestamp", "empty_balances",
-         "status_lag", "partial_fill", "insufficient_balance")
+         "status_lag", "partial_fill", "insufficient_balance", "bad_price")
 PRE = ("latency", "http_error", "rate_limit", "reset", "timestamp")
-_PARAMS = {"delay_ms", "status", "body", "when", "retry_after_s", "hold_ms", "mode", "lag_ms", "ratio"}
+_PARAMS = {"delay_ms", "status", "body", "when", "retry_after_s", "hold_ms", "mode", "lag_ms", "ratio", "factor"}
 _FIELDS = {"kind", "endpoint", "symbol", "nth", "count", "duration_ms", "probability"} | _PARAMS
 
 
@@ -66,6 +69,7 @@ class FaultRule:
     mode: str = "hold"
     lag_ms: int = 1000
     ratio: float = 0.5
+    factor: float = 1_000_000.0
     # runtime state
     id: int = 0
     calls: int = 0
@@ -117,7 +121,7 @@ def parse_rule(raw: dict, where: str) -> FaultRule:
         rule = FaultRule(**{**raw, "kind": kind})
         for name in ("nth", "count", "delay_ms", "status", "retry_after_s", "hold_ms", "lag_ms"):
             setattr(rule, name, int(getattr(rule, name)))
-        rule.probability, rule.ratio = float(rule.probability), float(rule.ratio)
+        rule.probability, rule.ratio, rule.factor = float(rule.probability), float(rule.ratio), float(rule.factor)
         if rule.duration_ms is not None:
             rule.duration_ms = int(rule.duration_ms)
     except (TypeError, ValueError) as exc:
@@ -130,6 +134,8 @@ def parse_rule(raw: dict, where: str) -> FaultRule:
     if rule.when not in ("before", "after") or rule.mode not in ("hold", "close") \
             or rule.body not in ("html", "json", "timeout"):
         raise FaultSpecError(f"{where}: when must be before|after, mode hold|close, body html|json|timeout")
+    if kind == "bad_price" and not (rule.factor > 0 and rule.factor != 1 and rule.factor < 1e12):
+        raise FaultSpecError(f"{where}.factor: must be > 0, not 1, below 1e12, got {rule.factor}")
     if kind == "partial_fill" and not 0 < rule.ratio < 1:
         raise FaultSpecError(f"{where}.ratio: must be strictly between 0 and 1, got {rule.ratio}")
     return rule

@@ -121,6 +121,16 @@ MINI_TICKER_FIELDS = ("symbol", "openPrice", "highPrice", "lowPrice", "lastPrice
                       "openTime", "closeTime", "firstId", "lastId", "count")
 
 
+def _bad_price(sim: Simulator, req: Request) -> float | None:
+    """The factor of a ``bad_price`` fault firing on this request (the answer lies, the books do not)."""
+    fired = sim.faults.take("handler", req.method, req.path, req.symbol, req.wall, ("bad_price",))
+    return fired[0].factor if fired else None
+
+
+def _scaled(value: str, factor: float | None) -> str:
+    return value if factor is None else f"{Decimal(value) * Decimal(repr(factor)):.8f}"
+
+
 def ticker_24hr(sim: Simulator, req: Request) -> Any:
     """``type=FULL`` (default) or ``MINI`` (no bid/ask, change or weighted average: ccxt cannot tell a MINI
     ticker from a contract one, spec §3.4)."""
@@ -133,6 +143,9 @@ def ticker_24hr(sim: Simulator, req: Request) -> Any:
             for s in (names if names is not None else _listed(sim, req.now))]
     if kind == "MINI":
         rows = [{k: r[k] for k in MINI_TICKER_FIELDS} for r in rows]
+    factor = _bad_price(sim, req)
+    if factor is not None:
+        rows = [{**r, "lastPrice": _scaled(r["lastPrice"], factor)} for r in rows]
     return rows[0] if one else rows
 
 
@@ -151,6 +164,9 @@ def ticker_price(sim: Simulator, req: Request) -> Any:
         p = sim.market.price(s, req.now)
         spec = sim.market.specs[s]
         rows.append({"symbol": s, "price": f"{spec.round_price(p or 0.0):.8f}"})
+    factor = _bad_price(sim, req)
+    if factor is not None:
+        rows = [{**r, "price": _scaled(r["price"], factor)} for r in rows]
     return rows[0] if one else rows
 
 
@@ -205,7 +221,7 @@ def account_commission(sim: Simulator, req: Request) -> Any:
 
 def new_order(sim: Simulator, req: Request) -> Any:
     fired = sim.faults.take("handler", req.method, req.path, req.symbol, req.wall,
-                            ("insufficient_balance", "partial_fill"))
+                            ("insufficient_balance", "partial_fill", "bad_price"))
     if any(r.kind == "insufficient_balance" for r in fired):
         exc = errors.insufficient_balance()
         with sim.engine.lock:
@@ -224,7 +240,13 @@ def new_order(sim: Simulator, req: Request) -> Any:
           executed=order.executed_qty, partial=ratio)
     if resp_type == "ACK":
         return order.ack_json()
-    return order.result_json() if resp_type == "RESULT" else order.full_json()
+    body = order.result_json() if resp_type == "RESULT" else order.full_json()
+    factor = next((r.factor for r in fired if r.kind == "bad_price"), None)
+    if factor is not None:  # the answer lies about the prices; the ledger keeps the truth
+        body["cummulativeQuoteQty"] = _scaled(body["cummulativeQuoteQty"], factor)
+        for f in body.get("fills", []):
+            f["price"] = _scaled(f["price"], factor)
+    return body
 
 
 def _ids(req: Request) -> tuple[int | None, str | None]:
@@ -285,7 +307,11 @@ def my_trades(sim: Simulator, req: Request) -> Any:
     start, end = _window(req)
     rows = sim.engine.my_trades(req.symbol, req.now, parse_int(p, "orderId"), start, end, parse_int(p, "fromId"),
                                 _limit(req))
-    return [t.my_trade_json() for t in rows]
+    factor = _bad_price(sim, req)
+    out = [t.my_trade_json() for t in rows]
+    if factor is not None:
+        out = [{**t, "price": _scaled(t["price"], factor), "quoteQty": _scaled(t["quoteQty"], factor)} for t in out]
+    return out
 
 
 def _ticker_weight(req: Request) -> int:

@@ -63,6 +63,7 @@ class ExecPolicy:
     max_sends: int = 3  # sends of one order within one settle() call
     confirm_reads: int = 3  # re-reads of a free balance too small for a sell the journal says we can make
     sell_confirm_ticks: int = 5  # ticks such a sell stays PENDING before the small balance counts as confirmed
+    fill_price_max_deviation_pct: float = 25.0  # a fill further from the intent's reference price is re-read
 
 
 @dataclass
@@ -332,6 +333,7 @@ class Executor:
         fills = list(report.fills)
         if report.filled_quantity > sum((f.quantity for f in fills), Decimal(0)) and report.exchange_order_id:
             fills = self._venue_fills(order.symbol, report.exchange_order_id)
+        fills, avg_price = self._plausible_fills(order, report, fills)
         with self.journal.transaction():
             for i, f in enumerate(fills):
                 self.journal.record_fill(f.symbol, f.trade_id, f.side, f.quantity, f.price, f.fee, f.fee_asset,
@@ -341,7 +343,7 @@ class Executor:
                     self.crash.reach("fill_recording")
             after = self.journal.update_order(order.client_order_id, report.status,
                                               exchange_order_id=report.exchange_order_id,
-                                              filled_qty=report.filled_quantity, avg_price=report.average_price,
+                                              filled_qty=report.filled_quantity, avg_price=avg_price,
                                               venue_ms=report.update_time_ms)
         if after.status is not order.status and after.status.is_terminal:
             self._count(after.status)
@@ -349,6 +351,43 @@ class Executor:
                   side=order.side.value, status=after.status.value, filled=after.filled_qty, avg_price=after.avg_price,
                   exchange_order_id=after.exchange_order_id)
         return after
+
+    def _plausible_fills(self, order: Order, report: OrderReport, fills: list) -> tuple[list, Decimal | None]:
+        """The venue's answer is data to check: a fill price further than ``fill_price_max_deviation_pct`` from
+        the intent's reference price is re-read from ``myTrades`` (venue truth) before anything is recorded. What
+        the re-read says is recorded; a price that still stands is recorded AND flagged (``[FILL_IMPLAUSIBLE]``,
+        a journal event the risk tick reads, ``aura_fills_implausible_total``): no stop-loss or take-profit fires
+        on an entry made of it while the mark disagrees. Returns (fills, average price to journal)."""
+        intent = self.journal.intent(order.client_order_id)
+        ref = intent.ref_price if intent is not None and intent.ref_price else None
+        limit = Decimal(str(self.policy.fill_price_max_deviation_pct)) / 100
+
+        def off(f) -> bool:
+            return ref is not None and f.price > 0 and abs(f.price / ref - 1) > limit
+
+        avg = report.average_price
+        if not fills or not any(off(f) for f in fills):
+            return fills, avg
+        if report.exchange_order_id:
+            venue = self._venue_fills(order.symbol, report.exchange_order_id)
+            if venue and sum((f.quantity for f in venue), Decimal(0)) >= sum((f.quantity for f in fills), Decimal(0)):
+                event(log, "FILL_REREAD", level=logging.WARNING, client_order_id=order.client_order_id,
+                      symbol=order.symbol, answered=max(f.price for f in fills), venue=max(f.price for f in venue),
+                      ref=ref)
+                fills = venue
+                qty = sum((f.quantity for f in fills), Decimal(0))
+                avg = sum((f.quantity * f.price for f in fills), Decimal(0)) / qty if qty > 0 else avg
+        for f in fills:
+            if off(f):
+                event(log, "FILL_IMPLAUSIBLE", level=logging.ERROR, client_order_id=order.client_order_id,
+                      symbol=f.symbol, trade_id=f.trade_id, price=f.price, ref=ref)
+                self.journal.append_event("FILL_IMPLAUSIBLE", {"client_order_id": order.client_order_id,
+                                                               "symbol": str(f.symbol), "trade_id": f.trade_id,
+                                                               "price": str(f.price), "ref": str(ref)},
+                                          cycle_key=order.cycle_key)
+                if self.metrics is not None and hasattr(self.metrics, "fill_implausible"):
+                    self.metrics.fill_implausible()
+        return fills, avg
 
     def ensure_fills(self, order: Order) -> int:
         """Record the venue's fills of a settled order that the journal lacks. Returns how many were new."""

@@ -58,6 +58,8 @@ class TraderMetrics:
         self.config_info = g("aura_config_info", "The applied config version hash (value 1)", ["version"])
         self.config_reload_errors = c("aura_config_reload_errors", "Strategy file reloads rejected as invalid")
         self.config_reload_failing = g("aura_config_reload_failing", "1 while the current strategy file is invalid")
+        self.fills_implausible = c("aura_fills_implausible", "Fills recorded with a price far from the reference "
+                                                            "price even after a re-read from the venue's trades")
         self.snapshot_failures = c("aura_snapshot_failures", "Journal snapshot copies that could not be written")
         self.venue_backoff = g("aura_venue_backoff_seconds",
                                "Seconds left of the venue's back-off order (429/418 Retry-After); 0 when none")
@@ -110,6 +112,9 @@ class TraderMetrics:
 
     def order(self, outcome: str | Enum, n: int = 1) -> None:
         self.orders.labels(_check("order outcome", _value(outcome).lower(), ORDER_OUTCOMES)).inc(n)
+
+    def fill_implausible(self) -> None:
+        self.fills_implausible.inc()
 
     def snapshot_failed(self) -> None:
         self.snapshot_failures.inc()
