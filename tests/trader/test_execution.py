@@ -127,9 +127,9 @@ def test_send_that_never_arrived_is_resent_once_after_the_lag_window(sim, journa
 
 
 def test_a_late_arriving_order_is_waited_for_and_never_resent_while_it_can_still_land(sim, journal):
-    # every order reaches the matching engine 2.5 s after it was sent, inside its 4 s recvWindow; the client gives
+    # every order reaches the matching engine 2.5 s after it was sent, inside its 5 s recvWindow; the client gives
     # up after 1 s, and the venue's lookups say "not found" until the order lands
-    ex, _, broker = executor(sim, journal, lag=0.5, recv_window_ms=4000, timeout=1.0)
+    ex, _, broker = executor(sim, journal, lag=0.5, recv_window_ms=5000, timeout=1.0)
     admin(sim, "/admin/faults", {"faults": [{"kind": "arrival_delay", "endpoint": "POST /api/v3/order",
                                              "delay_ms": 2500, "count": 0}]})
     buy = intent("BTCUSDT", Side.BUY, "0.01")
@@ -138,10 +138,10 @@ def test_a_late_arriving_order_is_waited_for_and_never_resent_while_it_can_still
     assert summary.complete and summary.outcomes == {"FILLED": 1}
     (sent,) = broker.sent  # one request: "not found" was never taken as definitive while it could still land
     row = journal.order(buy.client_order_id)
-    assert (row.request_ts_ms, row.recv_window_ms) == (sent.timestamp_ms, 4000)
+    assert (row.request_ts_ms, row.recv_window_ms) == (sent.timestamp_ms, 5000)
     assert journal.events("ORDER_RESEND") == []
     # whatever else was in flight has landed or been refused by now: exactly one order on the venue
-    time.sleep(max(0.0, (sent.timestamp_ms + 4000 + 3000) / 1000 - time.time()))
+    time.sleep(max(0.0, (sent.timestamp_ms + 5000 + 1000) / 1000 - time.time()))
     (order,) = venue_orders(sim, buy.client_order_id)
     assert order["status"] == "FILLED"
     assert row.status is OrderStatus.FILLED and row.exchange_order_id == str(order["orderId"])
