@@ -88,7 +88,10 @@ def main() -> int:
             for day in range(args.days):
                 order = [p for p in ("intent_written", "order_in_flight", "order_sent", "order_acked",
                                      "fill_recording", "snapshot_writing") if p in points]  # the order a cycle reaches
-                chosen = sorted((rng.choice(order) for _ in range(args.kills_per_day)), key=order.index)
+                # with late arrivals, half the kills come while an order is in flight (issue 13's scenario)
+                draw = (lambda: "order_in_flight" if rng.random() < 0.5 else rng.choice(order)) if late \
+                    else (lambda: rng.choice(order))
+                chosen = sorted((draw() for _ in range(args.kills_per_day)), key=order.index)
                 plan = [f"{p}:{rng.randint(1, points[p])}" for p in chosen]
                 faults = [*rng.choice(FAULTS), *late]
                 env.sim.clear_faults()
