@@ -1,6 +1,7 @@
 """The LONG crash campaign (on demand; the bounded one runs in the suite: tests/trader/test_crash_campaign.py).
 
     .venv/bin/python bench/trader/crash_campaign.py --days 12 --kills-per-day 3 --seed 1
+    .venv/bin/python bench/trader/crash_campaign.py --days 6 --arrival-delay-ms 4950   # late arrivals (issue 13)
 
 Real `aura exchange-sim` (stepped clock, seeded synthetic market replayed from a Parquet cache) and the real
 `aura trade --once` process. Each simulated day: random crash specs (point and n-th occurrence, seeded), sometimes
@@ -9,6 +10,12 @@ restarted, ... then run clean until the day's cycle is DONE; the invariants of t
 checked from the simulator's ledger and orders and the journal after every day. Finally the whole history is
 compared with a crash-free reference run on a fresh simulator: the same cycles, the same intents, the same fills and
 the same final balances (the stepped clock makes prices identical). Prints the number of kills survived.
+
+With ``--arrival-delay-ms N`` every day also installs the simulator's ``arrival_delay`` fault on order requests
+(each reaches the engine N ms after it was sent; with N just under the 5 s recvWindow it lands while the restarted
+trader still gets "not found") and kills may come at ``order_in_flight`` (0.1 s after a send); after each day the
+double fills (a client order id with two filled venue orders) and lost orders (venue orders the journal does not
+know) are counted as well — both must stay 0.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "trader"))
 
-from trader_campaign import CampaignStats, check_invariants, run_day  # noqa: E402
+from trader_campaign import CampaignStats, check_invariants, double_fills_and_lost_orders, run_day  # noqa: E402
 from trader_harness import (  # noqa: E402
     DAY, FIRST_TRADE_DAY, START, TraderEnv, build_cache, journal_rows_ro, start_sim, write_trader_config,
 )
@@ -60,7 +67,13 @@ def main() -> int:
     ap.add_argument("--days", type=int, default=12)
     ap.add_argument("--kills-per-day", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--arrival-delay-ms", type=int, default=0,
+                    help="order requests reach the engine this late (0 = off); adds order_in_flight kills")
     args = ap.parse_args()
+    points = dict(POINTS, order_in_flight=2) if args.arrival_delay_ms else POINTS
+    late = ({"kind": "arrival_delay", "endpoint": "POST /api/v3/order", "delay_ms": args.arrival_delay_ms,
+             "count": args.kills_per_day + 1},) if args.arrival_delay_ms else ()
+    doubles = lost = 0
     rng = random.Random(args.seed)
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp_s:
@@ -73,17 +86,25 @@ def main() -> int:
         stats = CampaignStats()
         try:
             for day in range(args.days):
-                order = list(POINTS)  # the order in which a cycle reaches them: a plan in that order wastes fewer
-                points = sorted((rng.choice(order) for _ in range(args.kills_per_day)), key=order.index)
-                plan = [f"{p}:{rng.randint(1, POINTS[p])}" for p in points]
-                faults = rng.choice(FAULTS)
+                order = [p for p in ("intent_written", "order_in_flight", "order_sent", "order_acked",
+                                     "fill_recording", "snapshot_writing") if p in points]  # the order a cycle reaches
+                # with late arrivals, half the kills come while an order is in flight (issue 13's scenario)
+                draw = (lambda: "order_in_flight" if rng.random() < 0.5 else rng.choice(order)) if late \
+                    else (lambda: rng.choice(order))
+                chosen = sorted((draw() for _ in range(args.kills_per_day)), key=order.index)
+                plan = [f"{p}:{rng.randint(1, points[p])}" for p in chosen]
+                faults = [*rng.choice(FAULTS), *late]
                 env.sim.clear_faults()
                 if faults:
                     env.sim.faults(*faults)
                 run_day(env, plan, stats)
+                if late:  # let whatever is still on its way land (or be refused) before counting
+                    time.sleep(args.arrival_delay_ms / 1000 + 1)
+                    d, lo = double_fills_and_lost_orders(env)
+                    doubles, lost = doubles + len(d), lost + len(lo)
                 figures = check_invariants(env, {"USDT": Decimal(10000)}, expected_days=day + 1)
                 print(f"day {day + 1}: plan={plan} faults={[f['kind'] for f in faults]} kills so far={stats.kills} "
-                      f"orders={figures['venue_orders']}", flush=True)
+                      f"orders={figures['venue_orders']} double_fills={doubles} lost_orders={lost}", flush=True)
                 env.sim.step(DAY)
             crashed = history(env)
         finally:
@@ -101,7 +122,8 @@ def main() -> int:
     assert crashed["orders"] == reference["orders"], "orders differ from the crash-free run"
     assert crashed["balances"] == reference["balances"], (crashed["balances"], reference["balances"])
     print(f"crash campaign: {stats.kills} kills survived ({dict(stats.kills_by_point)}), {stats.runs} trader runs, "
-          f"{args.days} days, {len(crashed['orders'])} orders; identical to the crash-free run "
+          f"{args.days} days, {len(crashed['orders'])} orders, {doubles} double fills, {lost} lost orders; "
+          f"identical to the crash-free run "
           f"(points never reached: {dict(stats.not_reached)}); {time.monotonic() - started:.0f} s")
     return 0
 

@@ -208,3 +208,41 @@ def test_the_example_faults_file_covers_every_kind_and_loads(tmp_path):
     seed, rules = load_faults_file(path)
     assert seed == 7 and {r["kind"] for r in rules} == set(KINDS)
     assert len(FaultBook(seed).add(rules, 0)) == len(rules)
+
+
+def _wait_for(fn, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = fn()
+        if got:
+            return got
+        time.sleep(0.05)
+    return fn()
+
+
+def test_arrival_delay_inside_the_recv_window_lands_late_even_after_the_client_gave_up(server, admin):
+    admin.faults({"kind": "arrival_delay", "endpoint": ORDER, "delay_ms": 1500})
+    impatient = client(server.url, timeout=0.4)  # gives up long before the request reaches the engine
+    t0 = time.monotonic()
+    with pytest.raises(ccxt.RequestTimeout):
+        impatient.create_order(SYM, "market", "buy", 0.01, None, {"newClientOrderId": "late-1", "recvWindow": 5000})
+    assert _orders(admin) == []  # not yet: it is on its way to the matching engine
+    (order,) = _wait_for(lambda: _orders(admin))
+    assert order["client_order_id"] == "late-1" and time.monotonic() - t0 >= 1.5
+    assert client(server.url).fetch_order(None, SYM, {"origClientOrderId": "late-1"})["status"] == "closed"
+
+
+def test_arrival_delay_past_timestamp_plus_recv_window_is_rejected_with_1021(server, admin):
+    admin.faults({"kind": "arrival_delay", "endpoint": ORDER, "delay_ms": 2000, "count": 2})
+    ex = client(server.url, timeout=10)
+    with pytest.raises(ccxt.InvalidNonce, match="-1021"):  # accepted on receipt, refused before the engine
+        ex.create_order(SYM, "market", "buy", 0.01, None, {"newClientOrderId": "stale-1", "recvWindow": 1000})
+    impatient = client(server.url, timeout=0.4)  # the client gone does not change the venue's verdict
+    with pytest.raises(ccxt.RequestTimeout):
+        impatient.create_order(SYM, "market", "buy", 0.01, None, {"newClientOrderId": "stale-2", "recvWindow": 1000})
+    time.sleep(2.5)
+    assert _orders(admin) == []
+    fired = admin.get("/admin/faults")["faults"]
+    assert [f["fired"] for f in fired] == [2]
+    ex.create_order(SYM, "market", "buy", 0.01, None, {"newClientOrderId": "stale-1", "recvWindow": 1000})
+    assert [o["client_order_id"] for o in _orders(admin)] == ["stale-1"]  # no delay any more: booked at once

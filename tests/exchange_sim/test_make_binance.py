@@ -75,3 +75,14 @@ def test_load_markets_and_orders_stay_on_loopback(server, monkeypatch):
     with pytest.raises(ccxt.ExchangeNotAvailable):  # an endpoint the simulator does not have: 404, not internet
         ex.sapi_get_capital_config_getall()
     assert seen and set(seen) == {"127.0.0.1"}
+
+
+def test_every_signed_request_carries_the_configured_recv_window_and_an_explicit_timestamp_wins():
+    """ccxt 4.5's sign(): extend({'timestamp': nonce()}, params), then options['recvWindow'], then params'."""
+    ex = make_binance("http://127.0.0.1:1", "k", "s", recv_window_ms=3000)
+    read = ex.sign("account", ["private"], "GET", {})
+    assert "recvWindow=3000" in read["url"]
+    order = ex.sign("order", ["private"], "POST", {"symbol": "BTCUSDT", "newClientOrderId": "aura-1",
+                                                   "timestamp": 1_700_000_000_123, "recvWindow": 4000})
+    assert order["body"].startswith("timestamp=1700000000123&symbol=BTCUSDT&newClientOrderId=aura-1&recvWindow=4000"
+                                    "&signature=")

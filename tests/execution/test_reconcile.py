@@ -45,6 +45,27 @@ def test_order_recovery_table(order, lookup, now, expect):
     assert all(bool(v) == (k == expect) for k, v in got.items()), got
 
 
+def sent_at(ts, window=5_000, sent=1_000):
+    return JournalOrder(CID, "BTCUSDT", Side.BUY, D("0.1"), OrderStatus.UNKNOWN, sent, ts, window)
+
+
+@pytest.mark.parametrize(
+    ("order", "request_now", "expect"),
+    [
+        # the venue refuses the request after timestamp + recvWindow; an accepted order may hide for the lag (3 s)
+        (sent_at(10_000), 17_999, "unknown"),  # could still land (or be hidden by the lag): ask again
+        (sent_at(10_000), 18_000, "resend"),  # timestamp + recvWindow + lag passed: never accepted, never will be
+        (sent_at(10_000, window=60_000), 60_000, "unknown"),  # the journaled recvWindow counts, not a default
+        (sent_at(10_000), None, "unknown"),  # no request clock reading: never conclude
+        # the journal's clock (now_ms, a stepped venue far ahead) does not shorten the request's window
+        (sent_at(10_000, sent=0), 12_000, "unknown"),
+    ],
+)
+def test_not_found_is_definitive_only_past_timestamp_plus_recv_window_plus_lag(order, request_now, expect):
+    plan = plan_order_recovery([order], {CID: None}, [], 10**12, lag_ms=3_000, request_now_ms=request_now)
+    assert (plan.resendable, plan.still_unknown) == (((CID,), ()) if expect == "resend" else ((), (CID,)))
+
+
 def test_unknown_aura_orders_are_cancelled_foreign_ones_untouched():
     foreign = report("manual-order-1", OrderStatus.NEW)
     stray = report("aura-" + "b" * 26, OrderStatus.NEW)

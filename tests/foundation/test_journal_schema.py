@@ -50,7 +50,7 @@ def _fill_v2(c: sqlite3.Connection) -> None:
     c.execute("UPDATE cycles SET config_version = 'abc123'")
 
 
-FILLERS = {1: _fill_v1, 2: _fill_v2}
+FILLERS = {1: _fill_v1, 2: _fill_v2, 3: lambda c: None}  # v3 added indexes only
 
 
 def test_migration_list_is_ordered_and_complete():
@@ -91,6 +91,8 @@ def test_every_older_version_migrates_and_keeps_its_data(journal_path, clock, ol
             OrderStatus.FILLED, D("0.5"), D("60010"), "77")
         assert [o.client_order_id for o in j.open_orders()] == ["c-2"]
         assert j.open_orders()[0].status is OrderStatus.UNKNOWN
+        # sent before version 4: no request timestamp (the executor falls back to the old lag rule for it)
+        assert (j.order("c-2").request_ts_ms, j.order("c-2").recv_window_ms) == (None, None)
         (fill,) = j.fills("BTCUSDT")
         assert (fill.trade_id, fill.side, fill.qty, fill.price, fill.fee) == ("9001", Side.BUY, D("0.5"),
                                                                              D("60010"), D("0.0005"))

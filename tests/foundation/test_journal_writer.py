@@ -70,6 +70,18 @@ def test_order_protocol_intent_sent_acknowledged_filled(journal, clock):
     assert journal.open_orders() == []
 
 
+def test_the_request_timestamp_and_recv_window_are_journaled_with_the_send_and_each_resend(journal, clock):
+    journal.begin_cycle(KEY)
+    _intent(journal)
+    o = journal.mark_order_sent("c-1", request_ts_ms=1_700_000_000_123, recv_window_ms=5000)
+    assert (o.status, o.request_ts_ms, o.recv_window_ms) == (OrderStatus.UNKNOWN, 1_700_000_000_123, 5000)
+    assert journal.mark_order_unknown("c-1", "timeout").request_ts_ms == 1_700_000_000_123
+    o = journal.mark_order_resend("c-1", "not found", request_ts_ms=1_700_000_009_000, recv_window_ms=3000)
+    assert (o.request_ts_ms, o.recv_window_ms) == (1_700_000_009_000, 3000)  # the latest request decides
+    _intent(journal, "c-2")
+    assert journal.mark_order_sent("c-2").request_ts_ms is None  # a caller that does not say: unknown
+
+
 def test_open_orders_are_every_non_terminal_order(journal):
     journal.begin_cycle(KEY)
     for coid in ("a-pending", "b-unknown", "c-new", "d-filled", "e-skipped"):

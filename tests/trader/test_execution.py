@@ -1,6 +1,6 @@
 """Execution against the exchange simulator over HTTP (the live code path: CcxtBroker via make_binance), with a real
 journal file: ambiguous failures are looked up, never blindly resent; a resend only after the venue denies the order
-past the lag window; sells clamped to the free balance; balance reads retried; rejections journaled, cycle goes on."""
+once the request's timestamp + recvWindow + the status lag have passed (a late-arriving order is waited for); sells clamped to the free balance; balance reads retried; rejections journaled, cycle goes on."""
 
 from __future__ import annotations
 
@@ -62,12 +62,25 @@ def journal(tmp_path):
     j.close()
 
 
-def executor(srv, journal, lag=0.4, attempts=6):
-    broker = CcxtBroker(make_binance(srv.url, DEFAULT_API_KEY, DEFAULT_API_SECRET, timeout_seconds=2,
-                                     enable_rate_limit=False))
+class RecordingBroker(CcxtBroker):
+    """The real ccxt broker, remembering each order request it sent (timestamp and recvWindow included)."""
+
+    def __init__(self, exchange) -> None:
+        super().__init__(exchange)
+        self.sent = []
+
+    def place_order(self, request):
+        self.sent.append(request)
+        return super().place_order(request)
+
+
+def executor(srv, journal, lag=0.4, attempts=6, recv_window_ms=1000, timeout=2.0):
+    broker = RecordingBroker(make_binance(srv.url, DEFAULT_API_KEY, DEFAULT_API_SECRET, timeout_seconds=timeout,
+                                          enable_rate_limit=False, recv_window_ms=recv_window_ms))
     waits = Waits()
     ex = Executor(broker, journal, None, policy=ExecPolicy(status_lag_seconds=lag, lookup_attempts=attempts,
-                                                         first_backoff_seconds=0.05), wait=waits)
+                                                         first_backoff_seconds=0.05, recv_window_ms=recv_window_ms),
+                  wait=waits)
     return ex, waits, broker
 
 
@@ -111,6 +124,45 @@ def test_send_that_never_arrived_is_resent_once_after_the_lag_window(sim, journa
     assert len(journal.events("ORDER_RESEND")) == 1
     assert time.monotonic() - started >= 0.3  # it waited out the lag window before concluding "not found"
     assert len(waits.calls) >= 2
+
+
+def test_a_late_arriving_order_is_waited_for_and_never_resent_while_it_can_still_land(sim, journal):
+    # every order reaches the matching engine 2.5 s after it was sent, inside its 5 s recvWindow; the client gives
+    # up after 1 s, and the venue's lookups say "not found" until the order lands
+    ex, _, broker = executor(sim, journal, lag=0.5, recv_window_ms=5000, timeout=1.0)
+    admin(sim, "/admin/faults", {"faults": [{"kind": "arrival_delay", "endpoint": "POST /api/v3/order",
+                                             "delay_ms": 2500, "count": 0}]})
+    buy = intent("BTCUSDT", Side.BUY, "0.01")
+    ex.record(CYCLE, [buy])
+    summary = ex.run(CYCLE)
+    assert summary.complete and summary.outcomes == {"FILLED": 1}
+    (sent,) = broker.sent  # one request: "not found" was never taken as definitive while it could still land
+    row = journal.order(buy.client_order_id)
+    assert (row.request_ts_ms, row.recv_window_ms) == (sent.timestamp_ms, 5000)
+    assert journal.events("ORDER_RESEND") == []
+    # whatever else was in flight has landed or been refused by now: exactly one order on the venue
+    time.sleep(max(0.0, (sent.timestamp_ms + 5000 + 1000) / 1000 - time.time()))
+    (order,) = venue_orders(sim, buy.client_order_id)
+    assert order["status"] == "FILLED"
+    assert row.status is OrderStatus.FILLED and row.exchange_order_id == str(order["orderId"])
+    assert sum(f.qty for f in journal.fills(client_order_id=buy.client_order_id)) == Decimal(order["executedQty"])
+
+
+def test_an_order_that_never_lands_is_resent_only_after_timestamp_plus_recv_window_plus_lag(sim, journal):
+    # the first request reaches the engine 3 s late, past its 1.5 s recvWindow: the venue refuses it (-1021)
+    ex, _, broker = executor(sim, journal, lag=0.5, recv_window_ms=1500, timeout=1.0)
+    admin(sim, "/admin/faults", {"faults": [{"kind": "arrival_delay", "endpoint": "POST /api/v3/order",
+                                             "delay_ms": 3000, "count": 1}]})
+    buy = intent("BTCUSDT", Side.BUY, "0.01")
+    ex.record(CYCLE, [buy])
+    assert ex.run(CYCLE).complete
+    first, second = broker.sent  # sent once more, with the same id, and only once the first could not land
+    assert first.client_order_id == second.client_order_id == buy.client_order_id
+    assert second.timestamp_ms >= first.timestamp_ms + 1500 + 500
+    assert len(journal.events("ORDER_RESEND")) == 1
+    time.sleep(max(0.0, (first.timestamp_ms + 3000 + 2000) / 1000 - time.time()))  # the late one was refused
+    (order,) = venue_orders(sim, buy.client_order_id)
+    assert journal.order(buy.client_order_id).exchange_order_id == str(order["orderId"])
 
 
 def test_no_definitive_answer_leaves_the_order_unknown_and_sends_nothing(sim, journal):

@@ -166,6 +166,7 @@ def test_lot_entry_stays_within_the_range_of_buy_prices(trades):
 @pytest.mark.parametrize("spec, expected", [
     ("", {}), ("order_sent:2", {"order_sent": 2}), ("intent_written:1,fill_recording:3",
                                                     {"intent_written": 1, "fill_recording": 3}),
+    ("order_in_flight:2", {"order_in_flight": 2}),
 ])
 def test_crash_spec_parse(spec, expected):
     assert parse(spec) == expected

@@ -63,6 +63,16 @@ def _q(journal: Path, sql: str, args=()) -> list[tuple]:
         conn.close()
 
 
+def double_fills_and_lost_orders(env) -> tuple[dict, list]:
+    """From the simulator's books and the journal: client order ids with more than one filled venue order, and
+    venue orders the journal does not know (or knows otherwise)."""
+    venue = env.sim.orders()
+    filled = Counter(o["clientOrderId"] for o in venue if Decimal(o["executedQty"]) > 0)
+    journal = dict(_q(env.journal, "SELECT client_order_id, exchange_order_id FROM orders"))
+    lost = [o["clientOrderId"] for o in venue if journal.get(o["clientOrderId"]) != str(o["orderId"])]
+    return {c: n for c, n in filled.items() if n > 1}, lost
+
+
 def check_invariants(env, initial: dict[str, Decimal], expected_days: int) -> dict:
     """Raise AssertionError naming the first broken invariant; return figures for the report."""
     sim, journal = env.sim, env.journal

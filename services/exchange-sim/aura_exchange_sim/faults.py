@@ -9,6 +9,11 @@ advances the rule's call counter; the rule FIRES on matching calls number ``nth`
 
 Kinds (parameters):
   latency              delay_ms                  sleep before handling, then answer normally
+  arrival_delay        delay_ms                  the request reaches the matching engine delay_ms after it was
+                                                 received (signature and timestamp checked on receipt): it is
+                                                 processed then even if the client has given up or died, after
+                                                 the timestamp is checked again, as Binance does: past
+                                                 timestamp + recvWindow → -1021, nothing booked
   http_error           status (500|502|503|504, or 200 with body "html": a proxy's or portal's page
                                                  served as success), body ("html" | "json" = -1001 | "timeout" = -1007 "execution
                                                  status unknown"), when ("before"|"after"): "after" = the request
@@ -40,8 +45,8 @@ from pathlib import Path
 
 import yaml
 
-KINDS = ("latency", "http_error", "rate_limit", "reset", "drop_after_accept", "timestamp", "empty_balances",
-         "status_lag", "partial_fill", "insufficient_balance", "bad_price")
+KINDS = ("latency", "arrival_delay", "http_error", "rate_limit", "reset", "drop_after_accept", "timestamp",
+         "empty_balances", "status_lag", "partial_fill", "insufficient_balance", "bad_price")
 PRE = ("latency", "http_error", "rate_limit", "reset", "timestamp")
 _PARAMS = {"delay_ms", "status", "body", "when", "retry_after_s", "hold_ms", "mode", "lag_ms", "ratio", "factor"}
 _FIELDS = {"kind", "endpoint", "symbol", "nth", "count", "duration_ms", "probability"} | _PARAMS
@@ -95,7 +100,10 @@ class FaultRule:
 
     @property
     def stage(self) -> str:
-        """pre: before handling; handler: inside a route; post: after the request was processed."""
+        """pre: before handling; arrival: between receipt (checks done) and processing; handler: inside a route;
+        post: after the request was processed."""
+        if self.kind == "arrival_delay":
+            return "arrival"
         if self.kind == "drop_after_accept" or (self.kind in ("http_error", "reset") and self.when == "after"):
             return "post"
         return "pre" if self.kind in PRE else "handler"

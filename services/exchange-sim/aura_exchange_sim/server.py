@@ -1,7 +1,8 @@
 """The HTTP layer: a threaded HTTP/1.1 keep-alive server, request parsing, fault stages, weights, signing.
 
 Flow of an API request: route lookup (unknown path -> 404 HTML) -> pre-stage faults (latency, reset, 5xx, 429,
--1021) -> request weight (429/418) -> signature checks for signed routes -> the route (engine under its lock) ->
+-1021) -> request weight (429/418) -> signature checks for signed routes -> arrival delay (then the timestamp is
+checked again at processing time: -1021 past timestamp + recvWindow) -> the route (engine under its lock) ->
 post-stage faults (drop the response after the order was booked, reset, 5xx after processing) -> JSON response
 with ``X-MBX-USED-WEIGHT-1M`` (and the unfilled-order counts on order answers, ``ordercount``). ``/health`` and
 ``/admin/*`` bypass faults, weights and signing.
@@ -164,6 +165,13 @@ class Handler(BaseHTTPRequestHandler):
             req.now = sim.clock.now_ms()
             if signed:
                 auth.verify(query, body, params, req.api_key, sim.keys, (wall, req.now))
+            late = sim.faults.take("arrival", method, path, req.symbol, wall)
+            if late:  # received and checked; it reaches the engine later, whether the client still waits or not
+                time.sleep(sum(r.delay_ms for r in late) / 1000)
+                wall = req.wall = sim.clock.wall_ms()
+                req.now = sim.clock.now_ms()
+                if signed:  # Binance checks timestamp + recvWindow again before forwarding to the engine
+                    auth.check_timestamp(params, (wall, req.now))
             status, obj = 200, fn(sim, req)
             headers.update(req.headers)
         except errors.ApiError as exc:

@@ -80,7 +80,7 @@ def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venu
         raise ConfigError("execution.live_confirm", "", "live mode trades real money and needs "
                                                         "execution.live_confirm: true; refusing to start")
     exchange = make_binance(ex.base_url, secrets.api_key.get(), secrets.api_secret.get(), timeout_seconds=timeout,
-                            enable_rate_limit=throttle)
+                            enable_rate_limit=throttle, recv_window_ms=ex.recv_window_ms)
     if ex.mode == "testnet" and ex.base_url is None:
         exchange.set_sandbox_mode(True)
     return Venue(CcxtBroker(exchange), clock, exchange)
@@ -152,8 +152,12 @@ class Trader:
                                          secrets_present=secrets.present())
         self.config_version = self.reloader.version
         broker = self.venue.broker
-        policy = ExecPolicy(status_lag_seconds=ex.status_lag_seconds, lookup_attempts=ex.lookup_attempts)
-        self.executor = Executor(broker, self.journal, self.metrics, self.crash, policy)
+        policy = ExecPolicy(status_lag_seconds=ex.status_lag_seconds, lookup_attempts=ex.lookup_attempts,
+                            recv_window_ms=ex.recv_window_ms)
+        # order requests are stamped with, and "not found" is judged on, the clock the venue checks a request's
+        # timestamp against: Binance's server time is UTC (the host clock); the simulator accepts the host clock
+        # too. NOT self.clock when it is a VenueClock: a replayed/stepped/accelerated market clock is not it.
+        self.executor = Executor(broker, self.journal, self.metrics, self.crash, policy, request_clock=SystemClock())
         universe = list(config.universe.symbols) if config.universe.source == "fixed" else None  # None: every
         # TRADING pair of the quote asset on the venue (alphabetical, at most universe.max_symbols)
         self.rebalancer = Rebalancer(

@@ -12,7 +12,7 @@ fails, and says why.
    (``[ENTRY_RECOVER]``) and a ``boot`` position snapshot is written, so stop-losses stay reachable.
 
 PENDING orders (never sent) and UNKNOWN orders the venue does not know yet are left to the executor, which resends
-only after its own status-lag window.
+only once a "not found" is definitive (the request clock past the journaled timestamp + recvWindow + status lag).
 """
 
 from __future__ import annotations
@@ -96,12 +96,14 @@ class Boot:
     def _orders(self, report: BootReport) -> None:
         self._read(self.broker.markets, "loading markets")
         pending = self.journal.open_orders()
+        request_now = self.executor.request_clock.now_ms()  # before the lookups: their answers postdate it
         lookups = {o.client_order_id: self._read(lambda o=o: self.broker.get_order(Symbol(o.symbol), o.client_order_id),
                                                  f"looking up order {o.client_order_id}") for o in pending}
         venue_open = self._read(lambda: self.broker.open_orders(), "listing open orders")
         plan = plan_order_recovery(
-            [JournalOrder(o.client_order_id, o.symbol, o.side, o.qty, o.status, o.sent_ms) for o in pending],
-            lookups, venue_open, now_ms=self.clock.now_ms(), lag_ms=self.lag_ms)
+            [JournalOrder(o.client_order_id, o.symbol, o.side, o.qty, o.status, o.sent_ms, o.request_ts_ms,
+                          o.recv_window_ms) for o in pending],
+            lookups, venue_open, now_ms=self.clock.now_ms(), lag_ms=self.lag_ms, request_now_ms=request_now)
         by_id = {o.client_order_id: o for o in pending}
         for venue in plan.updates:
             before = by_id[venue.client_order_id]

@@ -4,6 +4,8 @@ Inert unless ``AURA_CRASH_AT`` is set. ``AURA_CRASH_AT=<point>:<n>[,<point>:<n>.
 ``os.kill(os.getpid(), SIGKILL)`` the n-th time (1-based, counted within this process) it reaches ``<point>``:
 
     intent_written   the cycle's intents are committed to the journal, nothing sent yet
+    order_in_flight  an order request is being sent: the kill comes IN_FLIGHT_KILL_S later, from a timer thread,
+                     i.e. while the response is awaited (with a slow venue the request is still on its way)
     order_sent       the order request reached the venue and was processed; its response not yet read
     order_acked      the venue's response was read; nothing of it journaled yet
     fill_recording   inside the transaction recording an order's fills (the first fill written, not committed)
@@ -18,10 +20,13 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping
 
 ENV = "AURA_CRASH_AT"
-POINTS = ("intent_written", "order_sent", "order_acked", "fill_recording", "snapshot_writing")
+POINTS = ("intent_written", "order_in_flight", "order_sent", "order_acked", "fill_recording", "snapshot_writing")
+DELAYED = {"order_in_flight"}  # points whose kill comes IN_FLIGHT_KILL_S after reaching them
+IN_FLIGHT_KILL_S = 0.1
 
 
 class CrashSpecError(ValueError):
@@ -61,9 +66,18 @@ class CrashHook:
             return
         self.counts[point] += 1
         if self.targets.get(point) == self.counts[point]:
-            logging.getLogger(__name__).warning("[CRASH_HOOK] point=%s n=%d pid=%d", point, self.counts[point],
-                                                os.getpid())
-            for h in logging.getLogger().handlers:
-                h.flush()
-            sys.stdout.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
+            n = self.counts[point]
+            if point in DELAYED:
+                timer = threading.Timer(IN_FLIGHT_KILL_S, _kill, (point, n))
+                timer.daemon = True
+                timer.start()
+            else:
+                _kill(point, n)
+
+
+def _kill(point: str, n: int) -> None:
+    logging.getLogger(__name__).warning("[CRASH_HOOK] point=%s n=%d pid=%d", point, n, os.getpid())
+    for h in logging.getLogger().handlers:
+        h.flush()
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)

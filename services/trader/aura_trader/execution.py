@@ -8,10 +8,14 @@ The protocol for one journaled order (see ARCHITECTURE.md, "The trader: life of 
                                        tick (up to ``sell_confirm_ticks``); dust → SKIPPED; then
                                        mark_order_sent (UNKNOWN) and send
     UNKNOWN  (sent, outcome not seen)  look it up by client order id, with backoff, BEFORE anything else:
-                                       found → record it; not found after the status-lag window (wall time,
-                                       counted from our first lookup, so an accelerated venue clock cannot
-                                       shorten it) → resend with the SAME id; no definitive answer → stays
-                                       UNKNOWN, the cycle stays RUNNING and the next tick tries again
+                                       found → record it; not found by a lookup made once the request clock
+                                       passed the journaled request timestamp + recvWindow + status lag (the
+                                       venue refuses the request after timestamp + recvWindow, -1021; an
+                                       accepted order may stay invisible for the lag) → resend with the SAME
+                                       id; no definitive answer → stays UNKNOWN, the cycle stays RUNNING and the
+                                       next tick tries again. Orders journaled without a request timestamp
+                                       (before journal schema 4): the old rule, the status lag in wall time
+                                       counted from our first lookup.
     NEW / PARTIALLY_FILLED             refreshed by lookup
     terminal                           missing fills are fetched and recorded
 
@@ -36,10 +40,11 @@ from aura_common.adapters.broker import (
     Rejected,
     TransientError,
 )
+from aura_common.adapters.clock import Clock, SystemClock
 from aura_common.adapters.journal import Journal, Order
 from aura_common.adapters.logs import event
 from aura_common.core.intents import Dust, Intent, client_order_id
-from aura_common.core.reconcile import positions_from_fills
+from aura_common.core.reconcile import definitive_not_found_at_ms, positions_from_fills
 from aura_common.domain import Fill, OrderReport, OrderRequest, OrderStatus, Side, Symbol
 
 from aura_trader.crash import CrashHook
@@ -64,6 +69,7 @@ class ExecPolicy:
     confirm_reads: int = 3  # re-reads of a free balance too small for a sell the journal says we can make
     sell_confirm_ticks: int = 5  # ticks such a sell stays PENDING before the small balance counts as confirmed
     fill_price_max_deviation_pct: float = 25.0  # a fill further from the intent's reference price is re-read
+    recv_window_ms: int = 5000  # recvWindow of every order request (journaled with its timestamp)
 
 
 @dataclass
@@ -79,10 +85,13 @@ class ExecSummary:
 class Executor:
     def __init__(self, broker: Broker, journal: Journal, metrics, crash: CrashHook | None = None,
                  policy: ExecPolicy = ExecPolicy(), wait: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, request_clock: Clock | None = None) -> None:
+        """``request_clock`` stamps order requests and judges when a "not found" is definitive: the clock the
+        venue checks ``timestamp``/``recvWindow`` against (Binance's server time is UTC: the host clock)."""
         self.broker, self.journal, self.metrics = broker, journal, metrics
         self.crash = crash or CrashHook()
         self.policy, self._wait, self._mono = policy, wait, monotonic
+        self.request_clock = request_clock or SystemClock()
 
     # --- journal first ---------------------------------------------------------------------------------------
     def record(self, cycle_key: str, intents: Sequence[Intent], dust: Sequence[Dust] = (), plan_hash: str = "",
@@ -163,13 +172,17 @@ class Executor:
             if clamped is None:
                 return (self.journal.order(cid) or order), False
             qty = clamped
+        ts, window = self.request_clock.now_ms(), self.policy.recv_window_ms
         if resend:
-            self.journal.mark_order_resend(cid, "not found on the venue after the status-lag window")
+            self.journal.mark_order_resend(cid, "not found on the venue after timestamp + recvWindow + status lag",
+                                           request_ts_ms=ts, recv_window_ms=window)
         else:
-            self.journal.mark_order_sent(cid)
-        request = OrderRequest(client_order_id=cid, symbol=symbol, side=order.side, quantity=qty)  # type: ignore[arg-type]
+            self.journal.mark_order_sent(cid, request_ts_ms=ts, recv_window_ms=window)
+        request = OrderRequest(client_order_id=cid, symbol=symbol, side=order.side, quantity=qty,  # type: ignore[arg-type]
+                               timestamp_ms=ts, recv_window_ms=window)
         event(log, "ORDER_SEND", client_order_id=cid, symbol=symbol, side=order.side.value, qty=qty,
-              resend=resend, cycle=order.cycle_key)
+              resend=resend, cycle=order.cycle_key, timestamp=ts, recv_window_ms=window)
+        self.crash.reach("order_in_flight")
         try:
             report = self.broker.place_order(request)
         except (OutcomeUnknown, TransientError) as exc:  # a send never reports plain transient; be safe anyway
@@ -291,7 +304,7 @@ class Executor:
         return None
 
     def lookup(self, order: Order) -> OrderReport | str:
-        """The venue's report, or ``"not_found"`` (definitively, after the lag window) or ``"undetermined"``."""
+        """The venue's report, or ``"not_found"`` (definitively: see ``_lookup``) or ``"undetermined"``."""
         found = self._lookup(order, attempts=self.policy.lookup_attempts)
         if isinstance(found, OrderReport):
             return found
@@ -299,10 +312,15 @@ class Executor:
 
     # --- looking up -------------------------------------------------------------------------------------------
     def _lookup(self, order: Order, attempts: int) -> object:
-        """An OrderReport, _NOT_FOUND (definitively, after the lag window) or _UNDETERMINED."""
+        """An OrderReport, _NOT_FOUND (definitively) or _UNDETERMINED.
+
+        "Not found" is definitive only from a lookup STARTED once ``_not_found_wait`` is over: the request clock
+        past the journaled request timestamp + recvWindow + status lag (old rows: the lag since our first lookup).
+        Not found before that → wait (backoff, the last lookup after the window) and ask again."""
         start = self._mono()
         delay = self.policy.first_backoff_seconds
         for attempt in range(1, attempts + 1):
+            wait_left = self._not_found_wait(order, start)  # read BEFORE asking: the answer must postdate it
             try:
                 found = self.broker.get_order(Symbol(order.symbol), order.client_order_id)
             except TransientError as exc:
@@ -310,19 +328,33 @@ class Executor:
                 found = _UNDETERMINED
             if isinstance(found, OrderReport):
                 return found
-            elapsed = self._mono() - start
-            if found is None and elapsed >= self.policy.status_lag_seconds:
+            if found is None and wait_left <= 0:
                 event(log, "ORDER_NOT_FOUND", client_order_id=order.client_order_id, symbol=order.symbol,
-                      attempts=attempt, waited_s=round(elapsed, 3))
+                      attempts=attempt, waited_s=round(self._mono() - start, 3), request_ts=order.request_ts_ms,
+                      recv_window_ms=order.recv_window_ms)
                 return _NOT_FOUND
             if attempt < attempts:
                 pause = min(delay, self.policy.max_backoff_seconds)
-                if found is None:  # not found yet: the last lookup must come after the lag window
-                    remaining = max(0.0, self.policy.status_lag_seconds - elapsed) + 0.01
+                if found is None:  # not found yet: the last lookup must come after the window
+                    remaining = self._not_found_wait(order, start) + 0.01
+                    if remaining > self._max_window_s(order):
+                        return _UNDETERMINED  # the request clock went back: ask again next tick
                     pause = remaining if attempt == attempts - 1 else min(pause, remaining)
                 self._wait(pause)
                 delay = min(delay * 2, self.policy.max_backoff_seconds)
         return _UNDETERMINED
+
+    def _not_found_wait(self, order: Order, lookups_started: float) -> float:
+        """Seconds until a lookup that finds nothing would be definitive (<= 0: it is now)."""
+        lag_ms = int(self.policy.status_lag_seconds * 1000)
+        at = definitive_not_found_at_ms(order.request_ts_ms, order.recv_window_ms, lag_ms)
+        if at is None:  # sent before the journal kept request timestamps: the lag since our first lookup
+            return self.policy.status_lag_seconds - (self._mono() - lookups_started)
+        return (at - self.request_clock.now_ms()) / 1000
+
+    def _max_window_s(self, order: Order) -> float:
+        window_ms = max(self.policy.recv_window_ms, order.recv_window_ms or 0)
+        return window_ms / 1000 + self.policy.status_lag_seconds + self.policy.max_backoff_seconds
 
     # --- recording what the venue says ------------------------------------------------------------------------
     def apply(self, order: Order, report: OrderReport) -> Order:

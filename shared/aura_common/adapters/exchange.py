@@ -58,15 +58,17 @@ def safe_options(recv_window_ms: int | None = DEFAULT_RECV_WINDOW_MS) -> dict:
 
 def make_binance(base_url: str | None, api_key: str | None = None, secret: str | None = None,
                  timeout_seconds: float = 10.0, enable_rate_limit: bool = True,
-                 extra_options: dict | None = None) -> ccxt.binance:
-    """A configured ``ccxt.binance``. ``base_url=None`` talks to the real exchange with the same safe options."""
+                 extra_options: dict | None = None,
+                 recv_window_ms: int = DEFAULT_RECV_WINDOW_MS) -> ccxt.binance:
+    """A configured ``ccxt.binance``. ``base_url=None`` talks to the real exchange with the same safe options.
+    ``recv_window_ms`` is sent as ``recvWindow`` with every signed request (Binance allows 1..60000)."""
     config: dict[str, Any] = {"enableRateLimit": bool(enable_rate_limit), "timeout": int(round(timeout_seconds * 1000))}
     if api_key:
         config["apiKey"] = api_key
     if secret:
         config["secret"] = secret
     exchange = ccxt.binance(config)
-    _merge(exchange.options, copy.deepcopy(safe_options()))  # deep: createOrder/fetchOpenOrders keep other keys
+    _merge(exchange.options, copy.deepcopy(safe_options(int(recv_window_ms))))  # deep: createOrder/fetchOpenOrders keep other keys
     if extra_options:
         _merge(exchange.options, copy.deepcopy(extra_options))
     if base_url is not None:

@@ -93,6 +93,9 @@ class ExecutionConfig(_Model):
     request_timeout_seconds: float = Field(10.0, gt=0)
     status_lag_seconds: float = Field(3.0, ge=0)  # how long an order may be invisible after acceptance
     lookup_attempts: int = Field(6, ge=1)
+    # recvWindow of every signed request: the venue refuses an order reaching its matching engine after the
+    # request's timestamp + this; with the status lag it decides when a "not found" is definitive (Binance: 1..60000)
+    recv_window_ms: int = Field(5000, ge=1, le=60_000)
 
 
 class SchedulesConfig(_Model):

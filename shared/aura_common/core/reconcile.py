@@ -6,9 +6,12 @@ id for each, the venue's open AURA orders, the venue's fills and balances) and t
 
 Policies (documented in ARCHITECTURE.md, "Boot reconciliation"):
 - PENDING (intent journaled, never marked as sent) and UNKNOWN (marked in flight, outcome never seen) orders are
-  both looked up by client order id. Found → adopt the venue's status and fills. Not found → if the lag window
-  since it was sent has passed, the venue never accepted it: it is ``resendable`` (same client order id); else it
-  stays UNKNOWN and must be looked up again later. PENDING that was never sent is always resendable.
+  both looked up by client order id. Found → adopt the venue's status and fills. Not found → definitive (the venue
+  never accepted it and never will: it is ``resendable`` with the same client order id) only once the venue's
+  request clock has passed the request's ``timestamp + recvWindow`` (a later arrival is refused with -1021) plus
+  the status lag (``definitive_not_found_at_ms``); else it stays UNKNOWN and must be looked up again later. Rows
+  sent before the journal recorded the request's timestamp fall back to "the lag since it was marked sent".
+  PENDING that was never sent is always resendable.
 - Open orders on the venue with AURA's prefix that the journal does not know are cancelled (we cannot know the
   intent behind them; cancelling is the conservative choice). Non-AURA orders are never touched.
 - Fills on the venue for journaled orders that the journal lacks are recorded (idempotent by trade id).
@@ -37,6 +40,20 @@ class JournalOrder:
     quantity: Decimal
     status: OrderStatus
     sent_at_ms: int | None  # when it was marked in flight; None = never sent
+    request_ts_ms: int | None = None  # the last request's signed timestamp (None: journaled before it was kept)
+    recv_window_ms: int | None = None
+
+
+def definitive_not_found_at_ms(request_ts_ms: int | None, recv_window_ms: int | None, lag_ms: int) -> int | None:
+    """From when (on the venue's request clock) a lookup that finds nothing proves the order will never exist.
+
+    The venue refuses a request reaching its matching engine after ``timestamp + recvWindow`` (-1021), and an order
+    it accepted may stay invisible to lookups for the status lag: a lookup *started* at or after
+    ``timestamp + recvWindow + lag`` that finds nothing is definitive. None when the request's timestamp is unknown.
+    """
+    if request_ts_ms is None or recv_window_ms is None:
+        return None
+    return int(request_ts_ms) + int(recv_window_ms) + int(lag_ms)
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,10 @@ class ReconcilePlan:
 
 
 def plan_order_recovery(journal_orders: Sequence[JournalOrder], lookups: Mapping[str, OrderReport | None],
-                        venue_open: Iterable[OrderReport], now_ms: int, lag_ms: int) -> ReconcilePlan:
+                        venue_open: Iterable[OrderReport], now_ms: int, lag_ms: int,
+                        request_now_ms: int | None = None) -> ReconcilePlan:
+    """``now_ms`` is the journal's clock (what ``sent_at_ms`` is in), ``request_now_ms`` the venue's request clock
+    read BEFORE the lookups were made (what ``request_ts_ms`` is in; None = not known: such orders stay UNKNOWN)."""
     updates, unknown, resend = [], [], []
     known = {o.client_order_id for o in journal_orders}
     for o in sorted(journal_orders, key=lambda x: x.client_order_id):
@@ -67,7 +87,11 @@ def plan_order_recovery(journal_orders: Sequence[JournalOrder], lookups: Mapping
                 raise ValueError(f"venue order {o.client_order_id} is {found.side.value} {found.symbol}, "
                                  f"journal says {o.side.value} {o.symbol}")
             updates.append(found)
-        elif o.sent_at_ms is None or now_ms - o.sent_at_ms >= lag_ms:
+        elif o.sent_at_ms is None:
+            resend.append(o.client_order_id)
+        elif (at := definitive_not_found_at_ms(o.request_ts_ms, o.recv_window_ms, lag_ms)) is not None:
+            (resend if request_now_ms is not None and request_now_ms >= at else unknown).append(o.client_order_id)
+        elif now_ms - o.sent_at_ms >= lag_ms:  # journaled before request timestamps were kept: the old rule
             resend.append(o.client_order_id)
         else:
             unknown.append(o.client_order_id)

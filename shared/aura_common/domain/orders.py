@@ -18,6 +18,10 @@ class OrderRequest:
     quantity: Decimal  # base asset, already rounded to the lot step
     order_type: OrderType = OrderType.MARKET
     limit_price: Decimal | None = None
+    # when the request was made (ms on the venue's request clock) and how long the venue may still accept it: a
+    # request reaching the venue after timestamp_ms + recv_window_ms is refused. None = the broker's own choice.
+    timestamp_ms: int | None = None
+    recv_window_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,11 @@ class CcxtBroker:
 
     def place_order(self, request: OrderRequest) -> OrderReport:
         sym = self._sym(request.symbol)
-        params = {"newClientOrderId": request.client_order_id}
+        params: dict[str, Any] = {"newClientOrderId": request.client_order_id}
+        if request.timestamp_ms is not None:  # ccxt's sign() lets an explicit timestamp override its nonce()
+            params["timestamp"] = int(request.timestamp_ms)
+        if request.recv_window_ms is not None:  # ... and an explicit recvWindow override options['recvWindow']
+            params["recvWindow"] = int(request.recv_window_ms)
         price = str(request.limit_price) if request.order_type is OrderType.LIMIT else None
 
         def send() -> OrderReport:

@@ -32,8 +32,8 @@ _NOT_TERMINAL_SQL = f"o.status NOT IN ({','.join('?' * len(TERMINAL))})"
 
 _CYCLE_COLS = "cycle_key, status, plan_hash, config_version, started_ms, finished_ms, attempts, detail"
 _ORDER_SELECT = """SELECT o.client_order_id, i.cycle_key, i.symbol, i.side, i.qty, o.status, o.exchange_order_id,
-    o.filled_qty, o.avg_price, i.created_ms, o.sent_ms, o.updated_ms, o.venue_update_ms, o.reason
-    FROM orders o JOIN intents i USING (client_order_id)"""
+    o.filled_qty, o.avg_price, i.created_ms, o.sent_ms, o.updated_ms, o.venue_update_ms, o.reason,
+    o.request_ts_ms, o.recv_window_ms FROM orders o JOIN intents i USING (client_order_id)"""
 _FILL_COLS = ("symbol, trade_id, client_order_id, exchange_order_id, side, qty, price, fee, fee_asset, "
               "venue_ms, recorded_ms")
 
@@ -44,7 +44,7 @@ def _cycle(r: tuple) -> Cycle:
 
 def _order(r: tuple) -> Order:
     return Order(r[0], r[1], r[2], Side(r[3]), Decimal(r[4]), OrderStatus(r[5]), r[6], Decimal(r[7]),
-                 text_to_dec(r[8]), r[9], r[10], r[11], r[12], r[13])
+                 text_to_dec(r[8]), r[9], r[10], r[11], r[12], r[13], r[14], r[15])
 
 
 def _fill(r: tuple) -> Fill:

@@ -76,6 +76,8 @@ class Order:
     updated_ms: int
     venue_update_ms: int | None
     reason: str | None
+    request_ts_ms: int | None = None  # the last send's signed timestamp (request clock); None = never sent, or
+    recv_window_ms: int | None = None  # sent before schema version 4 (then the old lag rule applies)
 
 
 @dataclass(frozen=True, slots=True)

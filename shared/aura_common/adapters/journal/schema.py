@@ -140,7 +140,12 @@ _V3 = Migration(3, "indexes for boot recovery and the readers", (
     "CREATE INDEX equity_by_time ON equity_snapshots (ts_ms)",
 ))
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
+_V4 = Migration(4, "each sent order's request timestamp and recvWindow (when a 'not found' becomes definitive)", (
+    "ALTER TABLE orders ADD COLUMN request_ts_ms INTEGER",  # the signed request's timestamp (venue request clock)
+    "ALTER TABLE orders ADD COLUMN recv_window_ms INTEGER",  # its recvWindow; NULL on rows sent before version 4
+))
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = MIGRATIONS[-1].version
 assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1)), "migrations must be 1..N in order"
 

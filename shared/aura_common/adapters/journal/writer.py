@@ -8,7 +8,8 @@ from the injected clock; exchange times are passed in as ``venue_ms``.
 
 The order protocol (crash-safe, never resends blindly):
     record_intent()      before anything is sent             -> order PENDING
-    mark_order_sent()    immediately before the request       -> UNKNOWN (refused unless PENDING)
+    mark_order_sent()    immediately before the request       -> UNKNOWN (refused unless PENDING), with the
+                         request's timestamp and recvWindow
     update_order()       with what the exchange says          -> NEW / PARTIALLY_FILLED / terminal
     mark_order_unknown() when the request's outcome was lost  -> stays UNKNOWN, with the reason
     record_fill()        each trade, idempotent by (symbol, trade id)
@@ -208,29 +209,37 @@ class Journal(AccountStateWriter):
             raise JournalError(f"order {client_order_id} is not in the journal {self.path}")
         return order
 
-    def mark_order_sent(self, client_order_id: str) -> Order:
-        """Call immediately before the request: PENDING -> UNKNOWN. Refused for an order already sent."""
+    def mark_order_sent(self, client_order_id: str, request_ts_ms: int | None = None,
+                        recv_window_ms: int | None = None) -> Order:
+        """Call immediately before the request: PENDING -> UNKNOWN. Refused for an order already sent.
+
+        ``request_ts_ms``/``recv_window_ms`` are the signed request's ``timestamp`` and ``recvWindow``: the venue
+        rejects the request if it reaches the matching engine after ``timestamp + recvWindow``, which is what
+        makes a later "not found" definitive. Journaled in the same transaction as the status change."""
         with self.transaction():
             order = self._current(client_order_id)
             if order.status is not OrderStatus.PENDING:
                 raise JournalConflictError(f"order {client_order_id} was already sent or settled "
                                            f"(status {order.status.value}); look it up, never resend")
             now = self._clock.now_ms()
-            self._x("UPDATE orders SET status = 'UNKNOWN', sent_ms = ?, updated_ms = ? WHERE client_order_id = ?",
-                    (now, now, client_order_id))
+            self._x("""UPDATE orders SET status = 'UNKNOWN', sent_ms = ?, updated_ms = ?, request_ts_ms = ?,
+                recv_window_ms = ? WHERE client_order_id = ?""",
+                    (now, now, request_ts_ms, recv_window_ms, client_order_id))
             return q.order(self._conn, client_order_id)
 
-    def mark_order_resend(self, client_order_id: str, reason: str) -> Order:
+    def mark_order_resend(self, client_order_id: str, reason: str, request_ts_ms: int | None = None,
+                          recv_window_ms: int | None = None) -> Order:
         """Call immediately before sending an UNKNOWN order AGAIN, with the same client order id, once the venue
-        has definitively said (after its status-lag window) that it does not exist. Refused unless UNKNOWN."""
+        has definitively said (after its status-lag window) that it does not exist. Refused unless UNKNOWN.
+        The new request's timestamp and recvWindow replace the previous one's (see ``mark_order_sent``)."""
         with self.transaction():
             order = self._current(client_order_id)
             if order.status is not OrderStatus.UNKNOWN:
                 raise JournalConflictError(f"order {client_order_id} cannot be resent: status "
                                            f"{order.status.value} (only an UNKNOWN order the venue denies may be)")
             now = self._clock.now_ms()
-            self._x("UPDATE orders SET sent_ms = ?, updated_ms = ?, reason = ? WHERE client_order_id = ?",
-                    (now, now, reason, client_order_id))
+            self._x("""UPDATE orders SET sent_ms = ?, updated_ms = ?, reason = ?, request_ts_ms = ?, recv_window_ms = ?
+                WHERE client_order_id = ?""", (now, now, reason, request_ts_ms, recv_window_ms, client_order_id))
             self._x("INSERT INTO events (ts_ms, tag, cycle_key, fields) VALUES (?, 'ORDER_RESEND', ?, ?)",
                     (now, order.cycle_key, fields_to_json({"client_order_id": client_order_id, "reason": reason})))
             return q.order(self._conn, client_order_id)
