@@ -16,6 +16,14 @@ With ``--arrival-delay-ms N`` every day also installs the simulator's ``arrival_
 trader still gets "not found") and kills may come at ``order_in_flight`` (0.1 s after a send); after each day the
 double fills (a client order id with two filled venue orders) and lost orders (venue orders the journal does not
 know) are counted as well — both must stay 0.
+
+With ``--hostile`` every day also gets issue 13's hostile venue (``trader_campaign.hostile_day_faults``: empty
+account reads with probability 0.3, a late order, by turns absurd fill prices, HTML answers with status 200, a x1e6
+ticker, a 429-then-418 back-off), the snapshots disk cannot be written and one symbol's cache file is unreadable;
+after every day the hostile invariants (no phantom kill-switch trip, no sell dropped on a balance read) are checked
+too. The crash-free comparison is skipped then (the faults themselves change what a day does).
+
+    .venv/bin/python bench/trader/crash_campaign.py --days 40 --kills-per-day 4 --hostile --arrival-delay-ms 4950
 """
 
 from __future__ import annotations
@@ -31,7 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "trader"))
 
-from trader_campaign import CampaignStats, check_invariants, double_fills_and_lost_orders, run_day  # noqa: E402
+from trader_campaign import (  # noqa: E402
+    CampaignStats, check_invariants, double_fills_and_lost_orders, hostile_day_faults, hostile_invariants, run_day,
+)
 from trader_harness import (  # noqa: E402
     DAY, FIRST_TRADE_DAY, START, TraderEnv, build_cache, journal_rows_ro, start_sim, write_trader_config,
 )
@@ -69,6 +79,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--arrival-delay-ms", type=int, default=0,
                     help="order requests reach the engine this late (0 = off); adds order_in_flight kills")
+    ap.add_argument("--hostile", action="store_true", help="issue 13's hostile venue every day (see above)")
     args = ap.parse_args()
     points = dict(POINTS, order_in_flight=2) if args.arrival_delay_ms else POINTS
     late = ({"kind": "arrival_delay", "endpoint": "POST /api/v3/order", "delay_ms": args.arrival_delay_ms,
@@ -84,6 +95,17 @@ def main() -> int:
         (tmp / "ref").mkdir()
         env = env_for(tmp / "crash", data, symbols)
         stats = CampaignStats()
+        fired: dict[str, int] = {}
+        if args.hostile:
+            import yaml
+
+            from aura_common.adapters.parquet_store import candle_path
+            (tmp / "crash" / "no-disk").write_text("not a directory")
+            cfg = yaml.safe_load(env.config.read_text())
+            cfg["paths"]["snapshots_dir"] = str(tmp / "crash" / "no-disk" / "snapshots")
+            env.config.write_text(yaml.safe_dump(cfg))
+            bad = candle_path(data, "1d", symbols[2])
+            bad.write_bytes(bad.read_bytes()[:100])
         try:
             for day in range(args.days):
                 order = [p for p in ("intent_written", "order_in_flight", "order_sent", "order_acked",
@@ -94,21 +116,33 @@ def main() -> int:
                 chosen = sorted((draw() for _ in range(args.kills_per_day)), key=order.index)
                 plan = [f"{p}:{rng.randint(1, points[p])}" for p in chosen]
                 faults = [*rng.choice(FAULTS), *late]
+                if args.hostile:
+                    faults = [*hostile_day_faults(day, seed=args.seed + day), *late]
                 env.sim.clear_faults()
                 if faults:
                     env.sim.faults(*faults)
-                run_day(env, plan, stats)
+                run_day(env, plan, stats, max_clean_runs=8 if args.hostile else 3)
+                for f in env.sim.get("/admin/faults")["faults"]:
+                    fired[f["kind"]] = fired.get(f["kind"], 0) + f["fired"]
                 if late:  # let whatever is still on its way land (or be refused) before counting
                     time.sleep(args.arrival_delay_ms / 1000 + 1)
                     d, lo = double_fills_and_lost_orders(env)
                     doubles, lost = doubles + len(d), lost + len(lo)
                 figures = check_invariants(env, {"USDT": Decimal(10000)}, expected_days=day + 1)
+                if args.hostile:
+                    hostile_invariants(env)  # 0 phantom kill-switch trips, 0 sells dropped on a balance read
                 print(f"day {day + 1}: plan={plan} faults={[f['kind'] for f in faults]} kills so far={stats.kills} "
                       f"orders={figures['venue_orders']} double_fills={doubles} lost_orders={lost}", flush=True)
                 env.sim.step(DAY)
             crashed = history(env)
         finally:
             env.sim.stop()
+        if args.hostile:
+            print(f"hostile campaign: {stats.kills} kills survived ({dict(stats.kills_by_point)}), {stats.runs} "
+                  f"trader runs, {args.days} days, {len(crashed['orders'])} orders, faults fired {fired}; "
+                  f"{doubles} double fills, {lost} lost orders, 0 phantom kill-switch trips, 0 dropped sells, "
+                  f"journal = venue after every day; {time.monotonic() - started:.0f} s")
+            return 0
         ref = env_for(tmp / "ref", data, symbols)
         try:
             ref_stats = CampaignStats()
