@@ -161,7 +161,7 @@ def write_trader_config(tmp: Path, data_dir: Path, sim_url: str, symbols, mode: 
         "metrics": {"trader_port": 0, "bind": "127.0.0.1"},
     }
     # a strategy file states every key of every section: the test's changes over the code defaults, written out
-    (tmp / "strategy.yaml").write_text(yaml.safe_dump(strategy_to_dict(parse_strategy(strategy or STRATEGY, "test")))
+    (tmp / "strategy.yaml").write_text(yaml.safe_dump(strategy_to_dict(parse_strategy(strategy or STRATEGY, "test"))))
     path = tmp / "aura.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
