@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
+from aura_common.config.loader import parse_strategy, strategy_to_dict
 from aura_common.core.synthetic import synthetic_panel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,9 +42,9 @@ def fixtures(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def params_file(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("params") / "strategy.yaml"
-    p.write_text("screen:\n  min_history_days: 60\n  min_median_quote_volume: 100000.0\n"
-                 "regime:\n  slow_sma_days: 100\n  exposure_bear: 0.3\n"
-                 "risk:\n  kill_switch_cooldown_hours: 240.0\n")
+    changes = {"screen": {"min_history_days": 60, "min_median_quote_volume": 100000.0},
+               "regime": {"slow_sma_days": 100, "exposure_bear": 0.3}, "risk": {"kill_switch_cooldown_hours": 240.0}}
+    p.write_text(yaml.safe_dump(strategy_to_dict(parse_strategy(changes, "test"))))  # a file states every key
     return p
 
 

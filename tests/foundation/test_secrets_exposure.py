@@ -26,7 +26,7 @@ URL = f"postgresql://aura:{PASSWORD}@db.internal:5432/optuna"
 
 
 def _config(tmp_path: Path) -> Path:
-    (tmp_path / "strategy.yaml").write_text("{}\n")
+    (tmp_path / "strategy.yaml").write_text((REPO / "config" / "strategy.yaml").read_text())  # a complete file
     cfg = tmp_path / "aura.yaml"
     cfg.write_text(yaml.safe_dump({"optimizer": {"storage": URL},
                                    "paths": {"strategy_file": str(tmp_path / "strategy.yaml")}}))

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from aura_common.adapters.parquet_store import write_panel
+from aura_common.config.loader import parse_strategy, strategy_to_dict
 from aura_common.core.panel import Panel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,7 +81,7 @@ def make_workspace(root: Path, panel: Panel | None, **optimizer) -> Workspace:
         "optimizer": opt,
         "execution": {"fee_bps": 10, "slippage_bps": 5, "paper_initial_quote": 10000},
     }))
-    ws.strategy.write_text(yaml.safe_dump(STRATEGY))
+    ws.strategy.write_text(yaml.safe_dump(strategy_to_dict(parse_strategy(STRATEGY, "test"))))  # every key
     ws.space.write_text(yaml.safe_dump(SPACE))
     ws.data_dir.mkdir()
     if panel is not None:

@@ -35,7 +35,7 @@ def test_the_default_space_is_valid_and_covers_every_group():
     ({"voting.method": {"low": 0, "high": 1}}, "parameters.voting.method", "declare choices"),
     ({"voting.method": {"choices": ["borda"]}}, "parameters.voting.method.choices", "at least 2"),
     ({"voting.method": {"choices": ["borda", "mean"]}}, "parameters.voting.method", "not a valid strategy"),
-    ({"regime.fast_sma_days": {"low": 10, "high": 300}}, "parameters.regime.fast_sma_days", "fast_sma_days <"),
+    ({"regime.fast_sma_days": {"low": 10, "high": 300}}, "parameters.regime.fast_sma_days", "must be below slow_sma_days"),
     ({"scoring.w_trend": [0, 1]}, "parameters.scoring.w_trend", "must be a mapping"),
 ])
 def test_invalid_spaces_name_the_key(params, key, problem):

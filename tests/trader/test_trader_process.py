@@ -164,11 +164,13 @@ def test_a_failed_reconciliation_refuses_to_trade_and_says_why(trader_env):
 def test_stop_loss_and_take_profit_exits_are_executed_once_in_the_day_s_risk_cycle(trader_env):
     import yaml
     from trader_harness import STRATEGY
+
+    from aura_common.config.loader import parse_strategy, strategy_to_dict
     assert trader_env.trade().returncode == 0
     bought = {o["symbol"] for o in trader_env.sim.orders() if o["side"] == "BUY"}
     assert bought
     tight = {**STRATEGY, "risk": {**STRATEGY["risk"], "stop_loss_pct": 0.001, "take_profit_pct": 0.001}}
-    (trader_env.tmp / "strategy.yaml").write_text(yaml.safe_dump(tight))
+    (trader_env.tmp / "strategy.yaml").write_text(yaml.safe_dump(strategy_to_dict(parse_strategy(tight, "test"))))
     trader_env.sim.step(3_600_000)  # an hour later: prices moved, the day's rebalance is already done
     r = trader_env.trade()
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr

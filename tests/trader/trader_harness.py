@@ -14,6 +14,7 @@ import requests
 import yaml
 
 from aura_common.adapters.parquet_store import write_panel
+from aura_common.config.loader import parse_strategy, strategy_to_dict
 from aura_common.core.synthetic import synthetic_panel
 
 DAY = 86_400_000
@@ -159,7 +160,8 @@ def write_trader_config(tmp: Path, data_dir: Path, sim_url: str, symbols, mode: 
                   "snapshots_dir": str(tmp / "snapshots"), "strategy_file": str(tmp / "strategy.yaml")},
         "metrics": {"trader_port": 0, "bind": "127.0.0.1"},
     }
-    (tmp / "strategy.yaml").write_text(yaml.safe_dump(strategy or STRATEGY))
+    # a strategy file states every key of every section: the test's changes over the code defaults, written out
+    (tmp / "strategy.yaml").write_text(yaml.safe_dump(strategy_to_dict(parse_strategy(strategy or STRATEGY, "test"))))
     path = tmp / "aura.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

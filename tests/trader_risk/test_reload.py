@@ -96,7 +96,7 @@ def test_a_comment_only_change_keeps_the_version_and_journals_nothing(strategy_f
 
 
 @pytest.mark.parametrize("bad_text, key, problem", [
-    ("risk:\n  stop_loss_pct: 150\n", "risk", "stop_loss_pct must be in (0, 100)"),
+    ("risk:\n  stop_loss_pct: 150\n", "risk.stop_loss_pct", "must be in (0, 100)"),
     ("risk:\n  stop_los_pct: 10\n", "risk.stop_los_pct", "unknown key"),
     ("scoring:\n  w_momentum: lots\n", "scoring.w_momentum", "valid number"),
     ("risk: [1, 2\n", "", "invalid YAML"),
@@ -132,6 +132,99 @@ def test_an_invalid_file_keeps_the_last_good_strategy(strategy_file, journal, me
     assert metrics.value("aura_config_reload_errors_total") == 1
 
 
+def tuned(strategy_file, journal, metrics, logger):
+    """A reloader running a tuned strategy (kill switch at 95 %, not the default 20 %), and the tuned file's text."""
+    edit(strategy_file, risk__kill_switch_max_drawdown_pct=95.0)
+    r = StrategyReloader(strategy_file, journal, metrics, logger)
+    assert r.current().risk.kill_switch_max_drawdown_pct == 95.0
+    return r, strategy_file.read_text()
+
+
+def _cut_after_voting(text):
+    return text[:text.index("regime:")]  # the screen, scoring and voting sections survive, intact
+
+
+@pytest.mark.parametrize("cut, key, problem", [
+    (_cut_after_voting, "regime", "missing; a strategy file states every key of every section"),
+    (lambda t: t[:t.index("  stop_loss_pct:")], "risk.stop_loss_pct", "missing"),  # cut inside the last section
+    (lambda t: t[:t.rindex("\n", 0, len(t) - 1) + 1], "risk.sync_guard_confirm_reads", "missing"),  # last line lost
+    (lambda t: "", "", "the file is empty"),  # `> strategy.yaml`
+    (lambda t: "# nothing but a comment\n", "", "the file is empty"),
+], ids=["after-voting-section", "inside-risk", "last-line", "empty", "comment-only"])
+def test_a_cut_short_or_emptied_file_never_swaps_the_tuned_strategy_for_defaults(
+        strategy_file, journal, metrics, logger, caplog, cut, key, problem):
+    r, text = tuned(strategy_file, journal, metrics, logger)
+    good_version = r.version
+    strategy_file.write_text(cut(text))
+    for _ in range(3):
+        assert r.current().risk.kill_switch_max_drawdown_pct == 95.0  # never the default 20 %
+    assert r.version == good_version and journal.current_config_version().version == good_version
+    assert metrics.value("aura_config_reload_failing") == 1 and metrics.value("aura_config_reload_errors_total") == 1
+    assert r.failing.key == key and problem in r.failing.problem
+    [line] = [x for x in tag_lines(caplog, "CONFIG_RELOAD") if x["status"] == "rejected"]
+    assert line["file"] == str(strategy_file) and line["key"] == (key or "-") and line["kept_version"] == good_version
+    assert [x for x in tag_lines(caplog, "CONFIG_RELOAD") if x["status"] == "applied"][-1]["version"] == good_version
+    strategy_file.write_text(text)  # the editor saves the whole file again: applied, the gauge drops
+    assert r.current().risk.kill_switch_max_drawdown_pct == 95.0
+    assert metrics.value("aura_config_reload_failing") == 0
+
+
+@pytest.mark.parametrize("old, new, key, problem", [
+    ("w_momentum: 1.0", "w_momentum: .nan", "scoring.w_momentum", "finite number"),
+    ("w_momentum: 1.0", "w_momentum: 1e308", "scoring.w_momentum", "must be in [-100, 100]"),
+    ("w_trend: 0.5", "w_trend: -.inf", "scoring.w_trend", "finite number"),
+    ("momentum_min_return: 0.0", "momentum_min_return: .nan", "screen.momentum_min_return", "finite number"),
+    ("cost_benefit_bps_per_score: 100.0", "cost_benefit_bps_per_score: 1e308", "risk.cost_benefit_bps_per_score",
+     "must be in [0, 1000000]"),
+])
+def test_an_absurd_number_is_rejected_naming_the_key_and_the_last_good_version_kept(
+        strategy_file, journal, metrics, logger, old, new, key, problem):
+    r, text = tuned(strategy_file, journal, metrics, logger)
+    good = r.current()
+    assert old in text
+    strategy_file.write_text(text.replace(old, new))
+    assert r.current() is good
+    assert r.failing.source == str(strategy_file) and r.failing.key == key and problem in r.failing.problem
+    assert metrics.value("aura_config_reload_failing") == 1
+
+
+def test_all_selector_weights_zero_is_rejected(strategy_file, journal, metrics, logger):
+    r, text = tuned(strategy_file, journal, metrics, logger)
+    good = r.current()
+    for w in ("w_momentum: 1.0", "w_volatility: -0.5", "w_trend: 0.5", "w_liquidity: 0.2"):
+        text = text.replace(w, w.split(":")[0] + ": 0.0")
+    strategy_file.write_text(text)
+    assert r.current() is good
+    assert r.failing.key == "scoring" and "all 0" in r.failing.problem
+
+
+def test_a_legal_but_suspicious_strategy_is_applied_with_a_warning(strategy_file, journal, metrics, logger, caplog):
+    r = StrategyReloader(strategy_file, journal, metrics, logger)
+    edit(strategy_file, regime__exposure_bull=0.0, regime__exposure_sideways=0.0)
+    assert r.current().regime.exposure_bull == 0.0 and metrics.value("aura_config_reload_failing") == 0
+    [w] = [x for x in tag_lines(caplog, "CONFIG_RELOAD") if x["status"] == "warning"]
+    assert w["key"] == "regime.exposure_bull" and "only cash" in w["problem"] and w["version"] == r.version
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "dev-zero", "too-large"])
+def test_a_file_that_is_not_a_small_regular_file_is_rejected_without_blocking(
+        strategy_file, journal, metrics, logger, tmp_path, kind):
+    r, _ = tuned(strategy_file, journal, metrics, logger)
+    good = r.current()
+    strategy_file.unlink()
+    if kind == "fifo":
+        os.mkfifo(strategy_file)  # nobody writes it: a blocking read would hang the trader's tick forever
+    elif kind == "directory":
+        strategy_file.mkdir()
+    elif kind == "dev-zero":
+        strategy_file.symlink_to("/dev/zero")
+    else:
+        strategy_file.write_text("# padding\n" * 40_000)  # 400 KB
+    assert r.current() is good
+    problem = "larger than the 256 KiB limit" if kind == "too-large" else "not a regular file"
+    assert problem in r.failing.problem and metrics.value("aura_config_reload_failing") == 1
+
+
 def test_two_different_bad_contents_count_twice(strategy_file, journal, metrics):
     r = StrategyReloader(strategy_file, journal, metrics)
     strategy_file.write_text("risk:\n  stop_loss_pct: 150\n")
@@ -145,7 +238,7 @@ def test_an_invalid_file_at_start_is_a_config_error(strategy_file, journal, metr
     strategy_file.write_text("risk:\n  take_profit_pct: -1\n")
     with pytest.raises(ConfigError) as err:
         StrategyReloader(strategy_file, journal, metrics)
-    assert err.value.source == str(strategy_file) and err.value.key == "risk"
+    assert err.value.source == str(strategy_file) and err.value.key == "risk.take_profit_pct"
     assert journal.current_config_version() is None
 
 

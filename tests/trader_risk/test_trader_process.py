@@ -97,6 +97,53 @@ def test_hot_reload_while_the_trader_runs(system):
                metric(m, "aura_config_reload_failing") == 0)
 
 
+def test_a_cut_short_emptied_or_absurd_strategy_file_never_replaces_the_tuned_one(system):
+    """Issue 14: an editor crash, `> strategy.yaml` or a NaN weight is rejected by the RUNNING trader (the tuned
+    95 % kill-switch threshold stays, the failing gauge is up, the ticks go on) and a restart on such a file exits 2
+    with one line naming the file and the key."""
+    s = system
+    config = load_config(s.cfg)
+    edit_strategy(s.strategy, {"risk.kill_switch_max_drawdown_pct": 95.0})
+    tuned = config_hash(config, load_strategy(s.strategy))
+    wait_until("the tuned version", lambda: metric(scrape(s.port), "aura_config_info", version=tuned) == 1)
+    wait_until("a tick on 95 %", lambda: any(t["threshold_pct"] == "95" for t in s.trader.lines("RISK_TICK")))
+    text = s.strategy.read_text()
+
+    def rejected(n: int, key: str, problem: str) -> None:
+        wait_until(f"rejection {n}", lambda: metric(scrape(s.port), "aura_config_reload_errors_total") == n)
+        m = scrape(s.port)
+        assert metric(m, "aura_config_reload_failing") == 1 and metric(m, "aura_config_info", version=tuned) == 1
+        line = [x for x in s.trader.lines("CONFIG_RELOAD") if x["status"] == "rejected"][-1]
+        assert line["file"] == str(s.strategy) and line["key"] == key and problem in line["problem"]
+        assert line["kept_version"] == tuned
+        seen = len(s.trader.lines("RISK_TICK"))
+        wait_until("two more ticks on 95 %", lambda: len(ticks := s.trader.lines("RISK_TICK")) >= seen + 2 and all(
+            t["threshold_pct"] == "95" for t in ticks[seen:]))
+        assert s.trader.alive()
+
+    with s.strategy.open("r+") as fh:  # an editor crash: the file cut in place after the voting section
+        fh.truncate(len(text[:text.index("regime:")].encode()))
+    rejected(1, "regime", "missing; a strategy file states every key of every section")
+    with s.strategy.open("w"):  # `> strategy.yaml`
+        pass
+    rejected(2, "-", "the file is empty")
+    s.strategy.write_text(text.replace("w_momentum: 1.0", "w_momentum: .nan"))
+    rejected(3, "scoring.w_momentum", "finite number")
+    assert wait_until("rejections journaled", lambda: snapshot(s, lambda r: len(r.events(tag="CONFIG_RELOAD")) >= 3))
+
+    # a restart on the NaN file refuses to start: exit 2, one line naming file and key (no crash loop later)
+    s.trader.stop()
+    again = start_trader(s.cfg, s.tmp / "trader2.log")
+    try:
+        wait_until("the restart to exit", lambda: not again.alive(), timeout=60)
+        assert again.popen.returncode == 2
+        out = again.text().strip()
+        assert out.splitlines() == [f"aura: configuration error: {s.strategy}: scoring.w_momentum: "
+                                    "Input should be a finite number"], out[-3000:]
+    finally:
+        again.stop()
+
+
 def test_sync_guard_drawdown_and_reset_while_the_trader_runs(system):
     s = system
     wait_until("two accepted ticks", lambda: sum(t["sync"] == "accepted" for t in s.trader.lines("RISK_TICK")) >= 2)

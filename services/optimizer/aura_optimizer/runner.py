@@ -141,7 +141,8 @@ def execute(run_dir: Path, spec: dict[str, Any], ctx: search.SearchContext, work
     bests = search.best_of_folds(ctx, storage)
     results = out_of_sample(ctx, bests, spec["proxy_symbol"])
     proposed_yaml = _proposed_yaml(results["proposed"]["strategy"])
-    parse_strategy(yaml.safe_load(proposed_yaml), "proposed.yaml")  # must round-trip, or nothing is written
+    # a valid strategy FILE (every key of every section), or nothing is written
+    parse_strategy(yaml.safe_load(proposed_yaml), "proposed.yaml", complete=True)
     results.update({
         "run_id": ctx.run_id, "status": "complete", "finished": now_fn().isoformat(),
         "inputs": {k: spec[k] for k in ("seed", "trials", "train_days", "test_days", "step_days", "anchored",

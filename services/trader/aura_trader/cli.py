@@ -11,7 +11,7 @@ import os
 import sys
 
 from aura_common.adapters.logs import configure_logging
-from aura_common.config import load_config, load_secrets
+from aura_common.config import load_config, load_secrets, load_strategy
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from aura_trader.crash import CrashSpecError
 
     config = load_config(getattr(args, "config", None))
+    load_strategy(config.paths.strategy_file)  # a bad strategy file: exit 2 before the venue or the journal is touched
     secrets = load_secrets()
     configure_logging(args.log_level, secrets=secrets.values())
     try:

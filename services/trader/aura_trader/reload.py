@@ -12,7 +12,10 @@ A changed file is parsed and validated as a whole into ONE ``StrategyParams`` (t
   set, ``<set>``/``<unset>``, when ``secrets_present`` is given; the first version too) and logged as
   ``[CONFIG_RELOAD] status=applied``; ``aura_config_info{version}`` follows it and ``aura_config_reload_failing``
   drops to 0. A change that does not change the effective parameters (a comment, key order) keeps the version.
-- invalid (YAML error, unknown key, bad value, missing or unreadable file): the last good strategy keeps running,
+  Each ``strategy_warnings`` finding of a newly applied version is one ``[CONFIG_RELOAD] status=warning`` line.
+- invalid (YAML error, unknown key, a value outside its bounds or NaN/inf, a file that does not state every key
+  of every section: empty or cut short, not a regular file, too large or too deep, missing or unreadable): the
+  last good strategy keeps running,
   one ``[CONFIG_RELOAD] status=rejected file=... key=... problem=...`` line names the file and key,
   ``aura_config_reload_errors_total`` counts it (once per distinct bad content, not once per tick) and
   ``aura_config_reload_failing`` stays 1 until a valid file is applied. The rejection is journaled as an event.
@@ -32,8 +35,8 @@ from typing import Any, Protocol
 
 from aura_common.adapters.logs import event
 from aura_common.config import AuraConfig, ConfigError, config_hash, redacted_dump
-from aura_common.config.loader import load_strategy, strategy_hash, strategy_to_dict
-from aura_common.core.params import StrategyParams
+from aura_common.config.loader import load_strategy, read_config_bytes, strategy_hash, strategy_to_dict
+from aura_common.core.params import StrategyParams, strategy_warnings
 
 TAG = "CONFIG_RELOAD"
 
@@ -65,9 +68,10 @@ def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "
 
 
 def _read(path: Path) -> bytes | None:
+    """The file's bytes, bounded like every config read (never blocks on a FIFO, never reads /dev/zero)."""
     try:
-        return path.read_bytes()
-    except OSError:
+        return read_config_bytes(path)
+    except ConfigError:
         return None  # load_strategy below reports it with the file name
 
 
@@ -156,6 +160,9 @@ class StrategyReloader:
         if previous != version or was_failing is not None:
             event(self._log, TAG, status="applied", file=str(self.path), version=version, previous=previous,
                   journaled="yes" if recorded else "no", changed=",".join(changed) if changed else "-")
+            for key, why in strategy_warnings(strategy):
+                event(self._log, TAG, logging.WARNING, status="warning", file=str(self.path), key=key, problem=why,
+                      version=version)
 
     def _reject(self, exc: ConfigError) -> None:
         self._failing = exc

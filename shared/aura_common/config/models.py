@@ -1,6 +1,8 @@
 """The main configuration file's schema (config/aura.yaml).
 
-Every model is frozen and forbids unknown keys. Units live in names. Secrets are never part of this
+Every model is frozen and forbids unknown keys. Units live in names. Every numeric field has explicit finite
+bounds (``Field(ge|gt=..., le|lt=...)``, the one place they are written; ``aura config check --explain`` prints
+them) and NaN and ±inf are refused everywhere (``allow_inf_nan=False``). Secrets are never part of this
 schema: they come from the environment or secret files (see secrets.py). The hot-reloadable part
 (strategy: screen, scoring, voting, regime, portfolio, risk) lives in its own file whose schema is
 ``aura_common.core.params.StrategyParams``.
@@ -17,7 +19,7 @@ from aura_common.domain import Interval
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class UniverseConfig(_Model):
@@ -29,7 +31,7 @@ class UniverseConfig(_Model):
     stablecoins: tuple[str, ...] = ("USDT", "USDC", "BUSD", "TUSD", "FDUSD", "DAI", "USDP", "PAX", "UST",
                                     "USDD", "EUR", "GBP", "AEUR", "WBTC", "WBETH", "PAXG")
     leveraged_suffixes: tuple[str, ...] = ("UP", "DOWN", "BULL", "BEAR")
-    max_symbols: int = Field(300, ge=1)
+    max_symbols: int = Field(300, ge=1, le=5000)
 
     @field_validator("symbols", "exclusions")
     @classmethod
@@ -43,19 +45,19 @@ class UniverseConfig(_Model):
 class ArchiveProvider(_Model):
     enabled: bool = True
     base_url: str = "https://data.binance.vision"
-    timeout_seconds: float = Field(30.0, gt=0)
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
 
 
 class ExchangeFeed(_Model):
     name: str  # a ccxt exchange id: binance, okx, bybit ...
     base_url: str | None = None  # None = the exchange's real URL; tests point it at the simulator
-    timeout_seconds: float = Field(10.0, gt=0)
+    timeout_seconds: float = Field(10.0, gt=0, le=600)
 
 
 class CoinGeckoProvider(_Model):
     enabled: bool = True
     base_url: str = "https://api.coingecko.com/api/v3"
-    timeout_seconds: float = Field(15.0, gt=0)
+    timeout_seconds: float = Field(15.0, gt=0, le=600)
     ids: dict[str, str] = Field(default_factory=lambda: {
         "BTCUSDT": "bitcoin", "ETHUSDT": "ethereum", "BNBUSDT": "binancecoin", "SOLUSDT": "solana",
         "XRPUSDT": "ripple", "ADAUSDT": "cardano", "DOGEUSDT": "dogecoin", "AVAXUSDT": "avalanche-2",
@@ -67,12 +69,12 @@ class DataConfig(_Model):
     intervals: tuple[Interval, ...] = (Interval.D1, Interval.H4)
     decision_interval: Interval = Interval.D1
     start_date: date = date(2017, 8, 1)
-    lookback_padding_days: int = Field(30, ge=0)
+    lookback_padding_days: int = Field(30, ge=0, le=3650)
     provider_order: tuple[Literal["archive", "exchange", "coingecko"], ...] = ("archive", "exchange", "coingecko")
     archive: ArchiveProvider = ArchiveProvider()
     exchanges: tuple[ExchangeFeed, ...] = (ExchangeFeed(name="binance"), ExchangeFeed(name="okx"))
     coingecko: CoinGeckoProvider = CoinGeckoProvider()
-    max_stale_hours: float = Field(36.0, gt=0)
+    max_stale_hours: float = Field(36.0, gt=0, le=720)
 
     @model_validator(mode="after")
     def _order_unique(self) -> "DataConfig":
@@ -87,23 +89,23 @@ class ExecutionConfig(_Model):
     exchange: str = "binance"
     base_url: str | None = None  # e.g. http://exchange-sim:8700 to trade against the simulator
     quote_asset: str = "USDT"
-    fee_bps: float = Field(10.0, ge=0)
-    slippage_bps: float = Field(5.0, ge=0)
-    paper_initial_quote: float = Field(10_000.0, gt=0)
-    request_timeout_seconds: float = Field(10.0, gt=0)
-    status_lag_seconds: float = Field(3.0, ge=0)  # how long an order may be invisible after acceptance
-    lookup_attempts: int = Field(6, ge=1)
+    fee_bps: float = Field(10.0, ge=0, le=100)  # 100 bps = 1 % per fill
+    slippage_bps: float = Field(5.0, ge=0, le=500)
+    paper_initial_quote: float = Field(10_000.0, gt=0, le=1e12)
+    request_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    status_lag_seconds: float = Field(3.0, ge=0, le=300)  # how long an order may be invisible after acceptance
+    lookup_attempts: int = Field(6, ge=1, le=100)
     # recvWindow of every signed request: the venue refuses an order reaching its matching engine after the
     # request's timestamp + this; with the status lag it decides when a "not found" is definitive (Binance: 1..60000)
     recv_window_ms: int = Field(5000, ge=1, le=60_000)
 
 
 class SchedulesConfig(_Model):
-    tick_seconds: float = Field(60.0, gt=0)
+    tick_seconds: float = Field(60.0, ge=0.1, le=3600)
     rebalance_hour_utc: int = Field(0, ge=0, le=23)
     rebalance_delay_minutes: int = Field(15, ge=0, le=1439)
-    snapshot_interval_seconds: float = Field(300.0, gt=0)
-    ingest_interval_minutes: float = Field(60.0, gt=0)
+    snapshot_interval_seconds: float = Field(300.0, ge=1, le=86400)
+    ingest_interval_minutes: float = Field(60.0, gt=0, le=10080)
     optimizer_cron: str = "0 3 * * 0"  # weekly, Sunday 03:00 UTC
 
 
@@ -122,13 +124,13 @@ class MetricsConfig(_Model):
 
 
 class OptimizerConfig(_Model):
-    train_days: int = Field(365, ge=30)
-    test_days: int = Field(90, ge=7)
-    step_days: int = Field(90, ge=1)
+    train_days: int = Field(365, ge=30, le=3650)
+    test_days: int = Field(90, ge=7, le=3650)
+    step_days: int = Field(90, ge=1, le=3650)
     anchored: bool = False
-    trials: int = Field(100, ge=1)
-    seed: int = 42
-    workers: int = Field(0, ge=0)  # 0 = one per core
+    trials: int = Field(100, ge=1, le=100_000)
+    seed: int = Field(42, ge=0, le=2**32 - 1)
+    workers: int = Field(0, ge=0, le=1024)  # 0 = one per core
     storage: str | None = None  # Optuna storage URL shared by several workers; default: SQLite on the volume
 
 
