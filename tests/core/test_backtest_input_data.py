@@ -51,8 +51,12 @@ def write_fixtures(root: Path, edit=None) -> Path:
 @pytest.fixture(scope="module")
 def params_file(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("params") / "strategy.yaml"
-    p.write_text("screen:\n  min_history_days: 30\n  min_median_quote_volume: 0.0\n"
-                 "regime:\n  fast_sma_days: 10\n  slow_sma_days: 50\n")
+    import yaml
+
+    from aura_common.config.loader import parse_strategy, strategy_to_dict
+    changes = {"screen": {"min_history_days": 30, "min_median_quote_volume": 0.0},
+               "regime": {"fast_sma_days": 10, "slow_sma_days": 50}}
+    p.write_text(yaml.safe_dump(strategy_to_dict(parse_strategy(changes, "test"))))  # a file states every key
     return p
 
 
