@@ -135,3 +135,30 @@ def test_an_unreachable_venue_fails_reconciliation_with_a_reason(journal):
              wait=lambda s: None)
     report = b.reconcile()
     assert not report.ok and "loading markets failed 5 times" in report.reason
+
+
+def test_an_order_that_lands_during_the_position_rechecks_is_recorded_and_explains_the_difference(sim, journal):
+    """A sell was sent just before the crash; at boot the venue still hides it from lookups (status lag) but has
+    already executed it: the balance reads disagree with the journal. Between its re-reads boot looks the
+    in-flight order up again, records its fills, and the positions then agree - no refusal to trade."""
+    import time
+
+    from aura_common.adapters.clock import SteppedClock
+    ex, _, broker = executor(sim, journal)
+    buy = intent("BTCUSDT", Side.BUY, "0.05")
+    ex.record(CYCLE, [buy])
+    ex.run(CYCLE)
+    held = Decimal("0.05") - sum(f.fee for f in journal.fills(client_order_id=buy.client_order_id))
+    admin(sim, "/admin/balances", {"BTC": str(held)})  # the venue holds exactly what the journal says
+    sell = intent("BTCUSDT", Side.SELL, "0.04", leg=1)
+    ex.record(CYCLE, [sell])
+    journal.mark_order_sent(sell.client_order_id)  # ... sent, then the process died
+    broker.place_order(OrderRequest(sell.client_order_id, Symbol("BTCUSDT"), Side.SELL, Decimal("0.04")))
+    admin(sim, "/admin/faults", {"faults": [{"kind": "status_lag", "endpoint": "GET /api/v3/order",
+                                             "lag_ms": 60_000, "count": 1}]})
+    b = Boot(broker, journal, ex, SteppedClock(NOW), "USDT", ["BTCUSDT"], lag_ms=400,
+             wait=lambda s: time.sleep(min(s, 0.2)))
+    report = b.reconcile()
+    assert report.ok, report.reason
+    assert journal.order(sell.client_order_id).status is OrderStatus.FILLED
+    assert sum(f.qty for f in journal.fills(client_order_id=sell.client_order_id)) == Decimal("0.04")

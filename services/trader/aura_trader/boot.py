@@ -87,7 +87,7 @@ class Boot:
             self._fills(report)
             self._positions(report)
         except (ReconcileError, BrokerError, JournalError, ValueError) as exc:
-            report.ok, report.reason = False, f"{type(exc).__name__}: {exc}"
+            report.ok, report.reason = False, str(exc)  # one sentence for the operator, no exception name
         return report
 
     def _read(self, fn: Callable[[], T], what: str) -> T:
@@ -132,15 +132,17 @@ class Boot:
     def _positions(self, report: BootReport) -> None:
         specs = self._read(self.broker.markets, "loading markets")
         base_of = {s: spec.base_asset for s, spec in specs.items()}
-        lots = journal_lots(self.journal, specs)
-        mine: dict[str, Decimal] = {}
-        for lot in lots.values():
-            mine[base_of[lot.symbol]] = mine.get(base_of[lot.symbol], Decimal(0)) + lot.qty
-        tolerance = {specs[s].base_asset: specs[s].step_size for s in lots}
         # a mismatch is CONFIRMED by independent reads spread over a few seconds before boot refuses to trade:
-        # one empty or short answer (a venue glitch right after a fill, a cache) is not the account
+        # one empty or short answer (a venue glitch right after a fill, a cache) is not the account. Between the
+        # reads, orders still in flight (journaled, not yet seen by the venue: a late arrival) are looked up again:
+        # one that lands meanwhile explains the difference once its fills are recorded
         delay = MISMATCH_FIRST_WAIT_S
         for attempt in range(1, MISMATCH_READS + 1):
+            lots = journal_lots(self.journal, specs)
+            mine: dict[str, Decimal] = {}
+            for lot in lots.values():
+                mine[base_of[lot.symbol]] = mine.get(base_of[lot.symbol], Decimal(0)) + lot.qty
+            tolerance = {specs[s].base_asset: specs[s].step_size for s in lots}
             balances = self._read(self.broker.balances, "reading balances")
             venue = {a: b.total for a, b in balances.items() if a != self.quote}
             mismatches, _unmanaged = check_positions(mine, venue, tolerance)
@@ -153,6 +155,9 @@ class Boot:
                   wait_s=delay, mismatch="; ".join(mismatches)[:300])
             self._wait(delay)
             delay *= 2
+            if self.journal.open_orders():
+                self._orders(report)
+                self._fills(report)
         held = held_positions(self.journal, balances, specs, self.managed, lots=lots)
         for h in held:
             p = h.position
