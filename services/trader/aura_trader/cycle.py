@@ -1,4 +1,4 @@
-"""One trader tick, in the fixed order of the split (ARCHITECTURE.md, "The trader: life of a cycle and of an order"):
+"""One trader tick, in the fixed order of the split (ARCHITECTURE.md, "The life of a cycle"):
 
     1. strategy = reloader.current()                     hot reload (T-risk)
     2. account  = account_sync.sync()                    behind the sync guard (T-risk)

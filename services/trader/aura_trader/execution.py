@@ -1,6 +1,6 @@
 """Intents → orders, idempotently. The only module that sends orders.
 
-The protocol for one journaled order (see ARCHITECTURE.md, "The trader: life of a cycle and of an order"):
+The protocol for one journaled order (see ARCHITECTURE.md, "The life of an order"):
 
     PENDING  (journaled, never sent)   sells: clamp to the free balance (balance read retried with backoff);
                                        a balance too small to sell while the journal says we hold a sellable

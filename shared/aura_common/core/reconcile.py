@@ -4,7 +4,7 @@ The shell gathers the facts (journal orders that are not terminal, the venue's a
 id for each, the venue's open AURA orders, the venue's fills and balances) and this module decides the actions.
 ``now_ms`` is a parameter; nothing here talks to anything.
 
-Policies (documented in ARCHITECTURE.md, "Boot reconciliation"):
+Policies (documented in docs/trader.md, "Boot"):
 - PENDING (intent journaled, never marked as sent) and UNKNOWN (marked in flight, outcome never seen) orders are
   both looked up by client order id. Found → adopt the venue's status and fills. Not found → definitive (the venue
   never accepted it and never will: it is ``resendable`` with the same client order id) only once the venue's

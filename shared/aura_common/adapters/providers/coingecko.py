@@ -1,6 +1,6 @@
 """CoinGecko fallback (plain HTTP): daily candles for symbols or ranges nobody else covers.
 
-Choice (documented in ARCHITECTURE.md): we use ``/coins/{id}/market_chart?vs_currency=usd&days=N&interval=daily``
+Choice (documented in docs/market-data.md): we use ``/coins/{id}/market_chart?vs_currency=usd&days=N&interval=daily``
 and not ``/coins/{id}/ohlc``. The ohlc endpoint stamps candles by **close** time and its candle size depends on
 ``days`` (4-day candles for 31+ days on the public plan, spec §7.4), so it cannot give honest daily candles. The
 daily market chart has one price point at 00:00 UTC per day. The candle of day D (open time D 00:00) is built as
