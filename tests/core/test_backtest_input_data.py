@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
+from aura_common.config.loader import parse_strategy, strategy_to_dict
 from aura_common.core.synthetic import synthetic_panel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,8 +53,9 @@ def write_fixtures(root: Path, edit=None) -> Path:
 @pytest.fixture(scope="module")
 def params_file(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("params") / "strategy.yaml"
-    p.write_text("screen:\n  min_history_days: 30\n  min_median_quote_volume: 0.0\n"
-                 "regime:\n  fast_sma_days: 10\n  slow_sma_days: 50\n")
+    params = parse_strategy({"screen": {"min_history_days": 30, "min_median_quote_volume": 0.0},
+                             "regime": {"fast_sma_days": 10, "slow_sma_days": 50}}, "test")
+    p.write_text(yaml.safe_dump(strategy_to_dict(params)))  # a strategy file states every key
     return p
 
 
