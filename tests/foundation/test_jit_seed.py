@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from aura_common.core.jit import source_fingerprint
+from aura_common.adapters.jit_cache import source_fingerprint
 
 ADVANCE = ("from aura_common.core.regime import advance, RegimeState, Regime\n"
            "print(advance(RegimeState(), Regime.BULL, 1).regime.value)")
