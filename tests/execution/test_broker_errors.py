@@ -6,6 +6,8 @@ import ccxt
 import pytest
 
 from aura_common.adapters.broker.errors import (
+    TABLE,
+    BrokerError,
     DuplicateClientOrderId,
     FatalBrokerError,
     InsufficientBalance,
@@ -44,6 +46,15 @@ CASES = [
 def test_translate(exc, sending, cls):
     out = translate(exc, sending=sending)
     assert type(out) is cls
+
+
+def test_no_row_of_the_table_is_shadowed_by_an_earlier_one():
+    """The table is walked in order: a row whose classes an earlier, unconditional row already catches is dead."""
+    for j, later in enumerate(TABLE):
+        for cls in later.catches:
+            for earlier in TABLE[:j]:
+                assert earlier.containing or not issubclass(cls, earlier.catches), (cls, earlier)
+        assert issubclass(later.on_read, BrokerError) and issubclass(later.on_send, BrokerError)
 
 
 def test_insufficient_balance_is_a_rejection_and_send_failures_are_never_transient():

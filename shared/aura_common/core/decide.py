@@ -24,7 +24,7 @@ import numpy as np
 from aura_common.core.features import FeatureStore
 from aura_common.core.params import StrategyParams
 from aura_common.core.plan import Pick, Plan
-from aura_common.core.planning import plan_weights
+from aura_common.core.weights import plan_weights
 from aura_common.core.regime import REGIMES, Regime, RegimeState, advance, exposure, observe_rows
 from aura_common.core.scoring import factor_z, score_rank_rows
 from aura_common.core.screen import allowed_columns, screen_rows

@@ -1,7 +1,7 @@
 """The backtester's day loop, compiled: book marking, gate screens, the plan step, orders and fills.
 
 One kernel, ``run_days``, replays days ``lo..hi-1`` as ``engine.py`` describes. It calls the trader's own
-compiled decision steps (``regime.advance_codes``, ``planning.pick_weights``, ``risk.benefit_bps``), so the
+compiled decision steps (``regime.advance_codes``, ``weights.pick_weights``, ``risk.benefit_bps``), so the
 plan of every day is the trader's plan (``record_plans`` re-derives each one with ``decide.plan_at`` and checks
 it). The risk gates themselves compute in Decimal and explain themselves in sentences, so they stay in Python:
 the kernel decides a gate only where its outcome is certain, and otherwise *suspends* — it returns a request
@@ -29,7 +29,7 @@ import numpy as np
 
 from aura_common.core.backtest.costs import floor_qty, placeable
 from aura_common.core.jit import kernel
-from aura_common.core.planning import pick_weights
+from aura_common.core.weights import pick_weights
 from aura_common.core.regime import advance_codes
 from aura_common.core.risk.cost_benefit import benefit_bps
 
