@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _OPTIONS = {"fastmath": False, "boundscheck": False, "error_model": "python"}
 _interpreted = False
@@ -58,19 +61,20 @@ def interpreted() -> Iterator[None]:
         interpret(before)
 
 
-class Kernel:
-    """A kernel: callable like the function it wraps, compiled on first compiled-mode call."""
+class Kernel(Generic[P, R]):
+    """A kernel: callable like the function it wraps (and typed like it), compiled on first compiled-mode call."""
 
-    def __init__(self, fn: Callable) -> None:
+    def __init__(self, fn: Callable[P, R]) -> None:
         self.py_func = fn
         self._compiled: Any = None
         self.__name__, self.__qualname__ = fn.__name__, fn.__qualname__
         self.__doc__, self.__module__, self.__wrapped__ = fn.__doc__, fn.__module__, fn
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if _interpreted:
-            return self.py_func(*args)
-        return (self._compiled or self.compiled)(*args)
+            return self.py_func(*args, **kwargs)
+        result: R = (self._compiled or self.compiled)(*args, **kwargs)
+        return result
 
     @property
     def compiled(self) -> Any:
@@ -83,7 +87,7 @@ class Kernel:
         return f"<kernel {self.__module__}.{self.__qualname__}>"
 
 
-def kernel(fn: Callable) -> Kernel:
+def kernel(fn: Callable[P, R]) -> Kernel[P, R]:
     return Kernel(fn)
 
 
@@ -91,7 +95,7 @@ _numba: Any = None
 _cache = False
 
 
-def _compile(fn: Callable) -> Any:
+def _compile(fn: Callable[..., Any]) -> Any:
     numba = _load_numba()
     if _cache:
         try:
@@ -113,6 +117,7 @@ def _load_numba() -> Any:
         # only this directory: never Numba's per-file fallbacks, which cannot see a change in a callee
         directory = _locate_cache() if _locate_cache is not None else None
         if directory is not None:
-            numba.config.CACHE_DIR, _cache = directory, True
+            numba.config.CACHE_DIR = directory  # type: ignore[attr-defined]  # set dynamically by numba
+            _cache = True
         _numba = numba
     return _numba
