@@ -75,7 +75,7 @@ from aura_exchange_sim.app import DEFAULT_API_KEY, DEFAULT_API_SECRET, RunningSe
 from aura_exchange_sim.clock import SimClock  # noqa: E402
 from aura_exchange_sim.market import MarketData  # noqa: E402
 
-from ..conftest import Admin  # noqa: E402,TID252
+from harness.simulator import SimAdmin  # noqa: E402
 
 DAY = 86_400_000
 START = 1_600_000_000_000 - 1_600_000_000_000 % DAY
@@ -86,7 +86,7 @@ def venue():
     panel = synthetic_panel(3, 130, 5, start_ms=START, late_listing_fraction=0.0)
     srv = RunningServer(Simulator(MarketData(panel), SimClock(START + 100 * DAY, 0.0),
                                   {"USDT": Decimal(10_000), "BTC": Decimal(1)}, weight_limit=6000)).start()
-    yield srv, Admin(srv.url)
+    yield srv, SimAdmin(srv.url)
     srv.stop()
 
 
