@@ -37,7 +37,7 @@ COPY shared ./shared
 COPY services ./services
 RUN /opt/aura/bin/python -m pip install -q --no-deps --no-build-isolation --target /opt/aura-app .
 # Compile the decision core's and the backtester's Numba kernels once, here, into a seed cache; a container copies
-# it to its writable /tmp when it first needs a kernel (core/jit.py), so no service compiles at run time on this CPU.
+# it to its writable /tmp when it first needs a kernel (adapters/jit_cache.py), so no service compiles at run time on this CPU.
 RUN NUMBA_CACHE_DIR=/opt/aura-jit PYTHONPATH=/opt/aura-app /opt/aura/bin/python -m aura_cli.jit_warm
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -21,9 +21,12 @@ from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "trader"))
+sys.path.insert(0, str(ROOT / "tests"))  # the test harness
 
-from trader_harness import DAY, START, STRATEGY, TraderEnv, aura, build_cache, start_sim, write_trader_config  # noqa: E402
+from harness.caches import DAY, START, build_cache  # noqa: E402
+from harness.processes import aura  # noqa: E402
+from harness.simulator import start_sim  # noqa: E402
+from harness.trader import STRATEGY, TraderEnv, write_trader_config  # noqa: E402
 
 from aura_common.adapters.parquet_store import load_panel  # noqa: E402
 from aura_common.core import jit  # noqa: E402

@@ -6,7 +6,7 @@
 Real `aura exchange-sim` (stepped clock, seeded synthetic market replayed from a Parquet cache) and the real
 `aura trade --once` process. Each simulated day: random crash specs (point and n-th occurrence, seeded), sometimes
 combined with the simulator's timeout-after-accept / status-lag / connection-reset faults; the trader is SIGKILLed,
-restarted, ... then run clean until the day's cycle is DONE; the invariants of tests/trader/trader_campaign.py are
+restarted, ... then run clean until the day's cycle is DONE; the invariants of tests/harness/campaign.py are
 checked from the simulator's ledger and orders and the journal after every day. Finally the whole history is
 compared with a crash-free reference run on a fresh simulator: the same cycles, the same intents, the same fills and
 the same final balances (the stepped clock makes prices identical). Prints the number of kills survived.
@@ -17,7 +17,7 @@ trader still gets "not found") and kills may come at ``order_in_flight`` (0.1 s 
 double fills (a client order id with two filled venue orders) and lost orders (venue orders the journal does not
 know) are counted as well — both must stay 0.
 
-With ``--hostile`` every day also gets issue 13's hostile venue (``trader_campaign.hostile_day_faults``: empty
+With ``--hostile`` every day also gets issue 13's hostile venue (``harness.campaign.hostile_day_faults``: empty
 account reads with probability 0.3, a late order, by turns absurd fill prices, HTML answers with status 200, a x1e6
 ticker, a 429-then-418 back-off), the snapshots disk cannot be written and one symbol's cache file is unreadable;
 after every day the hostile invariants (no phantom kill-switch trip, no sell dropped on a balance read) are checked
@@ -37,14 +37,15 @@ from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "trader"))
+sys.path.insert(0, str(ROOT / "tests"))  # the test harness
 
-from trader_campaign import (  # noqa: E402
+from harness.caches import DAY, FIRST_TRADE_DAY, START, build_cache  # noqa: E402
+from harness.campaign import (  # noqa: E402
     CampaignStats, check_invariants, double_fills_and_lost_orders, hostile_day_faults, hostile_invariants, run_day,
 )
-from trader_harness import (  # noqa: E402
-    DAY, FIRST_TRADE_DAY, START, TraderEnv, build_cache, journal_rows_ro, start_sim, write_trader_config,
-)
+from harness.journal import journal_rows_ro  # noqa: E402
+from harness.simulator import start_sim  # noqa: E402
+from harness.trader import TraderEnv, write_trader_config  # noqa: E402
 
 # point -> the largest n worth drawing (a process writes one intent batch and one snapshot per --once run)
 POINTS = {"intent_written": 1, "order_sent": 2, "order_acked": 2, "fill_recording": 2, "snapshot_writing": 1}

@@ -15,7 +15,6 @@ from aura_common.core.backtest import BacktestConfig, CostModel, LotRule, comput
 from aura_common.core.backtest.metrics import max_drawdown
 from aura_common.core.decide import decide
 from aura_common.core.features import compute_features
-from aura_common.core.regime import RegimeState
 from aura_common.core.synthetic import synthetic_panel
 from aura_common.domain.values import MarketSpec, Symbol
 

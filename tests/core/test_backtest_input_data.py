@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
+from aura_common.config.loader import parse_strategy, strategy_to_dict
 from aura_common.core.synthetic import synthetic_panel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,12 +53,9 @@ def write_fixtures(root: Path, edit=None) -> Path:
 @pytest.fixture(scope="module")
 def params_file(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("params") / "strategy.yaml"
-    import yaml
-
-    from aura_common.config.loader import parse_strategy, strategy_to_dict
-    changes = {"screen": {"min_history_days": 30, "min_median_quote_volume": 0.0},
-               "regime": {"fast_sma_days": 10, "slow_sma_days": 50}}
-    p.write_text(yaml.safe_dump(strategy_to_dict(parse_strategy(changes, "test"))))  # a file states every key
+    params = parse_strategy({"screen": {"min_history_days": 30, "min_median_quote_volume": 0.0},
+                             "regime": {"fast_sma_days": 10, "slow_sma_days": 50}}, "test")
+    p.write_text(yaml.safe_dump(strategy_to_dict(params)))  # a strategy file states every key
     return p
 
 

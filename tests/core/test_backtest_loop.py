@@ -22,7 +22,7 @@ from aura_common.core.decide import decide
 from aura_common.core.features import compute_features
 from aura_common.core.synthetic import synthetic_panel
 from aura_common.core.params import PortfolioParams
-from aura_common.core.planning import exact_sum, plan_weights, pick_weights
+from aura_common.core.weights import exact_sum, plan_weights, pick_weights
 from aura_common.core.regime import REGIMES, Regime, RegimeState, advance, advance_codes
 from aura_common.core.risk import rebalance_benefit_bps
 from aura_common.core.risk.cost_benefit import benefit_bps

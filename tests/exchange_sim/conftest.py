@@ -14,7 +14,7 @@ from aura_exchange_sim.clock import SimClock
 from aura_exchange_sim.engine import EngineConfig
 from aura_exchange_sim.market import MarketData
 
-from ..conftest import Admin  # noqa: F401,TID252 - the suite-wide simulator admin client
+from harness.simulator import SimAdmin
 
 DAY = 86_400_000
 HOUR = 3_600_000
@@ -64,5 +64,5 @@ def ex(server):
 
 
 @pytest.fixture
-def admin(server) -> Admin:
-    return Admin(server.url)
+def admin(server) -> SimAdmin:
+    return SimAdmin(server.url)

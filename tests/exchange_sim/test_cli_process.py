@@ -15,7 +15,7 @@ import requests
 
 from aura_common.adapters.exchange import make_binance
 
-from ..conftest import free_port  # noqa: TID252 - the suite-wide helper
+from harness.processes import free_port
 
 pytestmark = pytest.mark.slow
 AURA = str(Path(sys.executable).with_name("aura"))

@@ -8,13 +8,15 @@ import ccxt
 import pytest
 import requests
 
-from .conftest import Admin, client
+from harness.simulator import SimAdmin
+
+from .conftest import client
 
 SYM = "BTC/USDT"
 ORDER = "POST /api/v3/order"
 
 
-def _orders(admin: Admin) -> list[dict]:
+def _orders(admin: SimAdmin) -> list[dict]:
     return [e for e in admin.ledger() if e["kind"] == "order"]
 
 
@@ -168,7 +170,7 @@ def test_targeting_by_symbol_and_nth_call_is_deterministic(server, admin):
 def test_probability_is_seeded(sim_factory):
     def run() -> list[bool]:
         srv = sim_factory()
-        Admin(srv.url).faults({"kind": "http_error", "endpoint": "GET /api/v3/time", "probability": 0.5,
+        SimAdmin(srv.url).faults({"kind": "http_error", "endpoint": "GET /api/v3/time", "probability": 0.5,
                                "count": 0})
         return [requests.get(srv.url + "/api/v3/time", timeout=5).status_code == 503 for _ in range(20)]
 

@@ -72,11 +72,11 @@ def test_admin_balances_and_reset_are_in_the_ledger(server, admin):
 
 
 def test_same_requests_on_a_stepped_clock_give_the_same_ledger(sim_factory):
-    from .conftest import Admin
+    from harness.simulator import SimAdmin
 
     def session() -> list[dict]:
         srv = sim_factory()
-        admin = Admin(srv.url)
+        admin = SimAdmin(srv.url)
         ex = client(srv.url)
         ex.load_markets()
         last = ex.fetch_ticker(SYM)["last"]
@@ -96,9 +96,9 @@ def test_same_requests_on_a_stepped_clock_give_the_same_ledger(sim_factory):
 def test_concurrent_clients_keep_the_books_consistent(sim_factory):
     import threading
 
-    from .conftest import Admin
+    from harness.simulator import SimAdmin
     srv = sim_factory(balances={"USDT": 1_000_000, "BTC": 100})
-    admin = Admin(srv.url)
+    admin = SimAdmin(srv.url)
     errors: list[BaseException] = []
 
     def worker(n: int) -> None:

@@ -6,6 +6,8 @@ import ccxt
 import pytest
 
 from aura_common.adapters.broker.errors import (
+    TABLE,
+    BrokerError,
     DuplicateClientOrderId,
     FatalBrokerError,
     InsufficientBalance,
@@ -46,6 +48,15 @@ def test_translate(exc, sending, cls):
     assert type(out) is cls
 
 
+def test_no_row_of_the_table_is_shadowed_by_an_earlier_one():
+    """The table is walked in order: a row whose classes an earlier, unconditional row already catches is dead."""
+    for j, later in enumerate(TABLE):
+        for cls in later.catches:
+            for earlier in TABLE[:j]:
+                assert earlier.containing or not issubclass(cls, earlier.catches), (cls, earlier)
+        assert issubclass(later.on_read, BrokerError) and issubclass(later.on_send, BrokerError)
+
+
 def test_insufficient_balance_is_a_rejection_and_send_failures_are_never_transient():
     assert isinstance(translate(ccxt.InsufficientFunds("x"), sending=True), Rejected)
     for exc, _, _ in CASES:
@@ -64,7 +75,7 @@ from aura_exchange_sim.app import DEFAULT_API_KEY, DEFAULT_API_SECRET, RunningSe
 from aura_exchange_sim.clock import SimClock  # noqa: E402
 from aura_exchange_sim.market import MarketData  # noqa: E402
 
-from ..conftest import Admin  # noqa: E402,TID252
+from harness.simulator import SimAdmin  # noqa: E402
 
 DAY = 86_400_000
 START = 1_600_000_000_000 - 1_600_000_000_000 % DAY
@@ -75,7 +86,7 @@ def venue():
     panel = synthetic_panel(3, 130, 5, start_ms=START, late_listing_fraction=0.0)
     srv = RunningServer(Simulator(MarketData(panel), SimClock(START + 100 * DAY, 0.0),
                                   {"USDT": Decimal(10_000), "BTC": Decimal(1)}, weight_limit=6000)).start()
-    yield srv, Admin(srv.url)
+    yield srv, SimAdmin(srv.url)
     srv.stop()
 
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from aura_common.core.jit import source_fingerprint
+from aura_common.adapters.jit_cache import source_fingerprint
 
 ADVANCE = ("from aura_common.core.regime import advance, RegimeState, Regime\n"
            "print(advance(RegimeState(), Regime.BULL, 1).regime.value)")
@@ -44,7 +44,7 @@ def test_kernels_run_where_no_cache_directory_is_writable(tmp_path):
     blocker = tmp_path / "a-file"  # a cache path below a regular file cannot be created, not even by root
     blocker.write_text("")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(blocker / "cache")}
-    code = ("from aura_common.core.planning import plan_weights\n"
+    code = ("from aura_common.core.weights import plan_weights\n"
             "from aura_common.core.params import PortfolioParams\n"
             "print(plan_weights([('AUSDT', 1.0)], 1.0, {}, PortfolioParams()))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

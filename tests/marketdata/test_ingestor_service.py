@@ -24,7 +24,7 @@ from aura_common.domain import Interval
 from aura_ingestor.metrics import IngestorMetrics
 from aura_ingestor.service import IngestService
 
-from ..conftest import stop_process  # noqa: TID252 - the suite-wide helpers
+from harness.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = 1_739_188_800_000  # 2025-02-10T12:00Z

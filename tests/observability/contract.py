@@ -1,4 +1,5 @@
-"""The metrics contract as data, shared by the observability tests (ARCHITECTURE.md has the same table)."""
+"""The metrics contract as data, shared by the observability tests (docs/metrics-and-alerts.md has the same table,
+kept identical by test_contract_doc.py)."""
 
 from __future__ import annotations
 

@@ -22,21 +22,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ..conftest import free_port, stop_process, wait_until as wait_for  # noqa: TID252 - the suite-wide helpers
+from harness.processes import free_port, http_get, stop_process
+from harness.processes import wait_until as wait_for
+
 from .contract import DASHBOARD, PROMETHEUS_DIR, REPO
 
 pytestmark = pytest.mark.slow
 HERE = Path(__file__).resolve().parent
-
-
-def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - 127.0.0.1 only
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
 
 
 @pytest.fixture

@@ -13,10 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..trader_risk.running import (
-    free_port, metric, scrape, start_sim, start_trader, wait_until as wait_until_system, write_market_cache,
-    write_trader_config,
-)
+from harness.caches import write_market_cache
+from harness.processes import free_port
+from harness.processes import wait_until as wait_until_system
+from harness.simulator import start_sim
+from harness.trader import metric, scrape, start_trader, write_running_config
+
 from .test_prometheus_live import check_every_panel_and_alert, prometheus, series, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow
@@ -25,9 +27,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def trader_target(tmp_path) -> Iterator[str]:
     market = write_market_cache(tmp_path / "data", wall_clock=True)  # venue time = wall time, as in production
-    sim = start_sim(tmp_path, market)
+    sim = start_sim(tmp_path, market.data_dir, market.start_ms, speed="1", log_level=None)
     port = free_port()
-    cfg = write_trader_config(tmp_path, sim.url, market, port)
+    cfg = write_running_config(tmp_path, sim.url, market, port)
     trader = start_trader(cfg, tmp_path / "trader.log")
     try:
         # the first tick rebalances (the replay starts after the day's 00:15 UTC schedule)
@@ -41,7 +43,7 @@ def trader_target(tmp_path) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         trader.stop()
-        sim.proc.stop()
+        sim.stop()
 
 
 def test_every_panel_and_alert_expression_returns_series_from_the_real_trader(prometheus):

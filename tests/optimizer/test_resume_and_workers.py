@@ -12,7 +12,7 @@ import optuna
 from aura_optimizer.studies import DONE_STATES, fold_study_name, make_storage
 from optimizer_helpers import reaped, signal_and_wait
 
-from ..conftest import wait_until  # noqa: TID252 - the suite-wide helpers
+from harness.processes import wait_until
 
 
 def _done(run_dir) -> int:

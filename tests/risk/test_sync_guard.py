@@ -180,7 +180,7 @@ glitch = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(factor, st.lists(glitch, max_size=K - 1)), min_size=1, max_size=25))
 def test_transient_glitches_never_reach_equity_or_the_kill_switch(steps):
-    state, ks, curve = SyncGuardState(), KillSwitchState(), []
+    state, _ks, curve = SyncGuardState(), KillSwitchState(), []
     equity = D(10_000)
     good_seen, accepted = [], []
     for i, (f, glitches) in enumerate(steps):

@@ -1,16 +1,14 @@
-"""Trader fixtures (helpers in trader_harness.py): a synthetic cache, a real simulator process, a trader env."""
+"""Trader fixtures (helpers in the harness package): a synthetic cache, a real simulator process, a trader env."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from trader_harness import (  # noqa: E402
-    DAY, FIRST_TRADE_DAY, START, TraderEnv, build_cache, start_sim, write_trader_config,
-)
+from harness.caches import DAY, FIRST_TRADE_DAY, START, build_cache
+from harness.simulator import start_sim
+from harness.trader import TraderEnv, write_trader_config
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 
 from aura_common.adapters.journal import Position
 from aura_common.core.intents import client_order_id

@@ -1,19 +1,16 @@
 """The bounded crash campaign: the real `aura trade` process against the real `aura exchange-sim` process (stepped
 clock, synthetic market replayed from a Parquet cache), SIGKILLed at every named point of the cycle, alone and
 combined with the simulator's timeout-after-accept and status-lag faults, restarted until the day's cycle is done.
-The invariants are checked from the simulator's ledger/orders and the journal after every day (trader_campaign.py).
+The invariants are checked from the simulator's ledger/orders and the journal after every day (harness/campaign.py).
 The long version is bench/trader/crash_campaign.py. Late-arriving orders (the simulator's arrival_delay fault) with
 kills while the request is in flight: the last test."""
 
 from __future__ import annotations
 
-import sys
 from decimal import Decimal
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from trader_campaign import CampaignStats, check_invariants, double_fills_and_lost_orders, run_day  # noqa: E402
-from trader_harness import DAY  # noqa: E402
+from harness.caches import DAY
+from harness.campaign import CampaignStats, check_invariants, double_fills_and_lost_orders, run_day
 
 INITIAL = {"USDT": Decimal(10000)}
 
@@ -54,7 +51,7 @@ def test_late_arriving_orders_and_kills_in_flight_never_double_fill(trader_env):
     until the request clock passes timestamp + recvWindow + status lag."""
     import time
 
-    from trader_harness import journal_rows_ro
+    from harness.journal import journal_rows_ro
     env, stats = trader_env, CampaignStats()
     recv_window = 5000  # the configured default (execution.recv_window_ms), sent with every order request
     env.sim.faults({"kind": "arrival_delay", "endpoint": "POST /api/v3/order", "delay_ms": recv_window - 50,

@@ -8,15 +8,14 @@ The long version is bench/trader/crash_campaign.py --hostile."""
 
 from __future__ import annotations
 
-import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-from trader_campaign import (  # noqa: E402
+from aura_common.adapters.parquet_store import candle_path
+from harness.caches import DAY
+from harness.campaign import (
     CampaignStats,
     check_invariants,
     double_fills_and_lost_orders,
@@ -24,9 +23,6 @@ from trader_campaign import (  # noqa: E402
     hostile_invariants,
     run_day,
 )
-from trader_harness import DAY  # noqa: E402
-
-from aura_common.adapters.parquet_store import candle_path  # noqa: E402
 
 INITIAL = {"USDT": Decimal(10000)}
 

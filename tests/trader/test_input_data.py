@@ -3,15 +3,11 @@ and the trader says so."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).parent))
-from trader_harness import journal_rows_ro  # noqa: E402
-
-from aura_common.adapters.parquet_store import candle_path  # noqa: E402
+from aura_common.adapters.parquet_store import candle_path
+from harness.journal import journal_rows_ro
 
 
 def test_a_symbol_whose_cache_file_is_refused_is_left_out_and_said_so(trader_env, cache):

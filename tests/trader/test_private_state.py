@@ -52,7 +52,7 @@ def test_the_trader_s_metrics_listen_on_loopback_by_default(trader_env):
     import time
 
     import yaml
-    from trader_harness import aura, free_port
+    from harness.processes import aura, free_port
     cfg = yaml.safe_load(trader_env.config.read_text())
     port = free_port()
     cfg["metrics"] = {"trader_port": port}  # no bind: the default

@@ -228,7 +228,8 @@ def _proposal_inputs(seed: int):
     from aura_common.config.loader import parse_strategy
     from aura_common.core.synthetic import synthetic_panel
     from aura_common.domain import MarketSpec
-    from trader_harness import START, STRATEGY
+    from harness.caches import START
+    from harness.trader import STRATEGY
     panel = synthetic_panel(16, 420, 3, start_ms=START, late_listing_fraction=0.0)  # the harness's market
     row = 379 + seed % 8  # days on which the test strategy picks several coins
     prices = {Symbol(s): Decimal(repr(float(panel.close[row, j]))).quantize(Decimal("1e-6"))

@@ -1,6 +1,6 @@
-"""The diagnostic tag contract (ARCHITECTURE.md, "Logging and the diagnostic tag contract") against the code: every
-tag the code logs - ``event(logger, "TAG", ...)`` or a literal ``"[TAG] k=%s ..."`` - has a row in the section's
-tables, with every field it emits; the permanent tags (an operator contract) document exactly the fields emitted.
+"""The diagnostic tag contract (docs/log-tags.md) against the code: every tag the code logs -
+``event(logger, "TAG", ...)`` or a literal ``"[TAG] k=%s ..."`` - has a row in the document's tables, with every
+field it emits; the permanent tags (an operator contract) document exactly the fields emitted.
 
 The tags and their fields are read from the source with ``ast`` (keyword arguments, ``**fields`` built in the same
 function as a ``dict(...)`` / ``{...}`` plus ``fields["k"] = ...``, module-level ``TAG = "..."`` constants)."""
@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CODE = [REPO / "shared", REPO / "services"]
 LITERAL = re.compile(r"^\[([A-Z][A-Z0-9_]*)\] ")
-SECTION = "## Logging and the diagnostic tag contract"
+TAG_DOC = REPO / "docs" / "log-tags.md"
 PERMANENT = {"BOOT", "RISK_TICK", "SL_CHECK", "SYNC_GUARD", "ENTRY_RECOVER"}
 NOT_FIELDS = {"level"}  # event()'s own keyword
 
@@ -91,15 +91,13 @@ def emitted_tags() -> dict[str, dict[str, set[str]]]:
 
 @functools.cache
 def documented_tags() -> dict[str, set[str]]:
-    """tag -> documented fields, from the tables of the tag-contract section. Fields are the words in backticks
+    """tag -> documented fields, from the tables of docs/log-tags.md. Fields are the words in backticks
     of the ``fields`` column; a parenthesised note lists values (dropped) unless it starts with ``+`` (optional
     fields, kept)."""
-    text = (REPO / "ARCHITECTURE.md").read_text()
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
+    text = TAG_DOC.read_text()
     out: dict[str, set[str]] = {}
     header: list[str] | None = None
-    for line in text[start:end].splitlines():
+    for line in text.splitlines():
         if not line.startswith("|"):
             header = None
             continue
@@ -111,8 +109,8 @@ def documented_tags() -> dict[str, set[str]]:
             continue
         row = dict(zip(header, cells))
         m = re.fullmatch(r"`\[([A-Z][A-Z0-9_]*)\]`", row.get("tag", ""))
-        assert m, f"ARCHITECTURE.md tag table: bad tag cell in {line!r}"
-        assert m.group(1) not in out, f"ARCHITECTURE.md documents [{m.group(1)}] twice"
+        assert m, f"docs/log-tags.md tag table: bad tag cell in {line!r}"
+        assert m.group(1) not in out, f"docs/log-tags.md documents [{m.group(1)}] twice"
         cell = re.sub(r"\((?!\+)[^)]*\)", "", row.get("fields", ""))
         words = " ".join(re.findall(r"`([^`]*)`", cell)).split()
         out[m.group(1)] = {w for w in words if re.fullmatch(r"[a-z_][a-z0-9_]*", w)}

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from aura_trader.metrics import TraderMetrics
 
-from ..conftest import Admin  # noqa: F401,TID252 - the suite-wide simulator admin client
+from harness.simulator import SimAdmin
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = 86_400_000
@@ -99,8 +99,8 @@ def sim():
 
 
 @pytest.fixture
-def admin(sim) -> Admin:
-    return Admin(sim.url)
+def admin(sim) -> SimAdmin:
+    return SimAdmin(sim.url)
 
 
 @pytest.fixture

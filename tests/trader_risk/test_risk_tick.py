@@ -4,7 +4,6 @@ stop-loss / take-profit exits with distinct client order ids, and the [RISK_TICK
 from __future__ import annotations
 
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings

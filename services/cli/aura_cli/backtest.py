@@ -85,12 +85,12 @@ def _load_panel(args: argparse.Namespace, data_dir: str, symbols, end_ms: int):
         start = min(int(_first_time(available[s])) for s in wanted) if wanted else 0
         return load_json_panel(root, "1d", wanted, start, end_ms) if wanted else None, str(root)
     from aura_common.adapters.parquet_store import cached_symbols, load_panel
-    available = cached_symbols(data_dir, "1d")
-    if not available:
+    cached = cached_symbols(data_dir, "1d")
+    if not cached:
         raise FileNotFoundError(f"no daily candles in the Parquet cache {data_dir} "
                                 "(run `aura ingest --once`, or pass --fixtures DIR)")
-    wanted = list(available) if symbols is None else [s for s in symbols if s in available]
-    _unknown(symbols, available, data_dir)
+    wanted = list(cached) if symbols is None else [s for s in symbols if s in cached]
+    _unknown(symbols, cached, data_dir)
     return (load_panel(data_dir, "1d", wanted, None, end_ms) if wanted else None), data_dir
 
 

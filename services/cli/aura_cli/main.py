@@ -15,6 +15,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from aura_common.config import ConfigError
 
@@ -57,13 +58,13 @@ def _load(name: str, module: str):
     return mod
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="aura", description="AURA crypto spot-trading system")
     parser.add_argument("--config", help="main config file (default: $AURA_CONFIG or config/aura.yaml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     groups: dict[str, argparse._SubParsersAction] = {}
-    handlers: dict[str, object] = {}
+    handlers: dict[str, Any] = {}  # command -> its module (configure(parser), run(args))
     for name, (module, help_text) in COMMANDS.items():
         handler = _load(name, module)
         if " " in name:

@@ -1,4 +1,4 @@
-"""The admin API (JSON). Documented in ARCHITECTURE.md.
+"""The admin API (JSON). Documented in docs/exchange-simulator.md.
 
 Access (``authorize``): with an admin token (``--admin-token`` / ``$AURA_SIM_ADMIN_TOKEN``) every ``/admin/*``
 request must carry ``Authorization: Bearer <token>`` (else 401); without one the admin API answers only when the

@@ -110,7 +110,8 @@ class RunningServer:
         from aura_exchange_sim.server import SimHTTPServer
         self.sim = sim
         self.httpd = SimHTTPServer((host, port), sim)
-        self.host, self.port = self.httpd.server_address[0], self.httpd.server_address[1]
+        # an AF_INET server: its address is (str host, int port)
+        self.host, self.port = str(self.httpd.server_address[0]), int(self.httpd.server_address[1])
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="exchange-sim", daemon=True)
 

@@ -161,7 +161,7 @@ def build(args: argparse.Namespace, wall_now_ms: int):
             if unknown:
                 event(log, "SIM_WARNING", logging.WARNING,
                       problem=f"no {args.interval} candles in {args.data_dir} for {', '.join(unknown)} (left out)")
-                symbols = [s for s in symbols if s not in unknown]
+                symbols = tuple(s for s in symbols if s not in unknown)
         try:
             panel = parquet_store.load_panel(args.data_dir, args.interval, symbols=symbols)
         except (OSError, ValueError, RuntimeError) as exc:

@@ -38,6 +38,8 @@ Kinds (parameters):
 
 from __future__ import annotations
 
+import builtins  # the class below has a method named list
+
 import random
 import threading
 from dataclasses import asdict, dataclass, field
@@ -193,7 +195,7 @@ class FaultBook:
             return [r.public() for r in self._rules]
 
     def take(self, stage: str, method: str, path: str, symbol: str | None, wall: int,
-             kinds: tuple[str, ...] | None = None, consume: bool = True) -> list[FaultRule]:
+             kinds: tuple[str, ...] | None = None, consume: bool = True) -> builtins.list[FaultRule]:
         """Rules of this stage (and kinds) that fire for this request; counters advance for every matching rule."""
         if not self._rules:
             return []

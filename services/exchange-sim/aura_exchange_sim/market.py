@@ -291,7 +291,7 @@ class MarketData:
     @staticmethod
     def _price_fmt(spec: SymbolSpec):
         """Float -> Binance price string on the tick grid (display only; fills use ``SymbolSpec.round_price``)."""
-        d = max(0, -spec.tick.as_tuple().exponent)
+        d = max(0, -int(spec.tick.as_tuple().exponent))  # a finite tick: an int exponent
         pad = "0" * (8 - d) if d < 8 else ""
         if d == 0:
             return lambda x: f"{x:.0f}.{pad}"

@@ -80,7 +80,7 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         # headers and body in ONE write (end_headers would flush the headers alone)
-        self._headers_buffer.append(b"\r\n" + payload)
+        self._headers_buffer.append(b"\r\n" + payload)  # type: ignore[attr-defined]  # http.server's buffer
         self.flush_headers()
 
     def send_json(self, status: int, obj, headers: dict[str, str] | None = None) -> None:

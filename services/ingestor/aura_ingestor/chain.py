@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -98,7 +98,8 @@ def update_symbol(ctx: ChainContext, symbol: str, interval: Interval, now_ms: in
         existing, entry = None, None
         ctx.manifest.drop(iv.value, symbol)
     existing = existing if existing is not None else Candles.empty()
-    settled = [tuple(r) for r in (entry.settled if entry else [])]
+    # the manifest stores each settled range as a [lo, hi] pair
+    settled = cast(list[tuple[int, int]], [tuple(r) for r in (entry.settled if entry else [])])
     if len(existing) and cov.is_fresh(int(existing.open_time[-1]), now_ms, step):
         # the file holds the last closed candle (the manifest was lost or stale): no request, just re-describe it
         fresh_entry = summarize(existing, step, now_ms, cov.normalize(settled))

@@ -13,7 +13,7 @@ import queue as queue_mod
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import optuna
 
@@ -195,6 +195,7 @@ def best_of_folds(ctx: SearchContext, storage) -> list[FoldBest]:
         best = max(complete, key=lambda t: (t.value, -t.number))
         values = ctx.space.from_optuna(best.params)
         metrics = {k: v for k, v in best.user_attrs.get("m", {}).items() if k != "worker"}
-        out.append(FoldBest(f.index, float(best.value), values, apply(ctx.base, values), metrics, len(trials),
+        value = cast(float, best.value)  # a COMPLETE trial has its value
+        out.append(FoldBest(f.index, float(value), values, apply(ctx.base, values), metrics, len(trials),
                             len(trials) - len(complete)))
     return out

@@ -54,12 +54,19 @@ class Dimension:
     log: bool = False
     choices: tuple[Any, ...] = ()
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)`` of a numeric dimension (a categorical one has ``choices`` instead)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"{self.path}: a {self.kind} dimension has no bounds")
+        return self.low, self.high
+
     def normalise(self, value: Any) -> float:
         """Position of a value in the range, 0..1 (for stability charts)."""
         if self.kind == "categorical":
             idx = [json.dumps(c) for c in self.choices].index(json.dumps(value))
             return idx / max(len(self.choices) - 1, 1)
-        lo, hi, v = float(self.low), float(self.high), float(value)
+        lo, hi, v = float(self.bounds[0]), float(self.bounds[1]), float(value)
         if self.log:
             lo, hi, v = math.log(lo), math.log(hi), math.log(v)
         return (v - lo) / (hi - lo)
@@ -80,9 +87,9 @@ class SearchSpace:
                 keys = [json.dumps(c) for c in d.choices]
                 out[d.path] = json.loads(trial.suggest_categorical(d.path, keys))
             elif d.kind == "int":
-                out[d.path] = trial.suggest_int(d.path, int(d.low), int(d.high), step=int(d.step or 1), log=d.log)
+                out[d.path] = trial.suggest_int(d.path, int(d.bounds[0]), int(d.bounds[1]), step=int(d.step or 1), log=d.log)
             else:
-                out[d.path] = trial.suggest_float(d.path, d.low, d.high, step=d.step, log=d.log)
+                out[d.path] = trial.suggest_float(d.path, *d.bounds, step=d.step, log=d.log)
         return out
 
     def distributions(self) -> dict[str, Any]:
@@ -93,9 +100,9 @@ class SearchSpace:
             if d.kind == "categorical":
                 out[d.path] = CategoricalDistribution([json.dumps(c) for c in d.choices])
             elif d.kind == "int":
-                out[d.path] = IntDistribution(int(d.low), int(d.high), log=d.log, step=int(d.step or 1))
+                out[d.path] = IntDistribution(int(d.bounds[0]), int(d.bounds[1]), log=d.log, step=int(d.step or 1))
             else:
-                out[d.path] = FloatDistribution(d.low, d.high, log=d.log, step=d.step)
+                out[d.path] = FloatDistribution(*d.bounds, log=d.log, step=d.step)
         return out
 
     def from_optuna(self, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import fields
 from datetime import datetime, timezone
 from typing import Any
@@ -48,7 +49,7 @@ def warmup_rows(base: StrategyParams, space: SearchSpace) -> int:
                 longest = max(longest, max(v) if isinstance(v, tuple) else int(v))
     for d in space.dimensions:
         if d.path.endswith("_days") and d.path != "risk.kill_switch_window_days":
-            vals = [max(c) if isinstance(c, list) else c for c in d.choices] if d.choices else [d.high]
+            vals = [max(c) if isinstance(c, list) else c for c in d.choices] if d.choices else [d.bounds[1]]
             longest = max(longest, int(max(vals)))
     return min(longest, MAX_WARMUP_ROWS)
 
@@ -72,7 +73,7 @@ def _metrics(equity: np.ndarray, exposure: np.ndarray, traded: float, trades: in
     return {k: float(v) for k, v in compute_metrics(equity, exposure, traded, trades).items()}
 
 
-def _kept(metrics: dict[str, float]) -> dict[str, float]:
+def _kept(metrics: Mapping[str, float]) -> dict[str, float]:
     return {k: float(metrics[k]) for k in KEPT_METRICS}
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from aura_common.adapters.broker import Broker, OutcomeUnknown, TransientError, translate
 from aura_common.adapters.broker.ccxt_broker import CcxtBroker
 from aura_common.adapters.broker.paper import PaperBroker
-from aura_common.adapters.clock import SystemClock
+from aura_common.adapters.clock import Clock, SystemClock
 from aura_common.adapters.exchange import make_binance
 from aura_common.adapters.journal import Journal
 from aura_common.adapters.logs import event
@@ -55,7 +55,7 @@ def version() -> str:
 @dataclass
 class Venue:
     broker: Broker
-    clock: object
+    clock: Clock
     exchange: object | None  # the ccxt client that sends orders (None in paper mode)
 
 

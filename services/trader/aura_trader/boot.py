@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import TypeVar
 
 from aura_common.adapters.broker import Broker, BrokerError, TransientError
@@ -97,7 +98,7 @@ class Boot:
         self._read(self.broker.markets, "loading markets")
         pending = self.journal.open_orders()
         request_now = self.executor.request_clock.now_ms()  # before the lookups: their answers postdate it
-        lookups = {o.client_order_id: self._read(lambda o=o: self.broker.get_order(Symbol(o.symbol), o.client_order_id),
+        lookups = {o.client_order_id: self._read(partial(self.broker.get_order, Symbol(o.symbol), o.client_order_id),
                                                  f"looking up order {o.client_order_id}") for o in pending}
         venue_open = self._read(lambda: self.broker.open_orders(), "listing open orders")
         plan = plan_order_recovery(
@@ -116,7 +117,7 @@ class Boot:
         report.still_unknown = len(plan.still_unknown) + sum(
             1 for c in plan.resendable if by_id[c].status is OrderStatus.UNKNOWN)
         for stray in plan.cancel:
-            self._read(lambda s=stray: self.broker.cancel_order(s.symbol, s.client_order_id),
+            self._read(partial(self.broker.cancel_order, stray.symbol, stray.client_order_id),
                        f"cancelling stray order {stray.client_order_id}")
             report.cancelled += 1
             self.journal.append_event("RECONCILE_CANCEL", {"client_order_id": stray.client_order_id,
@@ -131,7 +132,7 @@ class Boot:
 
     def _positions(self, report: BootReport) -> None:
         specs = self._read(self.broker.markets, "loading markets")
-        base_of = {s: spec.base_asset for s, spec in specs.items()}
+        base_of: dict[str, str] = {s: spec.base_asset for s, spec in specs.items()}
         # a mismatch is CONFIRMED by independent reads spread over a few seconds before boot refuses to trade:
         # one empty or short answer (a venue glitch right after a fill, a cache) is not the account. Between the
         # reads, orders still in flight (journaled, not yet seen by the venue: a late arrival) are looked up again:
@@ -142,7 +143,7 @@ class Boot:
             mine: dict[str, Decimal] = {}
             for lot in lots.values():
                 mine[base_of[lot.symbol]] = mine.get(base_of[lot.symbol], Decimal(0)) + lot.qty
-            tolerance = {specs[s].base_asset: specs[s].step_size for s in lots}
+            tolerance = {specs[Symbol(s)].base_asset: specs[Symbol(s)].step_size for s in lots}
             balances = self._read(self.broker.balances, "reading balances")
             venue = {a: b.total for a, b in balances.items() if a != self.quote}
             mismatches, _unmanaged = check_positions(mine, venue, tolerance)

@@ -1,4 +1,4 @@
-"""One trader tick, in the fixed order of the split (ARCHITECTURE.md, "The trader: life of a cycle and of an order"):
+"""One trader tick, in the fixed order of the split (ARCHITECTURE.md, "The life of a cycle"):
 
     1. strategy = reloader.current()                     hot reload (T-risk)
     2. account  = account_sync.sync()                    behind the sync guard (T-risk)
@@ -20,12 +20,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from aura_common.adapters.journal import CycleStatus, Journal, SnapshotError
+from aura_common.adapters.journal import CycleStatus, SnapshotError
 from aura_common.adapters.logs import event
 from aura_common.core.intents import is_aura_order
 from aura_common.domain import OrderReport, OrderStatus
 
 from aura_trader.execution import Executor
+from aura_trader.ports import TickJournal, TickMetrics
 from aura_trader.positions import held_positions
 from aura_trader.rebalance import Rebalancer
 
@@ -37,8 +38,9 @@ def risk_cycle_key(now_ms: int) -> str:
 
 
 class TickRunner:
-    def __init__(self, *, clock, journal: Journal, broker, executor: Executor, rebalancer: Rebalancer, reloader,
-                 account_sync, risk_ticker, metrics, snapshots_dir: str, snapshot_interval_s: float,
+    def __init__(self, *, clock, journal: TickJournal, broker, executor: Executor, rebalancer: Rebalancer, reloader,
+                 account_sync, risk_ticker, metrics: TickMetrics | None, snapshots_dir: str,
+                 snapshot_interval_s: float,
                  crash=None, monotonic: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> None:
         self.clock, self.journal, self.broker, self.executor = clock, journal, broker, executor

@@ -1,6 +1,6 @@
 """Intents → orders, idempotently. The only module that sends orders.
 
-The protocol for one journaled order (see ARCHITECTURE.md, "The trader: life of a cycle and of an order"):
+The protocol for one journaled order (see ARCHITECTURE.md, "The life of an order"):
 
     PENDING  (journaled, never sent)   sells: clamp to the free balance (balance read retried with backoff);
                                        a balance too small to sell while the journal says we hold a sellable
@@ -209,7 +209,8 @@ class Executor:
         order was closed instead (dust → SKIPPED / REJECTED) or the balance could not be read (stays as it is)."""
         spec = self.broker.markets().get(Symbol(order.symbol))
         if spec is None:
-            return self._close(order, f"{order.symbol} is not traded on the venue")
+            self._close(order, f"{order.symbol} is not traded on the venue")
+            return None
         free = self._free_balance(spec.base_asset)
         if free is None:
             event(log, "ORDER_DEFERRED", client_order_id=order.client_order_id, symbol=order.symbol,
@@ -241,8 +242,9 @@ class Executor:
                     return order.qty
         qty = spec.floor_qty(free)
         if not sellable(free):
-            return self._close(order, f"free {spec.base_asset} {free} is below the minimum order "
-                                      f"(min_qty {spec.min_qty}, min_notional {spec.min_notional})")
+            self._close(order, f"free {spec.base_asset} {free} is below the minimum order "
+                               f"(min_qty {spec.min_qty}, min_notional {spec.min_notional})")
+            return None
         event(log, "ORDER_CLAMPED", client_order_id=order.client_order_id, symbol=order.symbol, planned=order.qty,
               free=free, qty=qty)
         self.journal.append_event("ORDER_CLAMPED", {"client_order_id": order.client_order_id,
@@ -253,7 +255,7 @@ class Executor:
     def _expected_holding(self, spec) -> Decimal:
         """What the journal says we hold of ``spec``'s base asset: its fills net of base fees, or the last position
         snapshot (the venue's quantity at the last accepted sync), whichever is larger."""
-        base_of = {s: m.base_asset for s, m in self.broker.markets().items()}
+        base_of: dict[str, str] = {s: m.base_asset for s, m in self.broker.markets().items()}
         fills = [Fill(f.trade_id, Symbol(f.symbol), f.side, f.qty, f.price, f.fee, f.fee_asset, f.venue_ms)
                  for f in self.journal.fills() if f.symbol in base_of]
         held = positions_from_fills(fills, base_of).get(spec.base_asset, Decimal(0))
@@ -322,7 +324,7 @@ class Executor:
         for attempt in range(1, attempts + 1):
             wait_left = self._not_found_wait(order, start)  # read BEFORE asking: the answer must postdate it
             try:
-                found = self.broker.get_order(Symbol(order.symbol), order.client_order_id)
+                found: object = self.broker.get_order(Symbol(order.symbol), order.client_order_id)
             except TransientError as exc:
                 self._error(exc)
                 found = _UNDETERMINED

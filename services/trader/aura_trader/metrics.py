@@ -1,4 +1,4 @@
-"""The trader's Prometheus metrics (the contract in ARCHITECTURE.md, "Risk gates and observability").
+"""The trader's Prometheus metrics (the contract in docs/metrics-and-alerts.md).
 
 ``TraderMetrics(registry)`` creates every ``aura_*`` trader metric on an injected ``CollectorRegistry``; the entry
 point serves that registry on the trader's port (9101). Names carry base units. Every series of a closed label

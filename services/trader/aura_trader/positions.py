@@ -11,9 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from aura_common.adapters.journal import Journal, Position
+from aura_common.adapters.journal import Position
 from aura_common.core.reconcile import Lot, open_lots
 from aura_common.domain import Balance, Fill, MarketSpec, Symbol
+
+from aura_trader.ports import PositionsJournal
 
 
 @dataclass(frozen=True)
@@ -22,14 +24,14 @@ class HeldPosition:
     source: str  # snapshot | fills | none
 
 
-def journal_lots(journal: Journal, specs: Mapping[Symbol, MarketSpec]) -> dict[str, Lot]:
-    base_of = {s: spec.base_asset for s, spec in specs.items()}
+def journal_lots(journal: PositionsJournal, specs: Mapping[Symbol, MarketSpec]) -> dict[str, Lot]:
+    base_of: dict[str, str] = {s: spec.base_asset for s, spec in specs.items()}
     fills = [Fill(f.trade_id, Symbol(f.symbol), f.side, f.qty, f.price, f.fee, f.fee_asset, f.venue_ms)
              for f in journal.fills() if f.symbol in base_of]
     return open_lots(fills, base_of)
 
 
-def held_positions(journal: Journal, balances: Mapping[str, Balance], specs: Mapping[Symbol, MarketSpec],
+def held_positions(journal: PositionsJournal, balances: Mapping[str, Balance], specs: Mapping[Symbol, MarketSpec],
                    managed: Iterable[str], prices: Mapping[Symbol, Decimal] | None = None,
                    lots: Mapping[str, Lot] | None = None) -> list[HeldPosition]:
     lots = journal_lots(journal, specs) if lots is None else lots

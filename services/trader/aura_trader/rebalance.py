@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import cast
 
 import numpy as np
 
@@ -31,6 +32,8 @@ from aura_common.core.plan import Plan
 from aura_common.core.regime import RegimeState
 from aura_common.core.risk import GateDecision, GateResult, TradeEstimate, cost_benefit, rebalance_benefit_bps
 from aura_common.domain import Interval, MarketSpec, Side, Symbol
+
+from aura_trader.ports import CycleJournal, RebalanceMetrics
 
 log = logging.getLogger("aura_trader.rebalance")
 DAY_MS = 86_400_000
@@ -97,7 +100,8 @@ def plan_intents(*, panel: Panel, row: int, params: StrategyParams, regime: Regi
                  slippage_bps: float, exclusions: Sequence[str] = ()) -> Proposal:
     """Pure: plan → cost-benefit gate → intents. ``holdings`` are FREE base quantities of managed symbols."""
     equity = free_quote + sum((q * prices[s] for s, q in holdings.items() if q > 0), Decimal(0))
-    weights = {s: float(q * prices[s] / equity) for s, q in holdings.items() if q > 0} if equity > 0 else {}
+    weights: dict[str, float] = ({s: float(q * prices[s] / equity) for s, q in holdings.items() if q > 0}
+                                  if equity > 0 else {})
     plan = decide(FeatureStore(panel), row, weights, regime, params, exclusions)
     targets = {s: w for s, w in plan.targets if s in specs}
     regime_cut = plan.exposure < prev_exposure
@@ -126,7 +130,8 @@ def plan_intents(*, panel: Panel, row: int, params: StrategyParams, regime: Regi
                     reasons.pop(t.symbol, None)
     targets = {s: w for s, w in targets.items() if w > 0}
     free = {s: q for s, q in holdings.items() if q > 0}
-    batch = build_intents(cycle_key=cycle_key, plan_hash=plan.hash, targets=targets, holdings=free, prices=prices,
+    batch = build_intents(cycle_key=cycle_key, plan_hash=plan.hash, targets=cast(Mapping[Symbol, float], targets),
+                          holdings=free, prices=prices,
                           specs=specs, free_quote=free_quote, fee_bps=fee_bps, slippage_bps=slippage_bps)
     # symbols whose trade was not planned (unchanged weight, or dropped by the gate) leave no rows at all
     batch = IntentBatch(tuple(i for i in batch.intents if i.symbol in reasons),
@@ -137,7 +142,8 @@ def plan_intents(*, panel: Panel, row: int, params: StrategyParams, regime: Regi
 class Rebalancer:
     """The shell around ``plan_intents``: schedule, cache, venue reads, journal, execution."""
 
-    def __init__(self, *, broker, journal, executor, metrics, data_dir: str, interval: str, universe, quote_asset: str,
+    def __init__(self, *, broker, journal: CycleJournal, executor, metrics: RebalanceMetrics | None, data_dir: str,
+                 interval: str, universe, quote_asset: str,
                  exclusions: Sequence[str], fee_bps: float, slippage_bps: float, hour_utc: int, delay_minutes: int,
                  max_stale_hours: float, padding_days: int, config_version: str, read, max_symbols: int = 300) -> None:
         self.broker, self.journal, self.executor, self.metrics = broker, journal, executor, metrics
@@ -202,7 +208,7 @@ class Rebalancer:
         self._freshness(panel, now_ms)
         row = decision_row(panel)
         age_ms = due.day_ms - (int(panel.times[row]) + panel.interval_ms) if row is not None else None
-        if row is None or age_ms > self.max_stale_ms:
+        if row is None or age_ms is None or age_ms > self.max_stale_ms:
             reason = (f"data stale: newest closed {self.interval} candle in {self.data_dir} closed "
                       f"{'never' if age_ms is None else f'{age_ms / 3_600_000:.1f} h'} before {due.key}")
             self.journal.begin_cycle(due.key, config_version=self.config_version)

@@ -2,7 +2,7 @@
 
 Configured only in entry points (``configure_logging``). Library code logs through ``event(logger, TAG, **fields)``
 so that field formatting is uniform and greppable. The permanent diagnostic tags ([BOOT], [RISK_TICK],
-[SL_CHECK], [SYNC_GUARD], [ENTRY_RECOVER]) are an operator contract documented in ARCHITECTURE.md.
+[SL_CHECK], [SYNC_GUARD], [ENTRY_RECOVER]) are an operator contract documented in docs/log-tags.md.
 """
 
 from __future__ import annotations

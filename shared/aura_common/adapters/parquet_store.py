@@ -61,7 +61,7 @@ def check_rows(path: Path, interval_ms: int, cols: Mapping[str, np.ndarray]) -> 
         raise CacheInvalidError(message)
 
 
-def interval_dir(data_dir: str | Path, interval: Interval | str) -> Path:
+def interval_dir(data_dir: str | os.PathLike[str], interval: Interval | str) -> Path:
     return Path(data_dir) / "parquet" / Interval(interval).value
 
 
@@ -69,7 +69,7 @@ def candle_path(data_dir: str | Path, interval: Interval | str, symbol: str) -> 
     return interval_dir(data_dir, interval) / f"{symbol}.parquet"
 
 
-def cached_symbols(data_dir: str | Path, interval: Interval | str) -> tuple[str, ...]:
+def cached_symbols(data_dir: str | os.PathLike[str], interval: Interval | str) -> tuple[str, ...]:
     """Symbols that have a cache file at ``interval`` (sorted)."""
     d = interval_dir(data_dir, interval)
     if not d.is_dir():
@@ -212,7 +212,7 @@ def read_table(path: Path, columns: Iterable[str] | None = None) -> pa.Table | N
 
 def table_to_candles(table: pa.Table) -> Candles:
     """A full cache table as core ``Candles`` (null volumes become NaN)."""
-    return Candles(_times_ms(table), *(_float_col(table, f) for f in FIELDS),
+    return Candles(_times_ms(table), *(_float_col(table, f) for f in FIELDS),  # type: ignore[call-arg]  # 6 floats
                    np.asarray(table.column("source").to_pylist(), dtype=object))
 
 
@@ -293,7 +293,7 @@ def _float_col(table: pa.Table, name: str) -> np.ndarray:
     return col.to_numpy()
 
 
-def load_panel(data_dir: str | Path, interval: Interval | str = "1d", symbols: Iterable[str] | None = None,
+def load_panel(data_dir: str | os.PathLike[str], interval: Interval | str = "1d", symbols: Iterable[str] | None = None,
                start_ms: int | None = None, end_ms: int | None = None,
                fields: Iterable[str] | None = None,
                on_invalid: Callable[[str, CacheReadError], None] | None = None) -> Panel:

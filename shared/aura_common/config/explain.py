@@ -37,7 +37,8 @@ def config_bounds(model: type[BaseModel] = AuraConfig, prefix: str = "") -> list
             many = typing.get_origin(info.annotation) is tuple
             out.extend(config_bounds(sub, f"{prefix}{name}{'[]' if many else ''}."))
             continue
-        low = high = None
+        low: Any = None  # a bound as written beside the field (int or float)
+        high: Any = None
         low_open = high_open = False
         for m in info.metadata:
             if isinstance(m, at.Ge):

@@ -227,8 +227,9 @@ def missing_strategy_keys(data: Mapping[str, Any]) -> list[str]:
         if not isinstance(given, Mapping):
             missing.append(sec.name)
             continue
-        section = sec.default_factory  # type: ignore[misc]
-        missing.extend(f"{sec.name}.{f.name}" for f in fields(section) if f.name not in given)
+        section = sec.default_factory  # a section's default factory is its dataclass
+        missing.extend(f"{sec.name}.{f.name}" for f in fields(section)  # type: ignore[arg-type]
+                       if f.name not in given)
     return missing
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 PRICE_FIELDS = ("open", "high", "low", "close")
 VALUE_FIELDS = (*PRICE_FIELDS, "volume", "quote_volume")
@@ -56,12 +57,13 @@ class Candles:
         return len(self.open_time)
 
     @classmethod
-    def build(cls, open_time, open, high, low, close, volume=None, quote_volume=None,
+    def build(cls, open_time: npt.ArrayLike, open: npt.ArrayLike, high: npt.ArrayLike, low: npt.ArrayLike,
+              close: npt.ArrayLike, volume: npt.ArrayLike | None = None, quote_volume: npt.ArrayLike | None = None,
               source: str | Sequence[str] = "archive") -> "Candles":
         t = np.asarray(open_time, dtype=np.int64).reshape(-1)
         n = t.size
 
-        def col(v):
+        def col(v: npt.ArrayLike | None) -> np.ndarray:
             return np.full(n, np.nan) if v is None else np.asarray(v, dtype=np.float64).reshape(-1)
 
         src = np.full(n, source, dtype=object) if isinstance(source, str) else np.asarray(source, dtype=object)
@@ -89,8 +91,10 @@ class Validated:
         return sum(self.rejected.values())
 
 
-def row_reasons(open_time: np.ndarray, interval_ms: int, open=None, high=None, low=None, close=None,
-                volume=None, quote_volume=None) -> np.ndarray:
+def row_reasons(open_time: npt.ArrayLike, interval_ms: int, open: npt.ArrayLike | None = None,
+                high: npt.ArrayLike | None = None, low: npt.ArrayLike | None = None,
+                close: npt.ArrayLike | None = None, volume: npt.ArrayLike | None = None,
+                quote_volume: npt.ArrayLike | None = None) -> np.ndarray:
     """THE candle row rule, shared by the ingestor's writes and every reader (cache, fixtures, replay): for each
     row the index in ``REJECT_REASONS`` of its first failing check, -1 for a sane row.
 
@@ -114,9 +118,9 @@ def row_reasons(open_time: np.ndarray, interval_ms: int, open=None, high=None, l
         if high is not None and low is not None:
             h, lo = np.asarray(high, dtype=np.float64), np.asarray(low, dtype=np.float64)
             ohlc = ~(lo <= h)
-            for p in (open, close):
-                if p is not None:
-                    p = np.asarray(p, dtype=np.float64)
+            for given in (open, close):
+                if given is not None:
+                    p = np.asarray(given, dtype=np.float64)
                     ohlc |= ~((h >= p) & (lo <= p))
         negvol = none.copy()
         for v in vols:
@@ -139,7 +143,8 @@ def row_reasons(open_time: np.ndarray, interval_ms: int, open=None, high=None, l
     return reason_of
 
 
-def first_invalid_row(open_time: np.ndarray, interval_ms: int, **columns) -> tuple[int, str] | None:
+def first_invalid_row(open_time: npt.ArrayLike, interval_ms: int,
+                      **columns: npt.ArrayLike | None) -> tuple[int, str] | None:
     """``(row index, reason)`` of the first row ``row_reasons`` refuses, or None when every row is sane. A reader
     refuses the whole file on it (the ingestor quarantines such a file, the others name it)."""
     reasons = row_reasons(open_time, interval_ms, **columns)

@@ -15,16 +15,17 @@ the features of that block are computed for its rows only (``FeatureStore.tail``
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from aura_common.core.features import FeatureStore
 from aura_common.core.params import StrategyParams
 from aura_common.core.plan import Pick, Plan
-from aura_common.core.planning import plan_weights
+from aura_common.core.weights import plan_weights
 from aura_common.core.regime import REGIMES, Regime, RegimeState, advance, exposure, observe_rows
 from aura_common.core.scoring import factor_z, score_rank_rows
 from aura_common.core.screen import allowed_columns, screen_rows
@@ -62,7 +63,7 @@ class Signals:
         return [None] * len(self.selected)
 
     @cached_property
-    def _pick_fields(self) -> tuple[list, list, list, list]:
+    def _pick_fields(self) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
         """Per row, the selected columns and their score / votes / points as Python lists (one gather)."""
         sel = self.selected
         at = np.where(sel >= 0, sel, 0)
@@ -79,11 +80,13 @@ class Signals:
         """Per row, the lowest score of the cross-section (0.0 when nothing is scored)."""
         has = self.eligible.any(axis=1)
         low = np.min(np.where(self.eligible, self.score, np.inf), axis=1)
-        return np.where(has, low, 0.0).tolist()
+        floor: list[float] = np.where(has, low, 0.0).tolist()
+        return floor
 
     @cached_property
     def decision_times(self) -> list[int]:
-        return self.decision_ms.tolist()
+        times: list[int] = self.decision_ms.tolist()
+        return times
 
     @cached_property
     def observed_regimes(self) -> list[Regime]:
@@ -91,7 +94,7 @@ class Signals:
 
 
 def signal_rows(fs: FeatureStore, lo: int, hi: int, params: StrategyParams, allowed: np.ndarray,
-                memo: dict | None = None) -> Signals:
+                memo: dict[Hashable, Any] | None = None) -> Signals:
     """``memo`` (a dict the caller owns, e.g. a sweep) reuses the parts that depend only on some parameters:
     eligibility (screen), each factor's z-scores (screen + factor window), the score and its ranks (screen +
     scoring) and the observed regime; without one, each z-score is dropped as soon as the score holds it. The
@@ -101,7 +104,7 @@ def signal_rows(fs: FeatureStore, lo: int, hi: int, params: StrategyParams, allo
     keep_z = memo is not None  # without a caller's memo, each z-score is dropped once added to the score
     memo = {} if memo is None else memo
     base = (lo, hi, allowed.tobytes())
-    key = ("eligible", params.screen, base)
+    key: Hashable = ("eligible", params.screen, base)
     eligible = memo.get(key)
     if eligible is None:
         eligible = memo[key] = screen_rows(fs, rows, params.screen, allowed)

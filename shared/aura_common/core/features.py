@@ -61,7 +61,8 @@ def median_tolerating_gaps(w: np.ndarray) -> np.ndarray:
         if enough.any():
             fixed[enough] = np.nanmedian(sub[enough], axis=-1)
         out[bad] = fixed
-    return out
+    median: np.ndarray = out
+    return median
 
 
 class FeatureStore:
@@ -157,7 +158,8 @@ class FeatureStore:
         """log of the median quote volume over ``days`` (the liquidity factor)."""
         def build() -> np.ndarray:
             with np.errstate(divide="ignore", invalid="ignore"):
-                return np.log(self.median_quote_volume(days))
+                logs: np.ndarray = np.log(self.median_quote_volume(days))
+                return logs
         return self._get("logliq", days, build)
 
     def _log_returns_from(self, a: int) -> np.ndarray:

@@ -13,29 +13,31 @@ How it runs is a per-process choice, never a second implementation:
 The tests run the decision both ways and require identical plans (and the whole day loop compiled and
 interpreted, identical runs), so the mode can never change a result.
 
-**Cache.** Numba keys a cached function on its own source file only, so a kernel that calls a kernel in another
-file could be served stale machine code after that file changed. The cache directory is therefore named after a
-hash of every source file of ``aura_common.core`` (any change → a fresh directory → recompiled): under
-``$NUMBA_CACHE_DIR`` when set, else ``core/__pycache__/jit``; creating a new one removes the directories of earlier
-sources beside it. Numba can only use a writable cache, and a container's file system is read-only: the image sets
-``NUMBA_CACHE_DIR=/tmp/aura-jit`` and ``AURA_JIT_SEED=/opt/aura-jit``, the kernels it compiled at build time, which
-are copied into the new directory when they were compiled from the same sources. Where no cache directory is writable a kernel compiles in memory. This
-module is the core's only contact with the file system, and only in compiled mode.
+**Cache.** Numba may cache compiled machine code on disk. Where, is the shell's business: ``use_cache(locate)``
+registers a function that returns a writable cache directory for the current sources, or ``None`` (compile in
+memory); ``aura_common.adapters.jit_cache`` is that function (named after a hash of the core's sources, seeded from
+the image's kernels) and the package ``aura_common`` registers it on import. This module does no file-system work.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _OPTIONS = {"fastmath": False, "boundscheck": False, "error_model": "python"}
 _interpreted = False
+_locate_cache: Callable[[], str | None] | None = None
+
+
+def use_cache(locate: Callable[[], str | None] | None) -> None:
+    """Cache compiled kernels in the directory ``locate()`` returns when Numba is first loaded (``None`` from it, or
+    no locator: compile in memory). Called by the shell; the core never touches the file system."""
+    global _locate_cache
+    _locate_cache = locate
 
 
 def interpret(on: bool = True) -> None:
@@ -59,19 +61,20 @@ def interpreted() -> Iterator[None]:
         interpret(before)
 
 
-class Kernel:
-    """A kernel: callable like the function it wraps, compiled on first compiled-mode call."""
+class Kernel(Generic[P, R]):
+    """A kernel: callable like the function it wraps (and typed like it), compiled on first compiled-mode call."""
 
-    def __init__(self, fn: Callable) -> None:
+    def __init__(self, fn: Callable[P, R]) -> None:
         self.py_func = fn
         self._compiled: Any = None
         self.__name__, self.__qualname__ = fn.__name__, fn.__qualname__
         self.__doc__, self.__module__, self.__wrapped__ = fn.__doc__, fn.__module__, fn
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if _interpreted:
-            return self.py_func(*args)
-        return (self._compiled or self.compiled)(*args)
+            return self.py_func(*args, **kwargs)
+        result: R = (self._compiled or self.compiled)(*args, **kwargs)
+        return result
 
     @property
     def compiled(self) -> Any:
@@ -84,7 +87,7 @@ class Kernel:
         return f"<kernel {self.__module__}.{self.__qualname__}>"
 
 
-def kernel(fn: Callable) -> Kernel:
+def kernel(fn: Callable[P, R]) -> Kernel[P, R]:
     return Kernel(fn)
 
 
@@ -92,7 +95,7 @@ _numba: Any = None
 _cache = False
 
 
-def _compile(fn: Callable) -> Any:
+def _compile(fn: Callable[..., Any]) -> Any:
     numba = _load_numba()
     if _cache:
         try:
@@ -111,43 +114,10 @@ def _load_numba() -> Any:
         # a kernel named inside another kernel is typed as its compiled dispatcher, so calls compile together
         typeof_impl.register(Kernel)(lambda val, c: typeof_impl(val.compiled, c))
         global _cache
-        path = cache_dir()
-        try:  # only this directory: never Numba's per-file fallbacks, which cannot see a change in a callee
-            fresh = not path.exists()
-            seed = Path(os.environ.get("AURA_JIT_SEED") or "/nonexistent") / path.name
-            if fresh and seed.is_dir():  # kernels compiled at image build for these very sources
-                shutil.copytree(seed, path)
-            path.mkdir(parents=True, exist_ok=True)
-            tempfile.TemporaryFile(dir=path).close()
-            numba.config.CACHE_DIR, _cache = str(path), True
-            if fresh:
-                _prune_older(path)
-        except OSError:
-            _cache = False
+        # only this directory: never Numba's per-file fallbacks, which cannot see a change in a callee
+        directory = _locate_cache() if _locate_cache is not None else None
+        if directory is not None:
+            numba.config.CACHE_DIR = directory  # type: ignore[attr-defined]  # set dynamically by numba
+            _cache = True
         _numba = numba
     return _numba
-
-
-def _prune_older(current: Path) -> None:
-    """Remove the cache directories of earlier sources beside ``current`` (named like it: 16 hex digits)."""
-    for sibling in current.parent.iterdir():
-        name = sibling.name
-        if sibling != current and sibling.is_dir() and len(name) == 16 and all(c in "0123456789abcdef" for c in name):
-            shutil.rmtree(sibling, ignore_errors=True)
-
-
-def source_fingerprint() -> str:
-    """SHA-256 (16 hex digits) over the path and bytes of every ``.py`` file of ``aura_common.core``."""
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("NUMBA_CACHE_DIR") or str(Path(__file__).resolve().parent / "__pycache__" / "jit")
-    return Path(base) / source_fingerprint()

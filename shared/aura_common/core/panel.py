@@ -7,9 +7,11 @@ Rows are stamped by candle **open** time (UTC epoch ms). Arrays are read-only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 FIELDS = ("open", "high", "low", "close", "volume", "quote_volume")
 
@@ -40,7 +42,7 @@ class Panel:
             arr.flags.writeable = False
 
     @classmethod
-    def from_arrays(cls, symbols, times, interval_ms: int, **fields: np.ndarray) -> "Panel":
+    def from_arrays(cls, symbols: Iterable[str], times: npt.ArrayLike, interval_ms: int, **fields: np.ndarray) -> "Panel":
         """Build from unsorted symbols: columns are reordered so that symbols are sorted."""
         symbols = tuple(symbols)
         order = sorted(range(len(symbols)), key=lambda i: symbols[i])
@@ -67,7 +69,7 @@ class Panel:
         return Panel(self.symbols, self.times[sl], self.interval_ms,
                      *(getattr(self, f)[sl] for f in FIELDS))
 
-    def select(self, symbols) -> "Panel":
+    def select(self, symbols: Iterable[str]) -> "Panel":
         idx = [self.symbols.index(s) for s in sorted(set(symbols))]
         return Panel(tuple(self.symbols[i] for i in idx), self.times, self.interval_ms,
                      *(getattr(self, f)[:, idx] for f in FIELDS))

@@ -4,7 +4,7 @@ The shell gathers the facts (journal orders that are not terminal, the venue's a
 id for each, the venue's open AURA orders, the venue's fills and balances) and this module decides the actions.
 ``now_ms`` is a parameter; nothing here talks to anything.
 
-Policies (documented in ARCHITECTURE.md, "Boot reconciliation"):
+Policies (documented in docs/trader.md, "Boot"):
 - PENDING (intent journaled, never marked as sent) and UNKNOWN (marked in flight, outcome never seen) orders are
   both looked up by client order id. Found → adopt the venue's status and fills. Not found → definitive (the venue
   never accepted it and never will: it is ``resendable`` with the same client order id) only once the venue's
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from aura_common.core.intents import is_aura_order
-from aura_common.domain import Fill, OrderReport, OrderStatus, Side
+from aura_common.domain import ClientOrderId, Fill, OrderReport, OrderStatus, Side
 
 ZERO = Decimal(0)
 
@@ -76,7 +76,9 @@ def plan_order_recovery(journal_orders: Sequence[JournalOrder], lookups: Mapping
                         request_now_ms: int | None = None) -> ReconcilePlan:
     """``now_ms`` is the journal's clock (what ``sent_at_ms`` is in), ``request_now_ms`` the venue's request clock
     read BEFORE the lookups were made (what ``request_ts_ms`` is in; None = not known: such orders stay UNKNOWN)."""
-    updates, unknown, resend = [], [], []
+    updates: list[OrderReport] = []
+    unknown: list[str] = []
+    resend: list[str] = []
     known = {o.client_order_id for o in journal_orders}
     for o in sorted(journal_orders, key=lambda x: x.client_order_id):
         if o.client_order_id not in lookups:
@@ -115,8 +117,8 @@ def missing_fills(venue_fills: Iterable[Fill], known_trade_ids: Iterable[tuple[s
         cid = f.client_order_id or (order_ids.get(f.exchange_order_id) if f.exchange_order_id else None)
         if cid is None:
             continue  # not an order of ours
-        out.append(Fill(f.trade_id, f.symbol, f.side, f.quantity, f.price, f.fee, f.fee_asset, f.time_ms, cid,
-                        f.exchange_order_id))
+        out.append(Fill(f.trade_id, f.symbol, f.side, f.quantity, f.price, f.fee, f.fee_asset, f.time_ms,
+                        ClientOrderId(cid), f.exchange_order_id))
     return tuple(sorted(out, key=lambda f: (f.time_ms, f.symbol, f.trade_id)))
 
 

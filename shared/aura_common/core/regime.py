@@ -59,7 +59,7 @@ class RegimeState:
         try:
             cand = data.get("candidate")
             state = cls(Regime(str(data["regime"])), Regime(str(cand)) if cand is not None else None,
-                        int(data.get("streak", 0)))  # type: ignore[arg-type]
+                        int(data.get("streak", 0)))  # type: ignore[call-overload]  # a bad value: TypeError, below
         except (KeyError, ValueError, TypeError) as exc:
             raise ValueError(f"invalid regime state {dict(data)!r}: {exc}") from None
         if state.streak < 0 or (state.candidate is None) != (state.streak == 0):
@@ -97,7 +97,7 @@ def advance(state: RegimeState, observed: Regime, confirm_cycles: int) -> Regime
     return state if new == (r, c, s) else state_from_codes(*new)
 
 
-def observe_rows(fs: FeatureStore, rows: slice, params: RegimeParams, allowed) -> np.ndarray:
+def observe_rows(fs: FeatureStore, rows: slice, params: RegimeParams, allowed: np.ndarray) -> np.ndarray:
     """(R,) int8 regime code (index into REGIMES) observed at each row."""
     symbols = fs.panel.symbols
     t_rows = fs.close[rows].shape[0]

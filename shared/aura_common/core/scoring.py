@@ -20,12 +20,16 @@ and the score adds the terms in the order above, one factor at a time. ``score_r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from aura_common.core.features import FeatureStore
 from aura_common.core.jit import kernel
 from aura_common.core.params import ScoringParams, ScreenParams
 from aura_common.core.voting import _COUNT_MAX, _rank_buffers, _rank_row
+
+ZCache = Callable[[str, int], np.ndarray]  # (factor kind, window) -> its z-scores, memoised by the caller
 
 _PW_BLOCK = 128  # NumPy's pairwise-summation block (PW_BLOCKSIZE)
 
@@ -34,7 +38,7 @@ _PW_BLOCK = 128  # NumPy's pairwise-summation block (PW_BLOCKSIZE)
 def _block_sum(a: np.ndarray, lo: int, n: int) -> float:
     """NumPy's pairwise-sum leaf: eight running sums, combined as a tree, then the remainder in order."""
     if n < 8:
-        res = 0.0
+        res: float = 0.0
         for i in range(lo, lo + n):
             res += a[i]
         return res
@@ -216,7 +220,7 @@ def factor_z(fs: FeatureStore, rows: slice, eligible: np.ndarray, kind: str, win
 
 
 def _sum_terms(fs: FeatureStore, rows: slice, eligible: np.ndarray, params: ScoringParams, screen: ScreenParams,
-               zcache) -> np.ndarray:
+               zcache: ZCache | None) -> np.ndarray:
     """0 + w_momentum * ((0 + z_ret_1 + ... + z_ret_k) / k) + w_volatility * z_vol + w_trend * z_trend +
     w_liquidity * z_liq, the terms with a zero weight left out, element by element in that order (the order of
     the NumPy sums before), one z-score at a time: without ``zcache`` each is dropped once added, so the whole
@@ -244,7 +248,7 @@ def _sum_terms(fs: FeatureStore, rows: slice, eligible: np.ndarray, params: Scor
 
 
 def score_rows(fs: FeatureStore, rows: slice, eligible: np.ndarray, params: ScoringParams,
-               screen: ScreenParams, zcache=None) -> np.ndarray:
+               screen: ScreenParams, zcache: ZCache | None = None) -> np.ndarray:
     """(R × N) composite score; NaN where the symbol is not eligible. ``zcache(kind, window)`` may memoise
     ``factor_z`` for a fixed eligibility (the sweep does)."""
     eligible = np.ascontiguousarray(eligible, dtype=np.bool_)
@@ -254,7 +258,7 @@ def score_rows(fs: FeatureStore, rows: slice, eligible: np.ndarray, params: Scor
 
 
 def score_rank_rows(fs: FeatureStore, rows: slice, eligible: np.ndarray, params: ScoringParams,
-                    screen: ScreenParams, zcache=None) -> tuple[np.ndarray, np.ndarray]:
+                    screen: ScreenParams, zcache: ZCache | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``score_rows`` and ``voting.rank_rows`` of that score (masked and ranked in one pass): (score, rank)."""
     eligible = np.ascontiguousarray(eligible, dtype=np.bool_)
     score = _sum_terms(fs, rows, eligible, params, screen, zcache)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def required_rows(start: int, train: int, test: int) -> int:
     return start + train + test
 
 
-def stitch(segments: Sequence[Sequence[float]], bases: Sequence[float], start_value: float = 1.0) -> np.ndarray:
+def stitch(segments: Sequence[npt.ArrayLike], bases: Sequence[float], start_value: float = 1.0) -> np.ndarray:
     """Chain equity segments into one curve.
 
     Segment ``k`` started with capital ``bases[k]``; it is rescaled so that it starts from where the curve

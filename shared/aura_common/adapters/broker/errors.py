@@ -11,7 +11,8 @@
     └── OutcomeUnknown          a SEND whose result never arrived (timeout, reset, 5xx, empty body):
                                 the order may exist; look it up by client order id before anything else
 
-Only idempotent calls are retried. ``translate(exc, sending=..., what=...)`` is the single mapping; ``sending`` says
+Only idempotent calls are retried. ``translate(exc, sending=..., what=...)`` is the single mapping: ``TABLE``, rows of
+(exception classes, error for a read, error for a send) walked in order; ``sending`` says
 whether the failed call could have created an order (then every network-level failure is OutcomeUnknown, not
 transient). An answer that cannot be parsed (an HTML page with status 200, a JSON document of the wrong shape: the
 parser's ``AttributeError``/``TypeError``/``KeyError``/``ValueError``) is a *malformed answer*: transient for a read,
@@ -19,6 +20,8 @@ unknown outcome for a send, with one line naming the endpoint (``what``) — nev
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import ccxt
 
@@ -71,38 +74,48 @@ def _message(exc: BaseException) -> str:
 MALFORMED = (AttributeError, TypeError, KeyError, IndexError, ValueError, ArithmeticError)
 
 
+class Rule(NamedTuple):
+    """One row of the table: an exception of one of ``catches`` (whose text contains ``containing``) becomes
+    ``on_read`` when the failed call was a read, ``on_send`` when it could have created an order."""
+
+    catches: tuple[type[BaseException], ...]
+    on_read: type[BrokerError]
+    on_send: type[BrokerError]
+    containing: str = ""
+
+
+# THE table, walked top to bottom: the first matching row wins, so subclasses come before their bases.
+TABLE: tuple[Rule, ...] = (
+    Rule((ccxt.OrderNotFound,), OrderNotFound, OrderNotFound),
+    Rule((ccxt.InvalidOrder,), DuplicateClientOrderId, DuplicateClientOrderId, containing="Duplicate order sent"),
+    Rule((ccxt.InsufficientFunds,), InsufficientBalance, InsufficientBalance),
+    Rule((ccxt.AuthenticationError, ccxt.NotSupported, ccxt.ArgumentsRequired), FatalBrokerError, FatalBrokerError),
+    # filters, notional, bad symbol, market closed: the venue refused it
+    Rule((ccxt.InvalidOrder, ccxt.BadRequest, ccxt.OperationRejected), Rejected, Rejected),
+    # -1021: rejected before processing; a resend with the same id is safe, but we still let the caller look it up
+    # first when sending (cheap, and keeps a single code path for sends).
+    Rule((ccxt.InvalidNonce,), TransientError, OutcomeUnknown),
+    # A 429/418 on a send is rejected before matching by Binance, yet "before" is not guaranteed by any document we
+    # have: treat a send as unknown (look it up), a read as rate limited.
+    Rule((ccxt.DDoSProtection, ccxt.RateLimitExceeded), RateLimited, OutcomeUnknown),
+    # timeouts, resets, refused connections, 5xx, -1000/-1001/-1007, non-JSON bodies
+    Rule((ccxt.NetworkError, ccxt.OperationFailed), TransientError, OutcomeUnknown),
+    # e.g. -1008 "server overloaded" arrives as a bare ExchangeError on non-Binance hostnames
+    Rule((ccxt.ExchangeError,), TransientError, OutcomeUnknown),
+    Rule((ConnectionError, TimeoutError, OSError), TransientError, OutcomeUnknown),
+)
+
+
 def translate(exc: BaseException, *, sending: bool, what: str = "") -> BrokerError:
-    """Map one third-party exception onto the hierarchy above. Order of checks matters (subclasses first)."""
+    """Map one third-party exception onto the hierarchy above: ours pass through, a malformed answer is named by its
+    endpoint, anything else takes the first matching row of ``TABLE`` (no row: a plain ``BrokerError``)."""
     if isinstance(exc, BrokerError):
         return exc
     if isinstance(exc, MALFORMED) and not isinstance(exc, ccxt.BaseError):
         msg = f"malformed answer from {what or 'the venue'} (not the JSON the API documents)"
         return OutcomeUnknown(msg) if sending else TransientError(msg)
     msg = f"{type(exc).__name__}: {_message(exc)}"
-    if isinstance(exc, ccxt.OrderNotFound):
-        return OrderNotFound(msg)
-    if isinstance(exc, ccxt.InvalidOrder) and "Duplicate order sent" in str(exc):
-        return DuplicateClientOrderId(msg)
-    if isinstance(exc, ccxt.InsufficientFunds):
-        return InsufficientBalance(msg)
-    if isinstance(exc, (ccxt.AuthenticationError, ccxt.NotSupported, ccxt.ArgumentsRequired)):
-        return FatalBrokerError(msg)
-    if isinstance(exc, (ccxt.InvalidOrder, ccxt.BadRequest, ccxt.OperationRejected)):
-        return Rejected(msg)  # filters, notional, bad symbol, market closed: the venue refused it
-    if isinstance(exc, ccxt.InvalidNonce):
-        # -1021: rejected before processing; a resend with the same id is safe, but we still let the caller
-        # look it up first when sending (cheap, and keeps a single code path for sends).
-        return OutcomeUnknown(msg) if sending else TransientError(msg)
-    if isinstance(exc, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)):
-        # A 429/418 on a send is rejected before matching by Binance, yet "before" is not guaranteed by any
-        # document we have: treat a send as unknown (look it up), a read as rate limited.
-        return OutcomeUnknown(msg) if sending else RateLimited(msg)
-    if isinstance(exc, (ccxt.NetworkError, ccxt.OperationFailed)):
-        # timeouts, resets, refused connections, 5xx, -1000/-1001/-1007, non-JSON bodies
-        return OutcomeUnknown(msg) if sending else TransientError(msg)
-    if isinstance(exc, ccxt.ExchangeError):
-        # e.g. -1008 "server overloaded" arrives as a bare ExchangeError on non-Binance hostnames
-        return OutcomeUnknown(msg) if sending else TransientError(msg)
-    if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
-        return OutcomeUnknown(msg) if sending else TransientError(msg)
+    for rule in TABLE:
+        if isinstance(exc, rule.catches) and rule.containing in str(exc):
+            return (rule.on_send if sending else rule.on_read)(msg)
     return BrokerError(msg)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from typing import cast
 from pathlib import Path
 
 from aura_common.adapters.broker.errors import DuplicateClientOrderId, InsufficientBalance, Rejected, TransientError
@@ -93,7 +94,8 @@ class PaperBroker:
         if open_dup:
             raise DuplicateClientOrderId(f"Duplicate order sent. ({request.client_order_id})")
         price = self.prices([request.symbol])[request.symbol]
-        ref = request.limit_price if request.order_type is OrderType.LIMIT else price
+        # a LIMIT request carries its limit price
+        ref = cast(Decimal, request.limit_price) if request.order_type is OrderType.LIMIT else price
         if request.quantity * ref < spec.min_notional:
             raise Rejected(f"Filter failure: NOTIONAL ({request.symbol} {request.quantity} x {ref})")
         now = self._clock.now_ms()
@@ -104,7 +106,7 @@ class PaperBroker:
                 " quote_filled, time_ms) VALUES (?,?,?,?,?,?,'NEW','0','0',?)",
                 (request.client_order_id, request.symbol, request.side.value, request.order_type.value,
                  str(request.quantity), str(request.limit_price) if request.limit_price else None, now))
-            order_id = cur.lastrowid
+            order_id = cast(int, cur.lastrowid)  # the row this INSERT wrote
             if request.order_type is OrderType.MARKET:
                 exec_price = price * (1 + self._slip) if request.side is Side.BUY else price * (1 - self._slip)
                 self._fill(order_id, spec, request.side, request.quantity, exec_price, now)

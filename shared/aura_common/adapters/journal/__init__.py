@@ -6,6 +6,7 @@
     MIGRATIONS / SCHEMA_VERSION     the ordered schema history                                schema.py
 """
 
+from aura_common.adapters.journal import records
 from aura_common.adapters.journal.errors import (
     JournalConflictError,
     JournalError,
@@ -15,30 +16,13 @@ from aura_common.adapters.journal.errors import (
     SnapshotMissingError,
 )
 from aura_common.adapters.journal.reader import JournalReader
-from aura_common.adapters.journal.records import (
-    ConfigVersion,
-    Cycle,
-    CycleStatus,
-    EquitySnapshot,
-    Event,
-    Fill,
-    Intent,
-    KillSwitch,
-    KillSwitchChange,
-    KillSwitchState,
-    Order,
-    Position,
-    PositionSnapshot,
-    SymbolCosts,
-)
+from aura_common.adapters.journal.records import *  # noqa: F403 - the record types, listed once in records.__all__
 from aura_common.adapters.journal.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from aura_common.adapters.journal.snapshots import latest_snapshot, snapshot_file
 from aura_common.adapters.journal.writer import Journal
 
 __all__ = [
-    "MIGRATIONS", "SCHEMA_VERSION", "ConfigVersion", "Cycle", "CycleStatus", "EquitySnapshot", "Event", "Fill",
-    "Intent", "Journal", "JournalConflictError", "JournalError", "JournalLockedError", "JournalReader",
-    "JournalSchemaError", "KillSwitch", "KillSwitchChange", "KillSwitchState", "Order", "Position",
-    "PositionSnapshot", "SnapshotError", "SnapshotMissingError", "SymbolCosts", "latest_snapshot", "migrate",
-    "snapshot_file",
+    "MIGRATIONS", "SCHEMA_VERSION", "Journal", "JournalConflictError", "JournalError", "JournalLockedError",
+    "JournalReader", "JournalSchemaError", "SnapshotError", "SnapshotMissingError", "latest_snapshot", "migrate",
+    "snapshot_file", *records.__all__,
 ]

@@ -160,7 +160,8 @@ def current_config_version(conn: sqlite3.Connection) -> ConfigVersion | None:
 def events(conn: sqlite3.Connection, tag: str | None = None, since_ms: int | None = None,
            limit: int = 1000) -> list[Event]:
     """The newest ``limit`` events (optionally of one tag / since a time), returned oldest first."""
-    where, args = [], []
+    where: list[str] = []
+    args: list[object] = []
     if tag is not None:
         where.append("tag = ?")
         args.append(tag)
@@ -179,7 +180,7 @@ def realised_costs(conn: sqlite3.Connection, since_ms: int | None = None) -> lis
     Slippage is signed so that a cost is positive: a buy above or a sell below the reference price.
     Fills without an intent or without a reference price count for fees but not for slippage.
     """
-    rows = conn.execute(f"""SELECT f.symbol, f.side, f.qty, f.price, f.fee, f.fee_asset, i.ref_price
+    rows = conn.execute("""SELECT f.symbol, f.side, f.qty, f.price, f.fee, f.fee_asset, i.ref_price
         FROM fills f LEFT JOIN intents i ON i.client_order_id = f.client_order_id
         WHERE f.venue_ms >= ? ORDER BY f.symbol, f.venue_ms, f.trade_id""",
                         (since_ms if since_ms is not None else -2**62,)).fetchall()

@@ -13,6 +13,11 @@ from typing import Any
 
 from aura_common.domain import OrderStatus, OrderType, Side
 
+__all__ = [  # the package re-exports exactly these (aura_common.adapters.journal)
+    "ConfigVersion", "Cycle", "CycleStatus", "EquitySnapshot", "Event", "Fill", "Intent", "KillSwitch",
+    "KillSwitchChange", "KillSwitchState", "Order", "Position", "PositionSnapshot", "SymbolCosts",
+]
+
 
 class CycleStatus(str, enum.Enum):
     RUNNING = "RUNNING"

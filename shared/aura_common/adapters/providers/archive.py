@@ -75,8 +75,8 @@ def parse_kline_csv(text: str) -> tuple[Candles, dict[str, int]]:
     if not rows:
         return Candles.empty(), rejects
     a = np.asarray(rows, dtype=np.float64)
-    t = np.asarray([r[0] for r in rows], dtype=np.int64)
-    return Candles.build(t, a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], a[:, 6], "archive"), rejects
+    times = np.asarray([r[0] for r in rows], dtype=np.int64)
+    return Candles.build(times, a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], a[:, 6], "archive"), rejects
 
 
 class ArchiveProvider:

@@ -1,6 +1,6 @@
 """CoinGecko fallback (plain HTTP): daily candles for symbols or ranges nobody else covers.
 
-Choice (documented in ARCHITECTURE.md): we use ``/coins/{id}/market_chart?vs_currency=usd&days=N&interval=daily``
+Choice (documented in docs/market-data.md): we use ``/coins/{id}/market_chart?vs_currency=usd&days=N&interval=daily``
 and not ``/coins/{id}/ohlc``. The ohlc endpoint stamps candles by **close** time and its candle size depends on
 ``days`` (4-day candles for 31+ days on the public plan, spec §7.4), so it cannot give honest daily candles. The
 daily market chart has one price point at 00:00 UTC per day. The candle of day D (open time D 00:00) is built as
@@ -36,8 +36,8 @@ def parse_market_chart(body: str, origin: str) -> tuple[Candles, dict[str, int]]
         doc = json.loads(body)
     except (json.JSONDecodeError, ValueError) as exc:
         snippet = body.strip()[:40].replace("\n", " ")
-        raise ProviderError("bad_response", f"{origin}: not JSON ({exc.msg} at {exc.pos}; starts {snippet!r})") \
-            from exc
+        detail = f"{exc.msg} at {exc.pos}"  # type: ignore[attr-defined]  # json.loads raises JSONDecodeError
+        raise ProviderError("bad_response", f"{origin}: not JSON ({detail}; starts {snippet!r})") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("prices"), list):
         what = "an error object" if isinstance(doc, dict) and ("error" in doc or "status" in doc) else "no prices"
         raise ProviderError("bad_response", f"{origin}: {what}")
@@ -88,6 +88,7 @@ class CoinGeckoProvider:
         try:
             resp = self.http.get(url, params={"vs_currency": "usd", "days": str(days), "interval": "daily"})
             origin = f"{url}?days={days}"
+            assert resp is not None  # without allow_404 a 404 raises
             candles, rejects = parse_market_chart(resp.text, origin)
             result.batches.append(Batch(origin, candles, rejects))
         except ProviderError as exc:

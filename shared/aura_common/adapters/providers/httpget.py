@@ -17,6 +17,7 @@ import threading
 import time
 
 import requests
+from requests import Response, Session  # the class has a `requests` property: these name the types
 
 from aura_common.adapters.clock import Clock
 from aura_common.adapters.providers.base import Breaker, ProviderError, RequestObserver, no_observer
@@ -44,7 +45,7 @@ class HttpGetter:
     def requests(self) -> int:
         return getattr(self._local, "requests", 0)
 
-    def _session(self) -> requests.Session:
+    def _session(self) -> Session:
         s = getattr(self._local, "session", None)
         if s is None:
             s = self._local.session = requests.Session()
@@ -60,7 +61,7 @@ class HttpGetter:
                 now = self.clock.now_ms()
             self._last_ms = now
 
-    def get(self, url: str, params: dict | None = None, allow_404: bool = False) -> requests.Response | None:
+    def get(self, url: str, params: dict | None = None, allow_404: bool = False) -> Response | None:
         """The response (status 200), None for a 404 when ``allow_404``; otherwise ProviderError naming the URL."""
         self.breaker.check(url)
         try:
@@ -71,7 +72,7 @@ class HttpGetter:
         self.breaker.success()
         return resp
 
-    def _get(self, url: str, params: dict | None, allow_404: bool) -> requests.Response | None:
+    def _get(self, url: str, params: dict | None, allow_404: bool) -> Response | None:
         delay = self.backoff
         for attempt in range(self.max_retries + 1):
             self._pace()

@@ -27,7 +27,7 @@ gates (``gates.GateRunner``) and turns the arrays into a ``BacktestResult``. The
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -83,7 +83,8 @@ class BacktestResult:
 
     def __init__(self, times_ms: np.ndarray, equity: np.ndarray, exposure: np.ndarray, metrics: Mapping[str, float],
                  final_cash: float, final_positions: Mapping[str, float], gate_calls: Mapping[str, int],
-                 build_trades, build_events, regime_codes: np.ndarray, plan_hashes: tuple[str, ...] = (),
+                 build_trades: Callable[[], tuple[Trade, ...]], build_events: Callable[[], tuple[GateEvent, ...]],
+                 regime_codes: np.ndarray, plan_hashes: tuple[str, ...] = (),
                  plan_inputs: tuple[tuple[dict[str, float], RegimeState], ...] = ()) -> None:
         self.times_ms, self.equity, self.exposure = times_ms, equity, exposure  # (D,) decision times, marks, invested
         self.metrics, self.final_cash, self.final_positions = metrics, final_cash, final_positions
@@ -272,13 +273,15 @@ _SIDES = ("SELL", "BUY")  # loop.SELL, loop.BUY
 _WHY = {"stop_loss": lp.WHY_STOP, "take_profit": lp.WHY_TAKE}
 
 
-def _orders(symbols, cols, sides, notionals, forced) -> list[tuple[str, Side, float, bool]]:
+def _orders(symbols: Sequence[str], cols: np.ndarray, sides: np.ndarray, notionals: np.ndarray,
+            forced: np.ndarray) -> list[tuple[str, Side, float, bool]]:
     return [(symbols[j], Side.SELL if side == lp.SELL else Side.BUY, x, bool(f))
             for j, side, x, f in zip(cols.tolist(), sides.tolist(), notionals.tolist(), forced.tolist())]
 
 
-def _replay_plans(sig: Signals, params: StrategyParams, symbols, lo: int, rec_w: np.ndarray, rec_tgt: np.ndarray,
-                  rec_state: np.ndarray):
+def _replay_plans(sig: Signals, params: StrategyParams, symbols: Sequence[str], lo: int, rec_w: np.ndarray,
+                  rec_tgt: np.ndarray, rec_state: np.ndarray,
+                  ) -> tuple[tuple[str, ...], tuple[tuple[dict[str, float], RegimeState], ...]]:
     """Each day's plan by ``plan_at`` (the trader's function) from the loop's inputs; its targets must be the ones
     the compiled loop used, or the run is not the trader's strategy and this raises."""
     hashes, inputs = [], []

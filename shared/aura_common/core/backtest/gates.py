@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from aura_common.core.params import RiskParams
 from aura_common.core.risk import (
     GateDecision,
+    GateResult,
     KillSwitchState,
     TradeEstimate,
     cooldown_ends_ms,
@@ -91,8 +92,10 @@ class GateRunner:
         keep = {(k.symbol, k.side) for k in kept}
         return [(o[0], o[1]) in keep for o in orders]
 
-    def _cost_benefit(self, orders, benefit_bps, equity, fee_bps, slippage_bps):
-        estimates = [TradeEstimate(s, side, round(n, 8), f) for s, side, n, f in orders]
+    def _cost_benefit(self, orders: Sequence[Order], benefit_bps: float, equity: float, fee_bps: float,
+                      slippage_bps: float) -> tuple[GateResult, tuple[TradeEstimate, ...]]:
+        # a float notional: TradeEstimate converts it to Decimal (the one conversion, as_decimal)
+        estimates = [TradeEstimate(s, side, round(n, 8), f) for s, side, n, f in orders]  # type: ignore[arg-type]
         return cost_benefit(estimates, benefit_bps, equity, self.params, fee_bps, slippage_bps)
 
     # --- reasons of the DENYs the compiled loop decided (asked of the real gate when read) ---

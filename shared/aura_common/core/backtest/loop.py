@@ -1,7 +1,7 @@
 """The backtester's day loop, compiled: book marking, gate screens, the plan step, orders and fills.
 
 One kernel, ``run_days``, replays days ``lo..hi-1`` as ``engine.py`` describes. It calls the trader's own
-compiled decision steps (``regime.advance_codes``, ``planning.pick_weights``, ``risk.benefit_bps``), so the
+compiled decision steps (``regime.advance_codes``, ``weights.pick_weights``, ``risk.benefit_bps``), so the
 plan of every day is the trader's plan (``record_plans`` re-derives each one with ``decide.plan_at`` and checks
 it). The risk gates themselves compute in Decimal and explain themselves in sentences, so they stay in Python:
 the kernel decides a gate only where its outcome is certain, and otherwise *suspends* — it returns a request
@@ -29,7 +29,7 @@ import numpy as np
 
 from aura_common.core.backtest.costs import floor_qty, placeable
 from aura_common.core.jit import kernel
-from aura_common.core.planning import pick_weights
+from aura_common.core.weights import pick_weights
 from aura_common.core.regime import advance_codes
 from aura_common.core.risk.cost_benefit import benefit_bps
 
@@ -67,8 +67,12 @@ REL = 1e-9  # relative distance from a gate's threshold beyond which its outcome
 
 
 @kernel
-def run_days(close_t, score, floor, selected, observed, dec_ms, lots, pi, pf, ist, fst, book, forced, o_i, o_f,
-             out_f, out_reg, tr_i, tr_f, ev_i, ev_f, ol_i, ol_f, rec_w, rec_tgt, rec_state) -> int:
+def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected: np.ndarray, observed: np.ndarray,
+             dec_ms: np.ndarray, lots: np.ndarray, pi: np.ndarray, pf: np.ndarray, ist: np.ndarray,
+             fst: np.ndarray, book: np.ndarray, forced: np.ndarray, o_i: np.ndarray, o_f: np.ndarray,
+             out_f: np.ndarray, out_reg: np.ndarray, tr_i: np.ndarray, tr_f: np.ndarray, ev_i: np.ndarray,
+             ev_f: np.ndarray, ol_i: np.ndarray, ol_f: np.ndarray, rec_w: np.ndarray, rec_tgt: np.ndarray,
+             rec_state: np.ndarray) -> int:
     n = close_t.shape[0]
     lo, hi, sig_lo = pi[K_LO], pi[K_HI], pi[K_SIG_LO]
     screen = pi[K_SCREEN] != 0
@@ -243,12 +247,12 @@ def run_days(close_t, score, floor, selected, observed, dec_ms, lots, pi, pf, is
                         decided = True
                         k = ist[I_NEV]
                         start = ist[I_NOL]
-                        for q in range(no):  # the orders, for the gate's explanation
-                            ol_i[start + q, 0], ol_i[start + q, 1] = o_i[q, O_COL], o_i[q, O_SIDE]
-                            ol_i[start + q, 2] = o_i[q, O_FORCED]
-                            ol_f[start + q] = o_f[q]
-                            if o_i[q, O_FORCED] == 0:
-                                o_i[q, O_KEEP] = 0
+                        for u in range(no):  # the orders, for the gate's explanation
+                            ol_i[start + u, 0], ol_i[start + u, 1] = o_i[u, O_COL], o_i[u, O_SIDE]
+                            ol_i[start + u, 2] = o_i[u, O_FORCED]
+                            ol_f[start + u] = o_f[u]
+                            if o_i[u, O_FORCED] == 0:
+                                o_i[u, O_KEEP] = 0
                         ev_i[k, 0], ev_i[k, 1], ev_i[k, 2], ev_i[k, 3] = d, P_PLAN, -1, EV_CB
                         ev_i[k, 4], ev_i[k, 5] = start, no
                         ev_f[k, 0], ev_f[k, 1] = benefit, equity

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
+from typing import Any
 
 from aura_common.core.backtest.engine import BacktestConfig, BacktestResult, _simulate
 from aura_common.core.decide import Signals, signal_rows
@@ -32,7 +33,7 @@ class Sweep:
         self.allowed = allowed_columns(fs.panel.symbols, cfg.exclusions)
         self.max_signals = max_signals
         self._signals: OrderedDict[Hashable, Signals] = OrderedDict()
-        self._memo: dict = {}  # eligibility, factor z-scores, score + ranks, observed regime (signal_rows)
+        self._memo: dict[Hashable, Any] = {}  # eligibility, factor z-scores, score + ranks, observed regime (signal_rows)
         self.max_memo = 48
         self.signal_builds = 0
 

@@ -7,7 +7,7 @@ A rebalance goes ahead only when its expected benefit exceeds its estimated cost
 
 All figures are bps of equity. Costs are estimates, so they are computed in Decimal and reported as floats.
 
-*Expected benefit* (the decision documented in ARCHITECTURE.md): the caller estimates it with
+*Expected benefit* (the decision documented in docs/risk.md): the caller estimates it with
 ``rebalance_benefit_bps`` from the improvement of the portfolio's weight-averaged composite score,
 
     benefit_bps = cost_benefit_bps_per_score * (sum_i target_w_i * s_i  -  sum_i current_w_i * s_i)

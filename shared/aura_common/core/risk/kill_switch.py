@@ -1,6 +1,6 @@
 """Gate 1: the kill switch on rolling drawdown.
 
-``kill_switch(equity_curve, state, params, now_ms)`` is pure. Definitions (documented in ARCHITECTURE.md):
+``kill_switch(equity_curve, state, params, now_ms)`` is pure. Definitions (documented in docs/risk.md):
 
 - The curve is ``(time_ms, equity)`` points sorted by time (equity as Decimal, int or float; compared in Decimal).
   Only *accepted* equity belongs in it: the sync guard keeps implausible reads out, so a glitch never trips it.

@@ -14,10 +14,10 @@ from aura_common.adapters.journal import JournalReader, SnapshotError
 from aura_common.config import load_config
 from aura_common.config.loader import config_hash, load_strategy
 
-from .running import (
-    AURA, REPO, SIM_KEY, SIM_SECRET, edit_strategy, free_port, http_get, metric, scrape, start_sim, start_trader,
-    wait_until, write_market_cache, write_trader_config,
-)
+from harness.caches import write_market_cache
+from harness.processes import AURA, REPO, free_port, http_get, wait_until
+from harness.simulator import start_sim
+from harness.trader import SIM_KEY, SIM_SECRET, edit_strategy, metric, scrape, start_trader, write_running_config
 
 pytestmark = pytest.mark.slow
 
@@ -25,9 +25,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def system(tmp_path):
     market = write_market_cache(tmp_path / "data")
-    sim = start_sim(tmp_path, market)
+    sim = start_sim(tmp_path, market.data_dir, market.start_ms, speed="1", log_level=None)
     port = free_port()
-    cfg = write_trader_config(tmp_path, sim.url, market, port, strategy_changes={"risk.sync_guard_confirm_reads": 3})
+    cfg = write_running_config(tmp_path, sim.url, market, port, strategy_changes={"risk.sync_guard_confirm_reads": 3})
     trader = start_trader(cfg, tmp_path / "trader.log")
     try:
         wait_until("the trader's first risk tick", lambda: trader.lines("RISK_TICK") or
@@ -37,7 +37,7 @@ def system(tmp_path):
                               strategy=tmp_path / "strategy.yaml", snapshots=tmp_path / "snapshots")
     finally:
         trader.stop()
-        sim.proc.stop()
+        sim.stop()
 
 
 def snapshot(system, fn):
@@ -149,7 +149,7 @@ def test_sync_guard_drawdown_and_reset_while_the_trader_runs(system):
     wait_until("two accepted ticks", lambda: sum(t["sync"] == "accepted" for t in s.trader.lines("RISK_TICK")) >= 2)
 
     # 1. the simulator answers four account reads with no balances: transient, never a trip
-    s.sim.admin("/admin/faults", {"faults": [{"kind": "empty_balances", "endpoint": "/api/v3/account", "count": 4}]})
+    s.sim.post("/admin/faults", {"faults": [{"kind": "empty_balances", "endpoint": "/api/v3/account", "count": 4}]})
     wait_until("the fault to be used up", lambda: json.loads(http_get(s.sim.url + "/admin/faults")[1])[
         "faults"][0]["fired"] == 4, timeout=60)
     n = len(s.trader.lines("RISK_TICK"))
@@ -169,7 +169,7 @@ def test_sync_guard_drawdown_and_reset_while_the_trader_runs(system):
     # 2. a real loss: half of every balance disappears. K=3 consistent syncs, spread over at least
     # sync_guard_confirm_min_seconds of host time, accept it; the switch trips.
     balances = json.loads(http_get(s.sim.url + "/admin/balances")[1])["balances"]
-    s.sim.admin("/admin/balances", {a: str(float(b["free"]) / 2) for a, b in balances.items()})
+    s.sim.post("/admin/balances", {a: str(float(b["free"]) / 2) for a, b in balances.items()})
     wait_until("the kill switch", lambda: metric(scrape(s.port), "aura_kill_switch_active") == 1, timeout=60)
     accepts = [g for g in s.trader.lines("SYNC_GUARD") if g["action"] == "accept"]
     assert len(accepts) == 1 and accepts[0]["reason"] == "equity_jump" and int(accepts[0]["consecutive"]) >= 3
@@ -199,9 +199,10 @@ def test_a_replayed_price_crash_trips_the_switch_in_a_running_trader(tmp_path):
     held = market.symbols[-1]
     price = float(market.panel.close[380, -1])
     qty = round(9_000 / price, 4)
-    sim = start_sim(tmp_path, market, balances=f"USDT=1000,{held[:-4]}={qty}")
+    sim = start_sim(tmp_path, market.data_dir, market.start_ms, speed="1", log_level=None,
+                    balances=f"USDT=1000,{held[:-4]}={qty}")
     port = free_port()
-    cfg = write_trader_config(tmp_path, sim.url, market, port, universe=list(market.symbols[:-1]),
+    cfg = write_running_config(tmp_path, sim.url, market, port, universe=list(market.symbols[:-1]),
                               strategy_changes={"risk.sync_guard_confirm_reads": 3,
                                                 # exactly K syncs here (the spread is shown in the test above)
                                                 "risk.sync_guard_confirm_min_seconds": 0.0,
@@ -214,7 +215,7 @@ def test_a_replayed_price_crash_trips_the_switch_in_a_running_trader(tmp_path):
         before = float(trader.lines("RISK_TICK")[-1]["equity"])
         assert metric(scrape(port), "aura_kill_switch_active") == 0
 
-        sim.admin("/admin/clock", {"set_ms": market.start_ms + 10 * 86_400_000 + 3_600_000})  # day 390, 01:20
+        sim.post("/admin/clock", {"set_ms": market.start_ms + 10 * 86_400_000 + 3_600_000})  # day 390, 01:20
         wait_until("the kill switch", lambda: metric(scrape(port), "aura_kill_switch_active") == 1, timeout=90)
         guard = trader.lines("SYNC_GUARD")
         assert {g["reason"] for g in guard} == {"equity_jump"}
@@ -233,4 +234,4 @@ def test_a_replayed_price_crash_trips_the_switch_in_a_running_trader(tmp_path):
         assert [c.action for c in hist] == ["trip"] and "threshold" in hist[0].reason
     finally:
         trader.stop()
-        sim.proc.stop()
+        sim.stop()

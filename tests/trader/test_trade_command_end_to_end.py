@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from trader_harness import journal_rows_ro  # noqa: E402
+from harness.journal import journal_rows_ro
 
 
 def test_live_mode_without_confirmation_refuses_to_start(trader_env):
@@ -77,7 +75,7 @@ print(json.dumps({"plan": p.plan.hash, "intents": [[i.client_order_id, i.symbol,
 
 
 def test_same_inputs_give_the_same_intents_and_ids_in_two_processes(trader_env, cache):
-    from trader_harness import DAY, FIRST_TRADE_DAY, START
+    from harness.caches import DAY, FIRST_TRADE_DAY, START
     data_dir, _ = cache
     args = [sys.executable, "-c", _DETERMINISM, str(data_dir), str(trader_env.tmp / "strategy.yaml"),
             str(START + FIRST_TRADE_DAY * DAY)]
@@ -96,22 +94,14 @@ def test_the_loop_follows_an_accelerated_simulator_through_simulated_days(tmp_pa
 
     import requests
     import yaml
-    from trader_harness import DAY, FIRST_TRADE_DAY, START, Sim, TraderEnv, aura, free_port, write_trader_config
+    from harness.caches import DAY, FIRST_TRADE_DAY, START
+    from harness.processes import aura, free_port
+    from harness.simulator import start_sim
+    from harness.trader import TraderEnv, write_trader_config
 
     data_dir, symbols = cache
-    port = free_port()
-    log = open(tmp_path / "sim.log", "wb")
-    proc = subprocess.Popen(aura("exchange-sim", "--port", str(port), "--data-dir", str(data_dir), "--speed", "43200",
-                                 "--start", str(START + FIRST_TRADE_DAY * DAY + 20 * 60_000), "--weight-limit", "0"),
-                            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    sim = Sim(f"http://127.0.0.1:{port}", proc, tmp_path / "sim.log")
+    sim = start_sim(tmp_path, data_dir, START + FIRST_TRADE_DAY * DAY + 20 * 60_000, speed="43200", log_level=None)
     try:
-        for _ in range(200):
-            try:
-                sim.get("/health")
-                break
-            except Exception:  # noqa: BLE001 - not up yet
-                time.sleep(0.1)
         cfg = write_trader_config(tmp_path, data_dir, sim.url, symbols)
         raw = yaml.safe_load(cfg.read_text())
         raw["schedules"]["tick_seconds"] = 3600  # one simulated hour: 1/12 s of wall time at this speed
@@ -147,7 +137,7 @@ def test_the_loop_follows_an_accelerated_simulator_through_simulated_days(tmp_pa
 
 
 def test_a_failed_reconciliation_refuses_to_trade_and_says_why(trader_env):
-    from trader_harness import DAY
+    from harness.caches import DAY
     assert trader_env.trade().returncode == 0
     held = {o["symbol"][:-4] for o in trader_env.sim.orders()}
     asset = sorted(held)[0]
@@ -163,7 +153,7 @@ def test_a_failed_reconciliation_refuses_to_trade_and_says_why(trader_env):
 
 def test_stop_loss_and_take_profit_exits_are_executed_once_in_the_day_s_risk_cycle(trader_env):
     import yaml
-    from trader_harness import STRATEGY
+    from harness.trader import STRATEGY
 
     from aura_common.config.loader import parse_strategy, strategy_to_dict
     assert trader_env.trade().returncode == 0
@@ -187,7 +177,7 @@ def test_stop_loss_and_take_profit_exits_are_executed_once_in_the_day_s_risk_cyc
 
 def test_a_cycle_left_unfinished_is_superseded_next_day_without_sending_its_leftovers(trader_env):
     import signal
-    from trader_harness import DAY
+    from harness.caches import DAY
     killed = trader_env.trade(AURA_CRASH_AT="order_sent:2")  # 1st order done, 2nd at the venue, the rest PENDING
     assert killed.returncode == -signal.SIGKILL
     trader_env.sim.step(DAY)  # the trader stays down until the next day's rebalance is due

@@ -1,5 +1,5 @@
-"""The crash campaign's driver and its invariants, shared by the bounded test (tests/trader/test_crash_campaign.py)
-and the long run (bench/trader/crash_campaign.py).
+"""The crash and fault campaigns' driver and their invariants, shared by the bounded tests
+(tests/trader/test_crash_campaign.py, test_fault_campaign.py) and the long run (bench/trader/crash_campaign.py).
 
 A day: the stepped simulator sits just after the day's rebalance time; the REAL `aura trade --once` process runs,
 is SIGKILLed at the chosen crash points (AURA_CRASH_AT), restarted, ... until a run finishes cleanly; then the
@@ -9,11 +9,12 @@ invariants are checked from the simulator's ledger and orders (admin API) and th
 from __future__ import annotations
 
 import signal
-import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+
+from harness.journal import journal_rows_ro
 
 D0 = Decimal(0)
 
@@ -51,16 +52,8 @@ def run_day(env, crash_plan: list[str], stats: CampaignStats, max_clean_runs: in
 
 
 def cycle_status(journal: Path, latest: bool = True) -> str | None:
-    rows = _q(journal, "SELECT status FROM cycles WHERE cycle_key NOT LIKE 'risk-%' ORDER BY cycle_key DESC LIMIT 1")
+    rows = journal_rows_ro(journal, "SELECT status FROM cycles WHERE cycle_key NOT LIKE 'risk-%' ORDER BY cycle_key DESC LIMIT 1")
     return rows[0][0] if rows else None
-
-
-def _q(journal: Path, sql: str, args=()) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 def double_fills_and_lost_orders(env) -> tuple[dict, list]:
@@ -68,7 +61,7 @@ def double_fills_and_lost_orders(env) -> tuple[dict, list]:
     venue orders the journal does not know (or knows otherwise)."""
     venue = env.sim.orders()
     filled = Counter(o["clientOrderId"] for o in venue if Decimal(o["executedQty"]) > 0)
-    journal = dict(_q(env.journal, "SELECT client_order_id, exchange_order_id FROM orders"))
+    journal = dict(journal_rows_ro(env.journal, "SELECT client_order_id, exchange_order_id FROM orders"))
     lost = [o["clientOrderId"] for o in venue if journal.get(o["clientOrderId"]) != str(o["orderId"])]
     return {c: n for c, n in filled.items() if n > 1}, lost
 
@@ -85,8 +78,8 @@ def check_invariants(env, initial: dict[str, Decimal], expected_days: int) -> di
     dup = {c: n for c, n in per_cid.items() if n > 1}
     assert not dup, f"client order ids with more than one exchange order: {dup}"
 
-    intents = {r[0]: r for r in _q(journal, "SELECT client_order_id, cycle_key, symbol, side, qty FROM intents")}
-    jorders = {r[0]: r for r in _q(journal, "SELECT client_order_id, status, exchange_order_id, filled_qty "
+    intents = {r[0]: r for r in journal_rows_ro(journal, "SELECT client_order_id, cycle_key, symbol, side, qty FROM intents")}
+    jorders = {r[0]: r for r in journal_rows_ro(journal, "SELECT client_order_id, status, exchange_order_id, filled_qty "
                                             "FROM orders")}
     # 2. the journal knows every order on the venue, and agrees with it
     for o in venue_orders:
@@ -105,12 +98,12 @@ def check_invariants(env, initial: dict[str, Decimal], expected_days: int) -> di
     venue_fills = {(o["symbol"], str(f["tradeId"])): (o["clientOrderId"], Decimal(f["qty"]))
                    for o in venue_orders for f in o["fills"]}
     jfills = {(r[0], r[1]): (r[2], Decimal(r[3])) for r in
-              _q(journal, "SELECT symbol, trade_id, client_order_id, qty FROM fills")}
+              journal_rows_ro(journal, "SELECT symbol, trade_id, client_order_id, qty FROM fills")}
     assert jfills == venue_fills, (f"fills differ: journal-only {sorted(set(jfills) - set(venue_fills))[:5]}, "
                                    f"venue-only {sorted(set(venue_fills) - set(jfills))[:5]}")
     # 4. positions and cash: initial balances + the journal's fills == the venue's balances == the ledger's sums
     derived: dict[str, Decimal] = defaultdict(lambda: D0, initial)
-    rows = _q(journal, "SELECT symbol, side, qty, price, fee, fee_asset FROM fills")
+    rows = journal_rows_ro(journal, "SELECT symbol, side, qty, price, fee, fee_asset FROM fills")
     for symbol, side, qty, price, fee, fee_asset in rows:
         base, quote = symbol[:-4], symbol[-4:]
         q, notional = Decimal(qty), Decimal(qty) * Decimal(price)
@@ -126,7 +119,7 @@ def check_invariants(env, initial: dict[str, Decimal], expected_days: int) -> di
         assert abs(derived[asset] - have) <= Decimal("1e-8"), f"{asset}: journal-derived {derived[asset]} != venue {have}"
         assert ledger_sum[asset] == have, f"{asset}: ledger sum {ledger_sum[asset]} != balance {have}"
     # 5. no cycle's work lost or done twice: every rebalance day finished once, its orders settled
-    cycles = _q(journal, "SELECT cycle_key, status, attempts FROM cycles WHERE cycle_key NOT LIKE 'risk-%'")
+    cycles = journal_rows_ro(journal, "SELECT cycle_key, status, attempts FROM cycles WHERE cycle_key NOT LIKE 'risk-%'")
     assert len(cycles) == expected_days, f"{len(cycles)} rebalance cycles for {expected_days} days: {cycles}"
     for key, status, _ in cycles:
         assert status in ("DONE", "SKIPPED"), f"cycle {key} is {status}"
@@ -167,14 +160,14 @@ def hostile_day_faults(day: int, seed: int = 0) -> list[dict]:
 def hostile_invariants(env) -> dict:
     """Beyond check_invariants: no kill-switch trip (the market never fell that far: any trip is a phantom), no
     sell dropped on a balance read, no absurd price recorded without its flag."""
-    trips = _q(env.journal, "SELECT action, reason FROM kill_switch_history")
+    trips = journal_rows_ro(env.journal, "SELECT action, reason FROM kill_switch_history")
     assert trips == [], f"phantom kill-switch trips: {trips}"
-    dropped = _q(env.journal, "SELECT o.client_order_id, o.reason FROM orders o JOIN intents i USING (client_order_id) "
+    dropped = journal_rows_ro(env.journal, "SELECT o.client_order_id, o.reason FROM orders o JOIN intents i USING (client_order_id) "
                               "WHERE i.side = 'SELL' AND o.status = 'SKIPPED' AND o.reason LIKE 'free %'")
     assert dropped == [], f"sells dropped on a balance read: {dropped}"
     prices = {o["symbol"]: Decimal(o["fills"][0]["price"]) for o in env.sim.orders() if o["fills"]}
-    flagged = {r[0] for r in _q(env.journal, "SELECT fields FROM events WHERE tag = 'FILL_IMPLAUSIBLE'")}
-    for symbol, price in _q(env.journal, "SELECT symbol, price FROM fills"):
+    flagged = {r[0] for r in journal_rows_ro(env.journal, "SELECT fields FROM events WHERE tag = 'FILL_IMPLAUSIBLE'")}
+    for symbol, price in journal_rows_ro(env.journal, "SELECT symbol, price FROM fills"):
         ref = prices.get(symbol)
         if ref is not None and Decimal(price) > ref * 1000:
             assert any(symbol in f for f in flagged), f"absurd {symbol} fill {price} recorded without a flag"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aura_common.core.params import PortfolioParams, VotingParams
-from aura_common.core.planning import plan_weights
+from aura_common.core.weights import plan_weights
 from aura_common.core.regime import Regime, RegimeState, advance
 from aura_common.core.voting import rank_rows, select_rows, vote_rows
 

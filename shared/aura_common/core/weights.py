@@ -34,7 +34,7 @@ def exact_sum(values: np.ndarray) -> float:
             y = partials[k]
             if abs(x) < abs(y):
                 x, y = y, x
-            hi = x + y
+            hi: float = x + y
             lo = y - (hi - x)
             if lo != 0.0:
                 partials[i] = lo
@@ -107,8 +107,9 @@ def pick_weights(scores: np.ndarray, current: np.ndarray, exposure: float, equal
 
 
 def raw_weights(scores: Sequence[float], exposure: float, params: PortfolioParams) -> list[float]:
-    return raw_weights_kernel(np.asarray(scores, dtype=np.float64), float(exposure), params.weighting == "equal",
-                              float(params.max_weight)).tolist()
+    weights: list[float] = raw_weights_kernel(np.asarray(scores, dtype=np.float64), float(exposure),
+                                              params.weighting == "equal", float(params.max_weight)).tolist()
+    return weights
 
 
 def plan_weights(picks: Sequence[tuple[str, float]], exposure: float, holdings: Mapping[str, float],
