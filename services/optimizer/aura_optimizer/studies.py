@@ -5,7 +5,12 @@ machine: WAL journal (readers never block the writer), ``synchronous=NORMAL`` (n
 may lose the last trials, never corrupt the file; a lost trial is simply run again on resume) and a 60 s busy
 timeout, so that concurrent workers queue for the write lock instead of failing. A worker that still hits
 ``database is locked`` retries its step (bounded). Across machines, use a server database
-(``postgresql://...``) that every optimizer container can reach.
+(``postgresql://...``) that every optimizer container can reach: its connections are checked before use
+(``pool_pre_ping``), and a step that fails because the server is unreachable (restarting, failing over, a dropped
+connection: SQLSTATE class 08 or 57P, or no SQLSTATE at all) is retried with back-off for up to
+``RECONNECT_SECONDS``, one ``[OPTIMIZE_STORAGE]`` line when the server goes away and one when it is back. A
+refused password or a missing database is not retried. Each finished trial is one transaction, so a worker that
+dies (SIGKILL, OOM, a lost machine) leaves nothing half-written: its unfinished trial is simply never stored.
 
 Speed (``run_study``): TPE samples on an in-memory mirror of the study, and each finished trial is written to
 the shared storage in one small transaction, its parameters in one user attribute ``p`` (Optuna's RDB storage
@@ -22,6 +27,7 @@ the crash is drawn again, identically). Normally each fold's study is searched b
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -33,14 +39,21 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from aura_common.adapters.logs import event, redact
+from aura_common.core.redaction import redact_url_credentials
+
 from aura_optimizer import stop
 
+log = logging.getLogger("aura.optimize")
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 SQLITE_TIMEOUT_S = 60.0
 LOCK_RETRIES = 20
 SYNC_SECONDS = 1.0
-
-
+RECONNECT_SECONDS = float(os.environ.get("AURA_OPTIMIZER_RECONNECT_SECONDS", "300"))
+CONNECT_TIMEOUT_S = 10
+# a connection the server refuses for good (waiting does not help): libpq's wording, stable across versions
+REFUSALS = ("authentication failed", "does not exist", "no pg_hba.conf entry", "permission denied",
+            "password supplied", "no password", "invalid", "SSL is not enabled")
 
 def quiet_optuna() -> None:
     """Optuna's own per-trial lines are noise next to ours; entry points call this after configuring logging."""
@@ -87,10 +100,48 @@ def storage_problem(url: str) -> str | None:
     return None
 
 
+class StorageError(RuntimeError):
+    """The study storage cannot be opened (refused password, missing database, server gone for too long)."""
+
+
+def describe(exc: BaseException) -> str:
+    """The driver's own words for a database error, on one line, without any password."""
+    from sqlalchemy import exc as sa_exc
+    inner = next((e.orig for e in _chain(exc) if isinstance(e, sa_exc.DBAPIError) and e.orig is not None), exc)
+    lines = [ln.strip() for ln in str(inner).splitlines() if ln.strip()]
+    return redact(f"{type(inner).__name__}: {'; '.join(lines)[:400]}")
+
+
+def with_password(url: str, password: str | None) -> str:
+    """``url`` with ``password`` filled in when the URL names a user but no password (the password comes from a
+    secret file, never from a config file or a command line that ``ps`` shows)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if not password or u.password is not None or not u.username:
+        return url
+    return u.set(password=password).render_as_string(hide_password=False)
+
+
+def url_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password
+    except Exception:  # not a URL: storage_problem says so
+        return None
+
+
 def make_storage(url: str) -> optuna.storages.RDBStorage:
     file = _sqlite_file(url)
-    if file is None:
-        return optuna.storages.RDBStorage(url)
+    if file is None:  # a server: drop dead pooled connections (a restarted server) before using them
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if url.startswith("postgresql"):
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "aura-optimizer"}
+        try:
+            return retry_storage(lambda: optuna.storages.RDBStorage(url, engine_kwargs=kwargs), url)
+        except Exception as exc:
+            raise StorageError(f"storage {redact_url_credentials(url)}: {describe(exc)}") from None
     file.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(file, timeout=SQLITE_TIMEOUT_S)
     try:
@@ -121,27 +172,76 @@ def _locked(exc: Exception) -> bool:
     return "database is locked" in str(exc) or "database is busy" in str(exc)
 
 
-def retry_locked(fn: Callable[[], Any]) -> Any:
-    """Run ``fn``; on SQLite lock contention retry with a growing pause (bounded)."""
-    for attempt in range(LOCK_RETRIES):
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The database server cannot be reached or dropped the connection (worth waiting for), as opposed to an
+    error that waiting does not fix (a refused password, a missing database, a bad statement)."""
+    from sqlalchemy import exc as sa_exc
+    for e in _chain(exc):
+        if isinstance(e, sa_exc.DisconnectionError):
+            return True
+        if isinstance(e, sa_exc.DBAPIError):
+            if e.connection_invalidated:
+                return True
+            if isinstance(e, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+                if _locked(e):
+                    return False
+                code = getattr(e.orig, "sqlstate", None)
+                if code is None:  # a failed connection attempt: the server's refusal comes as text only
+                    return not any(s in str(e.orig) for s in REFUSALS)
+                return code.startswith(("08", "57P"))
+    return False
+
+
+def retry_storage(fn: Callable[[], Any], url: str | None = None) -> Any:
+    """Run ``fn``; on SQLite lock contention retry with a growing pause (bounded, ``LOCK_RETRIES``); while a
+    database server is unreachable, retry for up to ``RECONNECT_SECONDS`` (pool_pre_ping replaces the dead
+    connections). A requested stop still ends the wait."""
+    attempt, down_since = 0, None
+    while True:
         try:
-            return fn()
+            out = fn()
         except Exception as exc:  # sqlalchemy.exc.OperationalError, wrapped variously by optuna
-            if not _locked(exc) or attempt == LOCK_RETRIES - 1:
+            if _locked(exc) and attempt < LOCK_RETRIES - 1:
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))
+                attempt += 1
+                continue
+            if not unreachable(exc):
                 raise
-            time.sleep(min(0.05 * 2 ** attempt, 2.0))
-    raise AssertionError("unreachable")
+            now = time.monotonic()
+            if down_since is None:
+                down_since = now
+                where = {"storage": redact_url_credentials(url)} if url else {}
+                event(log, "OPTIMIZE_STORAGE", state="unreachable", **where, worker=worker_id(),
+                      error=type(exc).__name__, retry_for_s=int(RECONNECT_SECONDS))
+            if now - down_since >= RECONNECT_SECONDS:
+                raise
+            stop.check()
+            time.sleep(min(0.25 * 2 ** min(attempt, 4), 3.0))
+            attempt += 1
+            continue
+        if down_since is not None:
+            event(log, "OPTIMIZE_STORAGE", state="reconnected", worker=worker_id(),
+                  after_s=round(time.monotonic() - down_since, 1))
+        return out
 
 
 def publish_spec(storage: optuna.storages.RDBStorage, run_id: str, spec: Mapping[str, Any]) -> None:
-    study = retry_locked(lambda: optuna.create_study(study_name=meta_study_name(run_id), storage=storage,
+    study = retry_storage(lambda: optuna.create_study(study_name=meta_study_name(run_id), storage=storage,
                                                      load_if_exists=True))
-    retry_locked(lambda: study.set_user_attr("spec", json.dumps(spec, sort_keys=True)))
+    retry_storage(lambda: study.set_user_attr("spec", json.dumps(spec, sort_keys=True)))
 
 
 def read_spec(storage: optuna.storages.RDBStorage, run_id: str) -> dict[str, Any] | None:
     try:
-        study = optuna.load_study(study_name=meta_study_name(run_id), storage=storage)
+        study = retry_storage(lambda: optuna.load_study(study_name=meta_study_name(run_id), storage=storage))
     except KeyError:
         return None
     text = study.user_attrs.get("spec")
@@ -150,13 +250,13 @@ def read_spec(storage: optuna.storages.RDBStorage, run_id: str) -> dict[str, Any
 
 def fold_study(storage: optuna.storages.RDBStorage, run_id: str, fold: int, seed: int | None) -> optuna.Study:
     sampler = optuna.samplers.TPESampler(seed=seed)
-    return retry_locked(lambda: optuna.create_study(
+    return retry_storage(lambda: optuna.create_study(
         study_name=fold_study_name(run_id, fold), storage=storage, sampler=sampler, direction="maximize",
         load_if_exists=True))
 
 
 def done_trials(study: optuna.Study) -> int:
-    return len(retry_locked(lambda: study.get_trials(deepcopy=False, states=DONE_STATES)))
+    return len(retry_storage(lambda: study.get_trials(deepcopy=False, states=DONE_STATES)))
 
 
 def worker_id() -> str:
@@ -187,7 +287,7 @@ def restore(trial: optuna.trial.FrozenTrial, distributions: Mapping[str, Any]) -
 
 
 def finished_trials(study: optuna.Study, distributions: Mapping[str, Any]) -> list[optuna.trial.FrozenTrial]:
-    trials = retry_locked(lambda: study.get_trials(deepcopy=False, states=DONE_STATES))
+    trials = retry_storage(lambda: study.get_trials(deepcopy=False, states=DONE_STATES))
     return [restore(t, distributions) for t in trials]
 
 
@@ -196,8 +296,10 @@ def run_study(study: optuna.Study, objective: Callable, n_trials: int, seed: int
     """Bring ``study`` (on the shared storage) to ``n_trials`` finished trials; returns how many this process
     added. Samples on an in-memory mirror and writes each finished trial in one transaction. Trials that other
     processes add meanwhile are counted and learnt from (the mirror is rebuilt). Joining (unseeded) workers
-    re-count before every trial, so together they overshoot the target by at most one trial per extra worker;
-    a seeded worker re-counts every ``SYNC_SECONDS`` (a joiner helping it may add up to that much extra).
+    re-count before every trial, so together they overshoot the target by at most one trial per extra worker
+    (W processes on one fold: at most W - 1 extra). A seeded worker re-counts every ``SYNC_SECONDS`` while it is
+    alone, and before every trial from the moment it sees another worker's trial (so only trials that others
+    finish within its first ``SYNC_SECONDS`` of sharing can add to that bound).
 
     ``seed``: re-seed TPE before every trial from (seed, finished trials): reproducible, and identical after a
     resume. ``None`` (a worker that joins a shared study): unseeded, so that workers do not draw the same point.
@@ -221,6 +323,7 @@ def run_study(study: optuna.Study, objective: Callable, n_trials: int, seed: int
             if stored >= n_trials:
                 return added
             if stored != n_done:  # another worker added trials: learn from the full history
+                sync_s = 0.0  # shared from now on: re-count before every trial, like a joiner
                 known, since_sync = finished_trials(study, distributions), 0
                 mem = mirror(known)
                 n_done = len(known)
@@ -229,7 +332,7 @@ def run_study(study: optuna.Study, objective: Callable, n_trials: int, seed: int
         trial = mem.get_trials(deepcopy=False)[-1]
         if trial.state not in DONE_STATES:
             raise RuntimeError(f"trial {n_done} of study {study.study_name} ended {trial.state.name}")
-        retry_locked(lambda: study.add_trial(compact(trial)))
+        retry_storage(lambda: study.add_trial(compact(trial)))
         since_sync += 1
         added += 1
         if on_trial is not None:
