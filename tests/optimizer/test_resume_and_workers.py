@@ -62,7 +62,8 @@ def test_killed_run_is_marked_incomplete_and_resumes_to_the_same_result(ws):
 
 def test_interrupt_exits_130_with_a_resume_hint(ws):
     run_dir = ws.optimizer_dir / "i"
-    with reaped(ws.popen("--space", "space.yaml", "--folds", "2", "--trials", "60", "--workers", "2",
+    # 2 × 300 trials: the search outlasts the polling under a loaded machine (trials cost a few ms each)
+    with reaped(ws.popen("--space", "space.yaml", "--folds", "2", "--trials", "300", "--workers", "2",
                          "--run-id", "i")) as proc:
         wait_until("5 finished trials", lambda: _done(run_dir) >= 5, timeout=120)
         err = signal_and_wait(proc, signal.SIGINT)

@@ -172,14 +172,21 @@ def join_with(ctx: SearchContext, storage, workers: int, tick: Callable[[int], N
 
 
 def join_run(ctx: SearchContext, storage, tick: Callable[[int], None]) -> int:
-    """Add trials to any fold study that is not full (newest fold first); returns the trials added."""
-    added = 0
-    for f in reversed(ctx.folds):
-        study = studies.fold_study(storage, ctx.run_id, f.index, None)
-        if studies.done_trials(study) >= ctx.trials:
-            continue
-        added += search_fold(ctx, f.index, storage, shared=True, on_trial=lambda: tick(1))
-    return added
+    """Add trials to the fold studies that are not full; returns the trials added. Joiners spread out: each starts
+    on a different fold (newest first, shifted by its join ticket), and after a fold it takes the least advanced
+    one (a fold nobody works on yet, while there is one), so two workers share a fold only at the end."""
+    ticket = studies.join_ticket(storage, ctx.run_id)
+    order = list(reversed(ctx.folds))
+    added, first = 0, True
+    while True:
+        done = pending(ctx, storage)
+        todo = [(k, f) for k, f in enumerate(order) if done[f.index] < ctx.trials]
+        if not todo:
+            return added
+        rank = lambda kf: (0 if first else done[kf[1].index], (kf[0] - ticket) % len(order))  # noqa: E731
+        _, fold = min(todo, key=rank)
+        first = False
+        added += search_fold(ctx, fold.index, storage, shared=True, on_trial=lambda: tick(1))
 
 
 def best_of_folds(ctx: SearchContext, storage) -> list[FoldBest]:

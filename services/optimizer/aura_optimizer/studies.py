@@ -255,8 +255,48 @@ def fold_study(storage: optuna.storages.RDBStorage, run_id: str, fold: int, seed
         load_if_exists=True))
 
 
+class FoldStore:
+    """One study on the RDB storage, by ids: the ids of its finished trials (one small query: the count and what is
+    new), one trial, and writing one trial (returns its id). What a worker does per trial costs the same at the
+    1st and the 400th trial, instead of reloading the whole history whenever another worker added one."""
+
+    _IDS = ("SELECT trial_id FROM trials WHERE study_id = :sid AND state IN ('COMPLETE', 'PRUNED') "
+            "ORDER BY trial_id")
+
+    def __init__(self, study: optuna.Study) -> None:
+        backend = getattr(study._storage, "_backend", study._storage)  # optuna wraps RDBStorage in a cache
+        if not isinstance(backend, optuna.storages.RDBStorage):
+            raise TypeError(f"study {study.study_name} is not on an RDB storage")
+        self.study, self.backend = study, backend
+        self.study_id = retry_storage(lambda: backend.get_study_id_from_name(study.study_name))
+
+    def ids(self) -> list[int]:
+        from sqlalchemy import text
+
+        def query() -> list[int]:
+            with self.backend.engine.connect() as conn:
+                return [r[0] for r in conn.execute(text(self._IDS), {"sid": self.study_id})]
+        return retry_storage(query)
+
+    def trial(self, trial_id: int) -> optuna.trial.FrozenTrial:
+        return retry_storage(lambda: self.backend.get_trial(trial_id))
+
+    def add(self, trial: optuna.trial.FrozenTrial) -> int:
+        trial._validate()
+        return retry_storage(lambda: self.backend.create_new_trial(self.study_id, template_trial=trial))
+
+
 def done_trials(study: optuna.Study) -> int:
-    return len(retry_storage(lambda: study.get_trials(deepcopy=False, states=DONE_STATES)))
+    return len(FoldStore(study).ids())
+
+
+def join_ticket(storage: optuna.storages.RDBStorage, run_id: str) -> int:
+    """A number unique to this joining worker (0, 1, 2, ... in order of arrival), drawn from the storage itself: a
+    FAIL trial in the run's meta study naming the worker. Joiners start on different folds by it."""
+    sid = retry_storage(lambda: storage.get_study_id_from_name(meta_study_name(run_id)))
+    marker = optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"joined": worker_id()})
+    tid = retry_storage(lambda: storage.create_new_trial(sid, template_trial=marker))
+    return retry_storage(lambda: storage.get_trial_number_from_id(tid))
 
 
 def worker_id() -> str:
@@ -295,7 +335,7 @@ def run_study(study: optuna.Study, objective: Callable, n_trials: int, seed: int
               distributions: Mapping[str, Any], on_trial: Callable[[], None] | None = None) -> int:
     """Bring ``study`` (on the shared storage) to ``n_trials`` finished trials; returns how many this process
     added. Samples on an in-memory mirror and writes each finished trial in one transaction. Trials that other
-    processes add meanwhile are counted and learnt from (the mirror is rebuilt). Joining (unseeded) workers
+    processes add meanwhile are counted and learnt from (fetched one by one into the mirror). Joining (unseeded) workers
     re-count before every trial, so together they overshoot the target by at most one trial per extra worker
     (W processes on one fold: at most W - 1 extra). A seeded worker re-counts every ``SYNC_SECONDS`` while it is
     alone, and before every trial from the moment it sees another worker's trial (so only trials that others
@@ -304,36 +344,34 @@ def run_study(study: optuna.Study, objective: Callable, n_trials: int, seed: int
     ``seed``: re-seed TPE before every trial from (seed, finished trials): reproducible, and identical after a
     resume. ``None`` (a worker that joins a shared study): unseeded, so that workers do not draw the same point.
     """
-    def mirror(trials: list[optuna.trial.FrozenTrial]) -> optuna.Study:
-        mem = optuna.create_study(direction="maximize")
-        mem.add_trials(trials)
-        return mem
-
-    known = finished_trials(study, distributions)
-    mem = mirror(known)
-    since_sync = added = 0
+    store = FoldStore(study)
+    seen = set(store.ids())  # then the history in one read (in trial order), without what arrived in between
+    history = [t for t in retry_storage(lambda: study.get_trials(deepcopy=False, states=DONE_STATES))
+               if t._trial_id in seen]
+    mem = optuna.create_study(direction="maximize")
+    mem.add_trials([restore(t, distributions) for t in history])
+    added = 0
     checked = time.monotonic()
     sync_s = 0.0 if seed is None else SYNC_SECONDS  # joiners re-count before every trial
     while True:
         stop.check()  # a requested stop ends the run here, between trials (never inside one)
-        n_done = len(known) + since_sync
         # a seeded (sole) worker reads the storage's count every SYNC_SECONDS and before stopping
-        if n_done >= n_trials or time.monotonic() - checked >= sync_s:
-            stored, checked = done_trials(study), time.monotonic()
-            if stored >= n_trials:
+        if len(seen) >= n_trials or time.monotonic() - checked >= sync_s:
+            ids, checked = store.ids(), time.monotonic()
+            if len(ids) >= n_trials:
                 return added
-            if stored != n_done:  # another worker added trials: learn from the full history
+            new = [i for i in ids if i not in seen]
+            if new:  # another worker added trials: learn from them too
                 sync_s = 0.0  # shared from now on: re-count before every trial, like a joiner
-                known, since_sync = finished_trials(study, distributions), 0
-                mem = mirror(known)
-                n_done = len(known)
+                mem.add_trials([restore(store.trial(i), distributions) for i in new])
+                seen.update(new)
+        n_done = len(seen)
         mem.sampler = optuna.samplers.TPESampler(seed=None if seed is None else trial_seed(seed, n_done))
         mem.optimize(objective, n_trials=1, gc_after_trial=False)
         trial = mem.get_trials(deepcopy=False)[-1]
         if trial.state not in DONE_STATES:
             raise RuntimeError(f"trial {n_done} of study {study.study_name} ended {trial.state.name}")
-        retry_storage(lambda: study.add_trial(compact(trial)))
-        since_sync += 1
+        seen.add(store.add(compact(trial)))
         added += 1
         if on_trial is not None:
             on_trial()
