@@ -1,0 +1,185 @@
+"""Scale-out benchmark (issue 19): a walk-forward of 8 folds × 400 trials on the real 50-pair daily panel, searched
+by 1, 2 and 4 ``aura optimize --join`` worker processes against a real PostgreSQL server, and the same on SQLite.
+
+Run:  .venv/bin/python bench/optimizer/bench_postgres.py [--folds 8] [--trials 400] [--workers 1,2,4]
+                                                        [--sqlite-workers 1,2] [--storage-ops 400]
+
+What it does, the way an operator scales out:
+
+1. builds the Parquet cache from the gzipped-JSON candles (bench_optimizer.build_cache; not timed);
+2. starts a throw-away PostgreSQL cluster (Debian's binaries, tests/optimizer/pg_server.py: fsync on, the
+   server's defaults otherwise, loopback TCP, scram password);
+3. for each worker count N: a fresh database, ``aura optimize --prepare --storage URL``, then N ``--join RUN
+   --workers 1`` processes started together; the search's figure is the wall time from their start until the last
+   one exits (trials stored / seconds = trials per second), plus the per-fold overshoot; then ``--resume`` to
+   report (timed apart). The same with SQLite in the run directory (``--join`` on one machine);
+4. the storage's cost per trial, measured alone: for a study growing to ``--storage-ops`` trials, the calls one
+   joining worker makes per trial (count, reload the history, write the trial), timed on PostgreSQL and on SQLite.
+
+Prints the machine load before and after (a shared 2-core machine: the figures are pessimistic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench" / "optimizer"))
+sys.path.insert(0, str(REPO / "tests" / "optimizer"))
+
+from bench_optimizer import build_cache, real_data  # noqa: E402
+from pg_server import PgServer, pg_bin  # noqa: E402
+
+AURA = REPO / ".venv" / "bin" / "aura"
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Bench:
+    def __init__(self, root: Path, folds: int, trials: int) -> None:
+        self.root, self.folds, self.trials = root, folds, trials
+        self.cfg = root / "aura.yaml"
+        self.cfg.write_text(yaml.safe_dump({"paths": {
+            "data_dir": str(root / "data"), "journal": str(root / "journal" / "aura.sqlite"),
+            "snapshots_dir": str(root / "snapshots"), "optimizer_dir": str(root / "optimizer"),
+            "strategy_file": str(REPO / "config" / "strategy.yaml")}}))
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AURA_")}
+
+    def cmd(self, *args: str) -> list[str]:
+        return [str(AURA), "--config", str(self.cfg), "optimize", "--no-progress", *args]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run(self.cmd(*args), cwd=self.root, env=self.env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.exit(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+        return proc
+
+    def scale(self, run_id: str, workers: int, storage: list[str], trials_of) -> dict:
+        self.run("--folds", str(self.folds), "--trials", str(self.trials), "--run-id", run_id, "--prepare", *storage)
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(self.cmd("--join", run_id, "--workers", "1", *storage), cwd=self.root,
+                                  env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(workers)]
+        for p in procs:
+            _, err = p.communicate()
+            if p.returncode != 0:
+                sys.exit(f"join failed:\n{err[-3000:]}")
+        search_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        self.run("--resume", run_id, *storage)
+        report_s = time.perf_counter() - t1
+        per_fold = trials_of(run_id)
+        n = sum(per_fold)
+        return {"workers": workers, "search_s": search_s, "trials": n, "per_s": n / search_s,
+                "overshoot_max": max(per_fold) - self.trials, "report_s": report_s}
+
+
+def storage_cost(url: str, n: int) -> float:
+    """Seconds of storage work per trial for one joining worker (count + reload + write), averaged over a study
+    that grows from 0 to ``n`` trials (the reload grows with the history)."""
+    import optuna
+
+    from aura_optimizer import studies
+    storage = studies.make_storage(url)
+    study = studies.fold_study(storage, "cost", 0, None)
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    t0 = time.perf_counter()
+    for k in range(n):
+        studies.done_trials(study)
+        studies.finished_trials(study, dist)
+        trial = optuna.trial.create_trial(params={"x": k / n}, distributions=dist, value=float(k),
+                                          user_attrs={"m": {"sharpe": 1.0, "worker": "bench"}})
+        studies.retry_storage(lambda: study.add_trial(studies.compact(trial)))
+    return (time.perf_counter() - t0) / n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--folds", type=int, default=8)
+    ap.add_argument("--trials", type=int, default=400)
+    ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--sqlite-workers", default="1,2")
+    ap.add_argument("--storage-ops", type=int, default=400)
+    args = ap.parse_args()
+    bindir = pg_bin()
+    if bindir is None:
+        sys.exit("PostgreSQL binaries not found (apt-get install postgresql)")
+
+    tmp = tempfile.TemporaryDirectory(prefix="aura-bench-pg-")
+    root = Path(tmp.name)
+    print(f"load before: {os.getloadavg()}  cores: {os.cpu_count()}")
+    shape = build_cache(real_data(), root / "data")
+    print(f"panel: {shape[1]} symbols × {shape[0]} days; walk-forward {args.folds} folds × {args.trials} trials")
+    b = Bench(root, args.folds, args.trials)
+    pg = PgServer(bindir, free_port())
+    pg.init()
+    conf = (pg.data / "postgresql.conf").read_text()  # the bench measures a durable server: fsync back on
+    (pg.data / "postgresql.conf").write_text(conf.replace("fsync = off", "fsync = on")
+                                             .replace("synchronous_commit = off", "synchronous_commit = on")
+                                             .replace("full_page_writes = off", "full_page_writes = on"))
+    pg.start()
+    rows = []
+    try:
+        def pg_trials(db):
+            def trials_of(run_id):
+                import psycopg
+                with psycopg.connect(host="127.0.0.1", port=pg.port, user=pg.user, password=pg.password,
+                                     dbname=db) as conn:
+                    return [c for (c,) in conn.execute(
+                        "SELECT count(t.trial_id) FROM studies s JOIN trials t ON t.study_id = s.study_id "
+                        "WHERE s.study_name LIKE %s AND t.state IN ('COMPLETE', 'PRUNED') GROUP BY s.study_name",
+                        (f"{run_id}.fold%",))]
+            return trials_of
+
+        def sqlite_trials(run_id):
+            import sqlite3
+            with sqlite3.connect(root / "optimizer" / run_id / "study.sqlite3") as conn:
+                return [c for (c,) in conn.execute(
+                    "SELECT count(t.trial_id) FROM studies s JOIN trials t ON t.study_id = s.study_id "
+                    "WHERE s.study_name LIKE ? AND t.state IN ('COMPLETE', 'PRUNED') GROUP BY s.study_name",
+                    (f"{run_id}.fold%",))]
+
+        for w in [int(x) for x in args.sqlite_workers.split(",") if x]:
+            r = b.scale(f"sqlite{w}", w, [], sqlite_trials) | {"storage": "sqlite"}
+            rows.append(r)
+            print(f"  sqlite     {w} worker(s): {r['trials']} trials in {r['search_s']:7.1f} s = "
+                  f"{r['per_s']:5.1f} trials/s (overshoot max {r['overshoot_max']}/fold; report {r['report_s']:.1f} s)"
+                  f"  load {os.getloadavg()[0]:.2f}", flush=True)
+        for w in [int(x) for x in args.workers.split(",") if x]:
+            db = f"bench{w}"
+            pg.create_database(db)
+            r = b.scale(f"pg{w}", w, ["--storage", pg.url(db)], pg_trials(db)) | {"storage": "postgresql"}
+            rows.append(r)
+            print(f"  postgresql {w} worker(s): {r['trials']} trials in {r['search_s']:7.1f} s = "
+                  f"{r['per_s']:5.1f} trials/s (overshoot max {r['overshoot_max']}/fold; report {r['report_s']:.1f} s)"
+                  f"  load {os.getloadavg()[0]:.2f}", flush=True)
+        pg.create_database("cost")
+        cost_pg = storage_cost(pg.url("cost"), args.storage_ops)
+        cost_sqlite = storage_cost(f"sqlite:///{root / 'cost.sqlite3'}", args.storage_ops)
+        print(f"storage work per trial of a joining worker, study growing 0 → {args.storage_ops} trials: "
+              f"postgresql {cost_pg * 1000:.1f} ms, sqlite {cost_sqlite * 1000:.1f} ms")
+        print(f"load after: {os.getloadavg()}")
+        print(json.dumps({"rows": rows, "storage_ms_per_trial": {"postgresql": cost_pg * 1000,
+                                                                 "sqlite": cost_sqlite * 1000}}))
+    finally:
+        pg.destroy()
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
