@@ -49,6 +49,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's waited-for children: the worker processes."""
+    import resource
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
+def proc_cpu(pid: int | None) -> float:
+    """CPU seconds of ``pid`` and its reaped children (the PostgreSQL postmaster: every backend that ended)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as fh:
+        f = fh.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 class Bench:
     def __init__(self, root: Path, folds: int, trials: int) -> None:
         self.root, self.folds, self.trials = root, folds, trials
@@ -58,6 +74,10 @@ class Bench:
             "snapshots_dir": str(root / "snapshots"), "optimizer_dir": str(root / "optimizer"),
             "strategy_file": str(REPO / "config" / "strategy.yaml")}}))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AURA_")}
+        self.server_pid: int | None = None
+
+    def server_cpu(self) -> float:
+        return proc_cpu(self.server_pid)
 
     def cmd(self, *args: str) -> list[str]:
         return [str(AURA), "--config", str(self.cfg), "optimize", "--no-progress", *args]
@@ -70,6 +90,7 @@ class Bench:
 
     def scale(self, run_id: str, workers: int, storage: list[str], trials_of) -> dict:
         self.run("--folds", str(self.folds), "--trials", str(self.trials), "--run-id", run_id, "--prepare", *storage)
+        cpu0, server0 = children_cpu(), self.server_cpu()
         t0 = time.perf_counter()
         procs = [subprocess.Popen(self.cmd("--join", run_id, "--workers", "1", *storage), cwd=self.root,
                                   env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -79,13 +100,15 @@ class Bench:
             if p.returncode != 0:
                 sys.exit(f"join failed:\n{err[-3000:]}")
         search_s = time.perf_counter() - t0
+        cpu_s, server_s = children_cpu() - cpu0, self.server_cpu() - server0
         t1 = time.perf_counter()
         self.run("--resume", run_id, *storage)
         report_s = time.perf_counter() - t1
         per_fold = trials_of(run_id)
         n = sum(per_fold)
         return {"workers": workers, "search_s": search_s, "trials": n, "per_s": n / search_s,
-                "overshoot_max": max(per_fold) - self.trials, "report_s": report_s}
+                "overshoot_max": max(per_fold) - self.trials, "report_s": report_s,
+                "worker_cpu_ms_per_trial": 1000 * cpu_s / n, "server_cpu_ms_per_trial": 1000 * server_s / n}
 
 
 def storage_cost(url: str, n: int) -> float:
@@ -132,6 +155,7 @@ def main() -> int:
                                              .replace("synchronous_commit = off", "synchronous_commit = on")
                                              .replace("full_page_writes = off", "full_page_writes = on"))
     pg.start()
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
     rows = []
     try:
         def pg_trials(db):
@@ -158,15 +182,18 @@ def main() -> int:
             rows.append(r)
             print(f"  sqlite     {w} worker(s): {r['trials']} trials in {r['search_s']:7.1f} s = "
                   f"{r['per_s']:5.1f} trials/s (overshoot max {r['overshoot_max']}/fold; report {r['report_s']:.1f} s)"
-                  f"  load {os.getloadavg()[0]:.2f}", flush=True)
+                  f"; CPU per trial: workers {r['worker_cpu_ms_per_trial']:.1f} ms, server "
+                  f"{r['server_cpu_ms_per_trial']:.1f} ms; load {os.getloadavg()[0]:.2f}", flush=True)
         for w in [int(x) for x in args.workers.split(",") if x]:
             db = f"bench{w}"
             pg.create_database(db)
+            b.server_pid = postmaster
             r = b.scale(f"pg{w}", w, ["--storage", pg.url(db)], pg_trials(db)) | {"storage": "postgresql"}
             rows.append(r)
             print(f"  postgresql {w} worker(s): {r['trials']} trials in {r['search_s']:7.1f} s = "
                   f"{r['per_s']:5.1f} trials/s (overshoot max {r['overshoot_max']}/fold; report {r['report_s']:.1f} s)"
-                  f"  load {os.getloadavg()[0]:.2f}", flush=True)
+                  f"; CPU per trial: workers {r['worker_cpu_ms_per_trial']:.1f} ms, server "
+                  f"{r['server_cpu_ms_per_trial']:.1f} ms; load {os.getloadavg()[0]:.2f}", flush=True)
         pg.create_database("cost")
         cost_pg = storage_cost(pg.url("cost"), args.storage_ops)
         cost_sqlite = storage_cost(f"sqlite:///{root / 'cost.sqlite3'}", args.storage_ops)

@@ -184,3 +184,20 @@ def test_an_unreachable_server_is_waited_for_then_reported(ws, pg):
     assert "[OPTIMIZE_STORAGE] state=unreachable" in proc.stderr
     assert f"postgresql://aura:***@127.0.0.1:{port}/x" in proc.stderr
     assert pg.password not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("case, waits", [
+    ("closed port", True), ("wrong password", False), ("missing database", False), ("sqlite file", False)])
+def test_what_is_worth_waiting_for(pg, tmp_path, case, waits):
+    """Real errors from real engines: an outage is waited for; a refusal or a file problem is not."""
+    import sqlalchemy
+
+    from aura_optimizer.studies import unreachable
+    url = {"closed port": f"postgresql://aura:x@127.0.0.1:{free_port()}/postgres",
+           "wrong password": f"postgresql://aura:wrong@127.0.0.1:{pg.port}/postgres",
+           "missing database": pg.url("no_such_db"),
+           "sqlite file": f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.sqlite3'}"}[case]
+    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 5} if "postgres" in url else {})
+    with pytest.raises(sqlalchemy.exc.OperationalError) as err:
+        engine.connect()
+    assert unreachable(err.value) is waits

@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         if args.resume:
             return _resume(config, req, args)
         return _once(config, req, args)
-    except (InputError, SnapshotError, search.SearchError, studies.StorageError) as exc:
+    except (InputError, SnapshotError, search.SearchError, search.WorkerDied, studies.StorageError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except runs.RunError as exc:

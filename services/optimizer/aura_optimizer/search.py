@@ -33,6 +33,10 @@ class SearchError(RuntimeError):
     """A fold's search produced nothing usable."""
 
 
+class WorkerDied(RuntimeError):
+    """A worker process of the pool was killed from outside; the run is left incomplete and resumable."""
+
+
 @dataclass(frozen=True)
 class SearchContext:
     evaluator: Evaluator
@@ -134,6 +138,10 @@ def _run_in_pool(ctx: SearchContext, storage, processes: int, task: Callable[[in
     mpctx = mp.get_context("fork")
     q = mpctx.Queue()
     pool = mpctx.Pool(processes, initializer=_init_worker, initargs=(q,))
+    # multiprocessing.Pool replaces a worker that dies but loses its task, and would wait for it forever: a worker
+    # killed from outside (SIGKILL, the OOM killer) fails the run instead (INCOMPLETE, resumable; a joiner exits 1
+    # and its container's restart policy joins again). Pool workers never exit on their own before close().
+    workers = list(pool._pool)
     try:
         result = pool.map_async(task, items, chunksize=1)
         while True:
@@ -143,6 +151,11 @@ def _run_in_pool(ctx: SearchContext, storage, processes: int, task: Callable[[in
             except queue_mod.Empty:
                 if result.ready():
                     break
+                dead = [w for w in workers if w.exitcode is not None]
+                if dead:
+                    raise WorkerDied(f"worker process {dead[0].pid} died (exit {dead[0].exitcode}) in the middle "
+                                     "of a fold; its unfinished trial was not stored; the trials stored so far "
+                                     "are kept (--resume or --join again to go on)")
         out = result.get()
         while True:  # progress sent just before the last task returned
             try:

@@ -55,6 +55,7 @@ CONNECT_TIMEOUT_S = 10
 REFUSALS = ("authentication failed", "does not exist", "no pg_hba.conf entry", "permission denied",
             "password supplied", "no password", "invalid", "SSL is not enabled")
 
+
 def quiet_optuna() -> None:
     """Optuna's own per-trial lines are noise next to ours; entry points call this after configuring logging."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -191,7 +192,7 @@ def unreachable(exc: BaseException) -> bool:
             if e.connection_invalidated:
                 return True
             if isinstance(e, (sa_exc.OperationalError, sa_exc.InterfaceError)):
-                if _locked(e):
+                if _locked(e) or type(e.orig).__module__.startswith("sqlite3"):  # a file: nothing to wait for
                     return False
                 code = getattr(e.orig, "sqlstate", None)
                 if code is None:  # a failed connection attempt: the server's refusal comes as text only
