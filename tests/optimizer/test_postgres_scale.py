@@ -172,6 +172,7 @@ def test_a_refused_password_fails_at_once_without_retrying_and_without_showing_i
     assert "password authentication failed" in proc.stderr and "Traceback" not in proc.stderr
     assert wrong not in proc.stdout + proc.stderr + _files_text(ws.root)
     assert "OPTIMIZE_STORAGE" not in proc.stderr
+    assert not (ws.optimizer_dir / "w").exists()  # checked before the run directory is created
 
 
 def test_an_unreachable_server_is_waited_for_then_reported(ws, pg):
