@@ -14,7 +14,11 @@ What it does, the way an operator scales out:
    one exits (trials stored / seconds = trials per second), plus the per-fold overshoot; then ``--resume`` to
    report (timed apart). The same with SQLite in the run directory (``--join`` on one machine);
 4. the storage's cost per trial, measured alone: for a study growing to ``--storage-ops`` trials, the calls one
-   joining worker makes per trial (count, reload the history, write the trial), timed on PostgreSQL and on SQLite.
+   joining worker makes per trial (the finished trials' ids, the other worker's new trial when it shares the fold,
+   writing its own trial), timed on PostgreSQL and on SQLite.
+Worker CPU per trial (user + system of the joining processes, start-up included) and the server's CPU per trial
+(the postmaster and every backend it reaped) are printed beside the wall-clock figures: on a shared machine they
+are the steadier measure of what a trial costs.
 
 Prints the machine load before and after (a shared 2-core machine: the figures are pessimistic).
 """
@@ -111,23 +115,39 @@ class Bench:
                 "worker_cpu_ms_per_trial": 1000 * cpu_s / n, "server_cpu_ms_per_trial": 1000 * server_s / n}
 
 
-def storage_cost(url: str, n: int) -> float:
-    """Seconds of storage work per trial for one joining worker (count + reload + write), averaged over a study
-    that grows from 0 to ``n`` trials (the reload grows with the history)."""
+def storage_cost(url: str, n: int) -> tuple[float, float]:
+    """Seconds of storage work per trial of a joining worker, as ``studies.run_study`` does it, averaged over a
+    study growing from 0 to ``n`` trials: alone on its fold (count/ids + write its trial) and sharing it with one
+    other worker (+ fetch that worker's new trial)."""
     import optuna
 
     from aura_optimizer import studies
     storage = studies.make_storage(url)
-    study = studies.fold_study(storage, "cost", 0, None)
     dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
-    t0 = time.perf_counter()
-    for k in range(n):
-        studies.done_trials(study)
-        studies.finished_trials(study, dist)
-        trial = optuna.trial.create_trial(params={"x": k / n}, distributions=dist, value=float(k),
-                                          user_attrs={"m": {"sharpe": 1.0, "worker": "bench"}})
-        studies.retry_storage(lambda: study.add_trial(studies.compact(trial)))
-    return (time.perf_counter() - t0) / n
+
+    def trial(k: int) -> optuna.trial.FrozenTrial:
+        return studies.compact(optuna.trial.create_trial(
+            params={"x": k / n}, distributions=dist, value=float(k),
+            user_attrs={"m": {"sharpe": 1.0, "turnover_annual": 2.0, "trades": 10.0, "worker": "bench:1"}}))
+
+    out = []
+    for fold, shared in ((0, False), (1, True)):
+        store = studies.FoldStore(studies.fold_study(storage, "cost", fold, None))
+        other = studies.FoldStore(studies.fold_study(storage, "cost", fold, None)) if shared else None
+        seen: set[int] = set()
+        elapsed = 0.0
+        for k in range(n):
+            if other is not None:  # the other worker's trial arrives meanwhile (not timed)
+                other.add(trial(k))
+            t0 = time.perf_counter()
+            new = [i for i in store.ids() if i not in seen]
+            for i in new:
+                store.trial(i)
+            seen.update(new)
+            seen.add(store.add(trial(k)))
+            elapsed += time.perf_counter() - t0
+        out.append(elapsed / n)
+    return out[0], out[1]
 
 
 def main() -> int:
@@ -195,13 +215,13 @@ def main() -> int:
                   f"; CPU per trial: workers {r['worker_cpu_ms_per_trial']:.1f} ms, server "
                   f"{r['server_cpu_ms_per_trial']:.1f} ms; load {os.getloadavg()[0]:.2f}", flush=True)
         pg.create_database("cost")
-        cost_pg = storage_cost(pg.url("cost"), args.storage_ops)
-        cost_sqlite = storage_cost(f"sqlite:///{root / 'cost.sqlite3'}", args.storage_ops)
-        print(f"storage work per trial of a joining worker, study growing 0 → {args.storage_ops} trials: "
-              f"postgresql {cost_pg * 1000:.1f} ms, sqlite {cost_sqlite * 1000:.1f} ms")
+        cost = {"postgresql": storage_cost(pg.url("cost"), args.storage_ops),
+                "sqlite": storage_cost(f"sqlite:///{root / 'cost.sqlite3'}", args.storage_ops)}
+        for name, (alone, shared) in cost.items():
+            print(f"storage work per trial of a joining worker ({name}, study growing 0 → {args.storage_ops} "
+                  f"trials): {alone * 1000:.2f} ms alone on its fold, {shared * 1000:.2f} ms sharing it")
         print(f"load after: {os.getloadavg()}")
-        print(json.dumps({"rows": rows, "storage_ms_per_trial": {"postgresql": cost_pg * 1000,
-                                                                 "sqlite": cost_sqlite * 1000}}))
+        print(json.dumps({"rows": rows, "storage_ms_per_trial": {k: [v * 1000 for v in c] for k, c in cost.items()}}))
     finally:
         pg.destroy()
         tmp.cleanup()
