@@ -3,6 +3,7 @@
 #
 #   docker build -t aura:local .                                        # official python:3.11-slim-bookworm base
 #   docker build -t aura:local --build-arg BASE_IMAGE=aura-base:bookworm .   # offline: local base (scripts/docker-setup)
+#   docker build -t aura:postgres --build-arg AURA_EXTRAS=postgres .     # + psycopg: the optimizer on PostgreSQL
 #
 # The base must provide python3 with the venv module, and ca-certificates. Dependencies are installed with
 # requirements.lock as constraints, so the image runs exactly the versions the tests ran. No secret is baked in:
@@ -13,6 +14,9 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 # deps: a virtualenv with the third-party runtime dependencies only, pinned by requirements.lock. This stage (and
 # the runtime layer copied from it) stays cached until pyproject.toml or requirements.lock changes.
 FROM ${BASE_IMAGE} AS deps
+# Optional extras of pyproject.toml to install too, e.g. AURA_EXTRAS=postgres (psycopg: the optimizer's PostgreSQL
+# storage; compose's `scale` profile builds aura:postgres this way). Empty: the runtime dependencies only.
+ARG AURA_EXTRAS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DEFAULT_TIMEOUT=180 \
@@ -20,7 +24,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python3 -m venv /opt/aura && /opt/aura/bin/python -m pip install -q --upgrade "pip>=24" "setuptools>=68" wheel
 WORKDIR /src
 COPY pyproject.toml requirements.lock ./
-RUN /opt/aura/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > runtime-deps.txt \
+RUN AURA_EXTRAS="${AURA_EXTRAS}" /opt/aura/bin/python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extras = os.environ['AURA_EXTRAS'].replace(',', ' ').split(); print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" > runtime-deps.txt \
  && /opt/aura/bin/python -m pip install -q -c requirements.lock -r runtime-deps.txt \
  && for t in pandas/tests pyarrow/tests matplotlib/tests; do rm -rf /opt/aura/lib/python3*/site-packages/$t; done
 

@@ -269,3 +269,36 @@ def test_simulator_command_takes_speed_and_extra_args(compose_cli: str, env_file
     command = model["services"]["exchange-sim"]["command"]
     assert command[:7] == ["exchange-sim", "--host", "0.0.0.0", "--port", "8700", "--speed", "60"]
     assert command[7:] == tail
+
+
+def test_scale_profile_runs_workers_on_a_pinned_postgres_whose_password_is_a_file(compose_cli: str,
+                                                                                   env_file: Path) -> None:
+    """Issue 19: `--profile scale` adds a PostgreSQL server and the optimizer's prepare/resume and worker services;
+    `up` without the profile starts none of them; the password is never in an environment or a command."""
+    default = set(compose(env_file, "config", "--services").stdout.split())
+    assert not default & {"postgres", "postgres-init", "optimizer-scale", "optimizer-worker"}
+    model = rendered(env_file, "--profile", "scale", env={"AURA_SCALE_RUN": "run-1",
+                                                          "AURA_POSTGRES_PASSWORD": "pw-in-env-1234"})
+    svc = model["services"]
+    pg = svc["postgres"]
+    repo, _, tag = pg["image"].rpartition(":")
+    assert repo == "postgres" and tag[0].isdigit()                      # pinned
+    assert pg["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert pg["environment"]["POSTGRES_PASSWORD_FILE"].startswith("/run/aura-pg/")
+    assert mounts(pg)["/run/aura-pg"] is True and mounts(pg)["/var/lib/postgresql/data"] is False
+    assert "ports" not in pg and list(pg["networks"]) == ["scale"]    # not published; the internal network only
+    assert model["networks"]["scale"]["internal"] is True
+    assert pg["depends_on"]["postgres-init"]["condition"] == "service_completed_successfully"
+    for name in ("optimizer-scale", "optimizer-worker"):
+        s = svc[name]
+        assert s["image"] == "aura:postgres" and s["build"]["args"]["AURA_EXTRAS"] == "postgres", name
+        env = s["environment"]
+        assert env["AURA_OPTIMIZER__STORAGE"] == "postgresql://aura@postgres:5432/optuna", name   # no password
+        assert env["AURA_OPTIMIZER_STORAGE_PASSWORD_FILE"] == pg["environment"]["POSTGRES_PASSWORD_FILE"], name
+        assert mounts(s)["/run/aura-pg"] is True and mounts(s)["/app/volumes/data"] is True, name
+        assert s["depends_on"]["postgres"]["condition"] == "service_healthy", name
+    assert svc["optimizer-worker"]["command"][:3] == ["optimize", "--join", "run-1"]
+    assert svc["optimizer-worker"]["restart"].startswith("on-failure")
+    assert svc["optimizer-scale"]["entrypoint"] == ["aura", "optimize"]
+    for name, s in svc.items():
+        assert "pw-in-env-1234" not in json.dumps({k: s.get(k) for k in ("environment", "command", "entrypoint")}), name

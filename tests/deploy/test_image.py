@@ -38,6 +38,15 @@ def test_aura_help_lists_every_role(aura_image: BuiltImage) -> None:
         assert command in proc.stdout
 
 
+def test_the_default_image_has_no_postgres_driver_and_says_which_image_has(aura_image: BuiltImage) -> None:
+    """Issue 19: the PostgreSQL driver is an extra (aura:postgres, AURA_EXTRAS=postgres); without it one line, exit 2,
+    naming the extra, and the password redacted."""
+    proc = docker_run(aura_image.tag, "optimize", "--storage", "postgresql://aura:Secret-Pw-99@db:5432/optuna")
+    assert proc.returncode == 2, proc.stderr
+    assert "pip install '.[postgres]'" in proc.stderr and "aura:***@db" in proc.stderr
+    assert "Secret-Pw-99" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_config_check_validates_the_shipped_configuration(aura_image: BuiltImage) -> None:
     proc = docker_run(aura_image.tag, "config", "check")
     assert proc.returncode == 0, proc.stderr

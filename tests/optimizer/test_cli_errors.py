@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import yaml
 
 from aura_common.core.synthetic import synthetic_panel
 
-from optimizer_helpers import make_workspace
+from optimizer_helpers import AURA, make_workspace
 
 
 def _one_line(proc, code: int, *needles: str) -> None:
@@ -107,12 +109,15 @@ def test_a_run_on_an_explicit_storage_must_be_resumed_with_it(ws, tmp_path):
 
 
 def test_a_postgres_storage_without_its_driver_exits_2_naming_the_extra_and_writes_nothing(ws):
-    """Issue 14: was an ImportError after the run directory was created (left INCOMPLETE)."""
-    import importlib.util
-    if importlib.util.find_spec("psycopg") is not None:
-        pytest.skip("psycopg is installed here: the driver is not missing")
+    """Issue 14: was an ImportError after the run directory was created (left INCOMPLETE). The test venv has the
+    driver (the postgres extra), so the real CLI runs in a Python where ``import psycopg`` fails the way an absent
+    package does (``sys.modules[name] = None`` is Python's documented import block)."""
     password = "Pg-Secret-99"
-    proc = ws.aura("--space", "space.yaml", "--storage", f"postgresql://aura:{password}@127.0.0.1:1/optuna")
+    code = ("import sys; sys.modules['psycopg'] = None; sys.modules['psycopg2'] = None; "
+            "from aura_cli.main import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.run([str(AURA.parent / "python"), "-c", code, "--config", str(ws.config), "optimize",
+                           "--space", "space.yaml", "--storage", f"postgresql://aura:{password}@127.0.0.1:1/optuna"],
+                          cwd=ws.root, capture_output=True, text=True, timeout=120, env=ws.env(None))
     _one_line(proc, 2, "postgres", "pip install '.[postgres]'", "postgresql://aura:***@127.0.0.1:1/optuna")
     assert "ImportError" not in proc.stderr and password not in proc.stdout + proc.stderr
     _nothing_written(ws)

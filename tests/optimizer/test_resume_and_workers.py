@@ -62,7 +62,8 @@ def test_killed_run_is_marked_incomplete_and_resumes_to_the_same_result(ws):
 
 def test_interrupt_exits_130_with_a_resume_hint(ws):
     run_dir = ws.optimizer_dir / "i"
-    with reaped(ws.popen("--space", "space.yaml", "--folds", "2", "--trials", "60", "--workers", "2",
+    # 2 × 300 trials: the search outlasts the polling under a loaded machine (trials cost a few ms each)
+    with reaped(ws.popen("--space", "space.yaml", "--folds", "2", "--trials", "300", "--workers", "2",
                          "--run-id", "i")) as proc:
         wait_until("5 finished trials", lambda: _done(run_dir) >= 5, timeout=120)
         err = signal_and_wait(proc, signal.SIGINT)
@@ -92,3 +93,20 @@ def test_two_worker_processes_share_one_study(ws):
     done = ws.aura("--resume", "s")
     assert done.returncode == 0, done.stderr
     assert json.loads((run_dir / "results.json").read_text())["folds"][0]["trials"] == len(trials)
+
+
+def test_a_pool_worker_killed_from_outside_fails_the_run_instead_of_hanging_and_resume_finishes(ws):
+    """multiprocessing.Pool would replace the killed worker and wait for its lost fold forever."""
+    run_dir = ws.optimizer_dir / "d"
+    with reaped(ws.popen("--space", "space.yaml", "--folds", "2", "--trials", "300", "--workers", "2",
+                         "--run-id", "d")) as proc:
+        wait_until("10 finished trials", lambda: _done(run_dir) >= 10, timeout=120)
+        children = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
+        os.kill(int(children[-1]), signal.SIGKILL)  # the pool's workers (after the queue's feeder, if any)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "died" in err and "Traceback" not in err
+    assert "died" in (run_dir / "INCOMPLETE").read_text()
+    done = ws.aura("--resume", "d", "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert [f["trials"] for f in json.loads((run_dir / "results.json").read_text())["folds"]] == [300, 300]

@@ -27,6 +27,7 @@ from aura_common.adapters.journal import SnapshotError
 from aura_common.adapters.logs import configure_logging, event, register_secret
 from aura_common.config import AuraConfig, ConfigError, load_config
 from aura_common.config.loader import resolve_config_path
+from aura_common.config.secrets import read_secret
 
 from aura_optimizer import runs, search, studies
 from aura_optimizer.inputs import InputError
@@ -35,6 +36,7 @@ from aura_optimizer.runner import Request, context, cores, execute, new_spec, pa
 
 log = logging.getLogger("aura.optimize")
 PROG = "aura optimize"
+STORAGE_PASSWORD = "AURA_OPTIMIZER_STORAGE_PASSWORD"  # $NAME, $NAME_FILE or /run/secrets/aura_optimizer_storage_password
 
 
 def _positive(text: str) -> int:
@@ -94,6 +96,13 @@ def _request(config: AuraConfig, args: argparse.Namespace) -> Request:
     problem = studies.storage_problem(storage) if storage else None
     if problem:  # before anything is written: no run directory for a storage that cannot work
         raise runs.RunError(problem, usage=True)
+    if storage:  # postgresql://aura@db/optuna + the password from $..._FILE or /run/secrets (compose's secret)
+        secret = read_secret(STORAGE_PASSWORD)
+        if secret:
+            register_secret(secret.get())
+            storage = studies.with_password(storage, secret.get())
+        if studies.url_password(storage):
+            register_secret(studies.url_password(storage))
     return Request(
         train_days=args.train_days or o.train_days, test_days=args.test_days or o.test_days,
         step_days=args.step_days or o.step_days, anchored=o.anchored if args.anchored is None else args.anchored,
@@ -126,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         if args.resume:
             return _resume(config, req, args)
         return _once(config, req, args)
-    except (InputError, SnapshotError, search.SearchError) as exc:
+    except (InputError, SnapshotError, search.SearchError, search.WorkerDied, studies.StorageError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except runs.RunError as exc:
@@ -137,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
 def _once(config: AuraConfig, req: Request, args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     spec, panel = new_spec(config, req, now)  # every input validated; nothing written yet
+    if req.storage:  # the server answers and accepts the password, before a run directory exists
+        studies.make_storage(req.storage).engine.dispose()
     optimizer_dir = Path(config.paths.optimizer_dir)
     run_id = req.run_id or runs.new_run_id(now, optimizer_dir)
     spec["run_id"] = run_id

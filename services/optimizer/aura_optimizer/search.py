@@ -33,6 +33,10 @@ class SearchError(RuntimeError):
     """A fold's search produced nothing usable."""
 
 
+class WorkerDied(RuntimeError):
+    """A worker process of the pool was killed from outside; the run is left incomplete and resumable."""
+
+
 @dataclass(frozen=True)
 class SearchContext:
     evaluator: Evaluator
@@ -134,6 +138,10 @@ def _run_in_pool(ctx: SearchContext, storage, processes: int, task: Callable[[in
     mpctx = mp.get_context("fork")
     q = mpctx.Queue()
     pool = mpctx.Pool(processes, initializer=_init_worker, initargs=(q,))
+    # multiprocessing.Pool replaces a worker that dies but loses its task, and would wait for it forever: a worker
+    # killed from outside (SIGKILL, the OOM killer) fails the run instead (INCOMPLETE, resumable; a joiner exits 1
+    # and its container's restart policy joins again). Pool workers never exit on their own before close().
+    workers = list(pool._pool)
     try:
         result = pool.map_async(task, items, chunksize=1)
         while True:
@@ -143,6 +151,11 @@ def _run_in_pool(ctx: SearchContext, storage, processes: int, task: Callable[[in
             except queue_mod.Empty:
                 if result.ready():
                     break
+                dead = [w for w in workers if w.exitcode is not None]
+                if dead:
+                    raise WorkerDied(f"worker process {dead[0].pid} died (exit {dead[0].exitcode}) in the middle "
+                                     "of a fold; its unfinished trial was not stored; the trials stored so far "
+                                     "are kept (--resume or --join again to go on)")
         out = result.get()
         while True:  # progress sent just before the last task returned
             try:
@@ -172,14 +185,21 @@ def join_with(ctx: SearchContext, storage, workers: int, tick: Callable[[int], N
 
 
 def join_run(ctx: SearchContext, storage, tick: Callable[[int], None]) -> int:
-    """Add trials to any fold study that is not full (newest fold first); returns the trials added."""
-    added = 0
-    for f in reversed(ctx.folds):
-        study = studies.fold_study(storage, ctx.run_id, f.index, None)
-        if studies.done_trials(study) >= ctx.trials:
-            continue
-        added += search_fold(ctx, f.index, storage, shared=True, on_trial=lambda: tick(1))
-    return added
+    """Add trials to the fold studies that are not full; returns the trials added. Joiners spread out: each starts
+    on a different fold (newest first, shifted by its join ticket), and after a fold it takes the least advanced
+    one (a fold nobody works on yet, while there is one), so two workers share a fold only at the end."""
+    ticket = studies.join_ticket(storage, ctx.run_id)
+    order = list(reversed(ctx.folds))
+    added, first = 0, True
+    while True:
+        done = pending(ctx, storage)
+        todo = [(k, f) for k, f in enumerate(order) if done[f.index] < ctx.trials]
+        if not todo:
+            return added
+        rank = lambda kf: (0 if first else done[kf[1].index], (kf[0] - ticket) % len(order))  # noqa: E731
+        _, fold = min(todo, key=rank)
+        first = False
+        added += search_fold(ctx, fold.index, storage, shared=True, on_trial=lambda: tick(1))
 
 
 def best_of_folds(ctx: SearchContext, storage) -> list[FoldBest]:

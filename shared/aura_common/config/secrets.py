@@ -71,6 +71,13 @@ def _read(name: str, environ: Mapping[str, str], secrets_dir: Path) -> SecretStr
     return None
 
 
+def read_secret(name: str, environ: Mapping[str, str] | None = None,
+                secrets_dir: Path = SECRETS_DIR) -> SecretStr | None:
+    """One secret by the same rule (``$NAME``, ``$NAME_FILE``, ``/run/secrets/<name>``), for a service's own
+    secret such as the optimizer's ``AURA_OPTIMIZER_STORAGE_PASSWORD``."""
+    return _read(name, os.environ if environ is None else environ, secrets_dir)
+
+
 def load_secrets(environ: Mapping[str, str] | None = None, secrets_dir: Path = SECRETS_DIR) -> Secrets:
     environ = os.environ if environ is None else environ
     return Secrets(
