@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from optimizer_helpers import reaped
 from pg_server import PgServer, require_pg_bin
 
 from ..conftest import free_port, wait_until  # noqa: TID252 - the suite-wide helpers

@@ -101,8 +101,9 @@ def _request(config: AuraConfig, args: argparse.Namespace) -> Request:
         if secret:
             register_secret(secret.get())
             storage = studies.with_password(storage, secret.get())
-        if studies.url_password(storage):
-            register_secret(studies.url_password(storage))
+        password = studies.url_password(storage)
+        if password:
+            register_secret(password)
     return Request(
         train_days=args.train_days or o.train_days, test_days=args.test_days or o.test_days,
         step_days=args.step_days or o.step_days, anchored=o.anchored if args.anchored is None else args.anchored,

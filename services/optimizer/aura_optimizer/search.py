@@ -141,7 +141,7 @@ def _run_in_pool(ctx: SearchContext, storage, processes: int, task: Callable[[in
     # multiprocessing.Pool replaces a worker that dies but loses its task, and would wait for it forever: a worker
     # killed from outside (SIGKILL, the OOM killer) fails the run instead (INCOMPLETE, resumable; a joiner exits 1
     # and its container's restart policy joins again). Pool workers never exit on their own before close().
-    workers = list(pool._pool)
+    workers = list(pool._pool)  # type: ignore[attr-defined]  # the pool's processes (no public accessor)
     try:
         result = pool.map_async(task, items, chunksize=1)
         while True:

@@ -178,10 +178,11 @@ def _locked(exc: Exception) -> bool:
 
 def _chain(exc: BaseException):
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -222,9 +223,11 @@ def retry_storage(fn: Callable[[], Any], url: str | None = None) -> Any:
             now = time.monotonic()
             if down_since is None:
                 down_since = now
-                where = {"storage": redact_url_credentials(url)} if url else {}
-                event(log, "OPTIMIZE_STORAGE", state="unreachable", **where, worker=worker_id(),
-                      error=type(exc).__name__, retry_for_s=int(RECONNECT_SECONDS))
+                fields: dict[str, Any] = {"state": "unreachable", "worker": worker_id(),
+                                          "error": type(exc).__name__, "retry_for_s": int(RECONNECT_SECONDS)}
+                if url:
+                    fields["storage"] = redact_url_credentials(url)
+                event(log, "OPTIMIZE_STORAGE", logging.WARNING, **fields)
             if now - down_since >= RECONNECT_SECONDS:
                 raise
             stop.check()
