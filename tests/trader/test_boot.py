@@ -102,6 +102,19 @@ def test_a_position_the_venue_does_not_hold_fails_reconciliation(sim, journal):
     assert "BTC" in report.reason and "journal holds" in report.reason and "in 5 reads" in report.reason
 
 
+def test_empty_account_answers_confirm_nothing(sim, journal):
+    """Six empty answers in a row (the hostile bench met five at p = 0.3): they are the venue's glitch, not five
+    confirmations of a mismatch; boot reads on and the real account agrees."""
+    b, ex, broker = boot(sim, journal)
+    buy = intent("BTCUSDT", Side.BUY, "0.05")
+    ex.record(CYCLE, [buy])
+    ex.run(CYCLE)
+    admin(sim, "/admin/faults", {"faults": [{"kind": "empty_balances", "endpoint": "GET /api/v3/account",
+                                             "count": 6}]})
+    report = b.reconcile()
+    assert report.ok, report.reason
+
+
 def test_one_empty_balance_read_does_not_fail_reconciliation(sim, journal):
     """Empty answers (the venue's glitch) are re-read: boot fails only when every one of its reads disagrees."""
     b, ex, broker = boot(sim, journal)

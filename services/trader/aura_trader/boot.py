@@ -38,8 +38,9 @@ log = logging.getLogger("aura_trader.boot")
 T = TypeVar("T")
 
 
-MISMATCH_READS = 5  # balance reads that must all disagree with the journal before boot refuses to trade
-MISMATCH_FIRST_WAIT_S = 0.5  # then 1, 2, 4 s: the reads span 7.5 s of wall time
+MISMATCH_READS = 5  # non-empty balance reads that must disagree with the journal before boot refuses to trade
+MISMATCH_MAX_READS = 12  # reads in all (an EMPTY account answer confirms nothing: it is the venue's glitch)
+MISMATCH_FIRST_WAIT_S = 0.5  # then 1, 2, 4, 4, ... s: five reads span 7.5 s of wall time, twelve about 36 s
 
 
 class ReconcileError(RuntimeError):
@@ -138,7 +139,8 @@ class Boot:
         # reads, orders still in flight (journaled, not yet seen by the venue: a late arrival) are looked up again:
         # one that lands meanwhile explains the difference once its fills are recorded
         delay = MISMATCH_FIRST_WAIT_S
-        for attempt in range(1, MISMATCH_READS + 1):
+        confirmed = 0
+        for attempt in range(1, MISMATCH_MAX_READS + 1):
             lots = journal_lots(self.journal, specs)
             mine: dict[str, Decimal] = {}
             for lot in lots.values():
@@ -149,13 +151,15 @@ class Boot:
             mismatches, _unmanaged = check_positions(mine, venue, tolerance)
             if not mismatches:
                 break
-            if attempt == MISMATCH_READS:
-                raise ReconcileError(f"positions do not match the venue in {MISMATCH_READS} reads: "
+            if any(b.total > 0 for b in balances.values()):
+                confirmed += 1  # an account answered with nothing at all is no evidence either way
+            if confirmed >= MISMATCH_READS or attempt == MISMATCH_MAX_READS:
+                raise ReconcileError(f"positions do not match the venue in {attempt} reads: "
                                      + "; ".join(mismatches))
             event(log, "RECONCILE_RECHECK", level=logging.WARNING, attempt=attempt, of=MISMATCH_READS,
                   wait_s=delay, mismatch="; ".join(mismatches)[:300])
             self._wait(delay)
-            delay *= 2
+            delay = min(delay * 2, 4.0)
             if self.journal.open_orders():
                 self._orders(report)
                 self._fills(report)
