@@ -20,7 +20,7 @@ import pytest
 
 from pg_server import PgServer, require_pg_bin
 
-from ..conftest import free_port, wait_until  # noqa: TID252 - the suite-wide helpers
+from harness.processes import free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("postgres")]
 
