@@ -26,6 +26,14 @@ def boot(srv, journal, **kw):
                 wait=lambda s: None, **kw), ex, broker
 
 
+def _bought(ex, qty):
+    """A filled buy of ``qty`` BTC, journaled through the executor (the position the venue and the journal share)."""
+    buy = intent("BTCUSDT", Side.BUY, qty)
+    ex.record(CYCLE, [buy])
+    ex.run(CYCLE)
+    return buy
+
+
 def test_an_order_in_flight_at_the_crash_is_adopted_with_its_fills(sim, journal):
     b, ex, broker = boot(sim, journal)
     buy = intent("BTCUSDT", Side.BUY, "0.03")
@@ -93,9 +101,7 @@ def test_entry_prices_come_back_from_the_snapshot_or_the_fills(sim, journal, cap
 
 def test_a_position_the_venue_does_not_hold_fails_reconciliation(sim, journal):
     b, ex, broker = boot(sim, journal)
-    buy = intent("BTCUSDT", Side.BUY, "0.05")
-    ex.record(CYCLE, [buy])
-    ex.run(CYCLE)
+    _bought(ex, "0.05")
     admin(sim, "/admin/balances", {"BTC": "0.01"})  # someone withdrew what the journal says we hold
     report = b.reconcile()
     assert not report.ok
@@ -106,9 +112,7 @@ def test_empty_account_answers_confirm_nothing(sim, journal):
     """Six empty answers in a row (the hostile bench met five at p = 0.3): they are the venue's glitch, not five
     confirmations of a mismatch; boot reads on and the real account agrees."""
     b, ex, broker = boot(sim, journal)
-    buy = intent("BTCUSDT", Side.BUY, "0.05")
-    ex.record(CYCLE, [buy])
-    ex.run(CYCLE)
+    _bought(ex, "0.05")
     admin(sim, "/admin/faults", {"faults": [{"kind": "empty_balances", "endpoint": "GET /api/v3/account",
                                              "count": 6}]})
     report = b.reconcile()
@@ -118,9 +122,7 @@ def test_empty_account_answers_confirm_nothing(sim, journal):
 def test_one_empty_balance_read_does_not_fail_reconciliation(sim, journal):
     """Empty answers (the venue's glitch) are re-read: boot fails only when every one of its reads disagrees."""
     b, ex, broker = boot(sim, journal)
-    buy = intent("BTCUSDT", Side.BUY, "0.05")
-    ex.record(CYCLE, [buy])
-    ex.run(CYCLE)
+    _bought(ex, "0.05")
     admin(sim, "/admin/faults", {"faults": [{"kind": "empty_balances", "endpoint": "GET /api/v3/account",
                                              "count": 4}]})
     report = b.reconcile()

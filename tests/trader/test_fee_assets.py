@@ -19,12 +19,13 @@ from aura_common.adapters.clock import SteppedClock
 from aura_common.adapters.journal import Journal
 from aura_common.core.reconcile import open_lots, positions_from_fills
 from aura_common.core.synthetic import synthetic_panel
-from aura_common.domain import Fill, OrderStatus, Side, Symbol
+from aura_common.domain import OrderStatus, Side, Symbol
 from aura_exchange_sim.app import RunningServer, Simulator
 from aura_exchange_sim.clock import SimClock
 from aura_exchange_sim.market import MarketData
 from aura_exchange_sim.pricing import EngineConfig
 from aura_trader.boot import Boot
+from aura_trader.positions import journal_fills
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_execution import CYCLE, NOW, START, admin, executor, intent  # noqa: E402
@@ -57,11 +58,6 @@ def _balances(srv) -> dict[str, Decimal]:
     return {a: Decimal(r["free"]) + Decimal(r["locked"]) for a, r in rows.items()}
 
 
-def _journal_fills(journal) -> list[Fill]:
-    return [Fill(f.trade_id, Symbol(f.symbol), f.side, f.qty, f.price, f.fee, f.fee_asset, f.venue_ms)
-            for f in journal.fills()]
-
-
 def test_buy_partial_sell_full_sell_restart_reconcile_keeps_journal_equal_to_venue(venue, tmp_path):
     mode, srv = venue
     path = tmp_path / "j.sqlite"
@@ -79,7 +75,7 @@ def test_buy_partial_sell_full_sell_restart_reconcile_keeps_journal_equal_to_ven
     fills = journal.fills(client_order_id=buy.client_order_id)
     assert {f.fee_asset for f in fills} == {"BTC" if mode == "base" else "BNB"}
     assert all(f.fee > 0 for f in fills)
-    held = positions_from_fills(_journal_fills(journal), base_of)["BTC"]
+    held = positions_from_fills(journal_fills(journal, base_of), base_of)["BTC"]
     assert held == _balances(srv)["BTC"]
     assert (held < Decimal("0.0375")) == (mode == "base")
 
@@ -88,7 +84,7 @@ def test_buy_partial_sell_full_sell_restart_reconcile_keeps_journal_equal_to_ven
     ex.record(CYCLE, [part])
     ex.run(CYCLE)
     assert journal.order(part.client_order_id).status is OrderStatus.FILLED
-    rest = btc.floor_qty(positions_from_fills(_journal_fills(journal), base_of)["BTC"])
+    rest = btc.floor_qty(positions_from_fills(journal_fills(journal, base_of), base_of)["BTC"])
     assert rest <= _balances(srv)["BTC"]  # never more than the venue holds
     whole = intent("BTCUSDT", Side.SELL, str(rest), leg=2)
     ex.record(CYCLE, [whole])
@@ -107,9 +103,9 @@ def test_buy_partial_sell_full_sell_restart_reconcile_keeps_journal_equal_to_ven
 
     # 5. journal = venue to the last unit
     venue_now = _balances(srv)
-    mine = positions_from_fills(_journal_fills(journal), base_of)
+    mine = positions_from_fills(journal_fills(journal, base_of), base_of)
     assert mine.get("BTC", Decimal(0)) == venue_now.get("BTC", Decimal(0))  # the dust a base fee leaves, exactly
-    lots = open_lots(_journal_fills(journal), base_of)
+    lots = open_lots(journal_fills(journal, base_of), base_of)
     assert lots.get("BTCUSDT") is None or lots["BTCUSDT"].qty == venue_now["BTC"]
     bnb_fees = sum((f.fee for f in journal.fills() if f.fee_asset == "BNB"), Decimal(0))
     if mode == "bnb":

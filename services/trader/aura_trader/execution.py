@@ -45,9 +45,10 @@ from aura_common.adapters.journal import Journal, Order
 from aura_common.adapters.logs import event
 from aura_common.core.intents import Dust, Intent, client_order_id
 from aura_common.core.reconcile import definitive_not_found_at_ms, positions_from_fills
-from aura_common.domain import Fill, OrderReport, OrderRequest, OrderStatus, Side, Symbol
+from aura_common.domain import OrderReport, OrderRequest, OrderStatus, Side, Symbol
 
 from aura_trader.crash import CrashHook
+from aura_trader.positions import journal_fills
 
 log = logging.getLogger("aura_trader.execution")
 DUST_LEG_BASE = 10_000  # dust rows get legs 10000+ so they never collide with sent intents' legs
@@ -256,9 +257,7 @@ class Executor:
         """What the journal says we hold of ``spec``'s base asset: its fills net of base fees, or the last position
         snapshot (the venue's quantity at the last accepted sync), whichever is larger."""
         base_of: dict[str, str] = {s: m.base_asset for s, m in self.broker.markets().items()}
-        fills = [Fill(f.trade_id, Symbol(f.symbol), f.side, f.qty, f.price, f.fee, f.fee_asset, f.venue_ms)
-                 for f in self.journal.fills() if f.symbol in base_of]
-        held = positions_from_fills(fills, base_of).get(spec.base_asset, Decimal(0))
+        held = positions_from_fills(journal_fills(self.journal, base_of), base_of).get(spec.base_asset, Decimal(0))
         snap = self.journal.latest_positions()
         snapped = max((p.qty for p in snap.positions if p.symbol == spec.symbol), default=Decimal(0)) if snap \
             else Decimal(0)

@@ -24,11 +24,15 @@ class HeldPosition:
     source: str  # snapshot | fills | none
 
 
+def journal_fills(journal: PositionsJournal, base_of: Mapping[str, str]) -> list[Fill]:
+    """The journal's fills of the symbols in ``base_of`` as domain ``Fill``s (what the core's lot rules take)."""
+    return [Fill(f.trade_id, Symbol(f.symbol), f.side, f.qty, f.price, f.fee, f.fee_asset, f.venue_ms)
+            for f in journal.fills() if f.symbol in base_of]
+
+
 def journal_lots(journal: PositionsJournal, specs: Mapping[Symbol, MarketSpec]) -> dict[str, Lot]:
     base_of: dict[str, str] = {s: spec.base_asset for s, spec in specs.items()}
-    fills = [Fill(f.trade_id, Symbol(f.symbol), f.side, f.qty, f.price, f.fee, f.fee_asset, f.venue_ms)
-             for f in journal.fills() if f.symbol in base_of]
-    return open_lots(fills, base_of)
+    return open_lots(journal_fills(journal, base_of), base_of)
 
 
 def held_positions(journal: PositionsJournal, balances: Mapping[str, Balance], specs: Mapping[Symbol, MarketSpec],

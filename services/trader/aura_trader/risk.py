@@ -225,7 +225,7 @@ class RiskTicker:
         # the entry: the snapshot's, else the lot rebuilt from the journal's fills by THE entry rule
         # (core.reconcile.open_lots, as boot's [ENTRY_RECOVER]); fills are read at most once a tick
         lots: Mapping[str, Lot] | None = None
-        flagged = {e.fields.get("symbol") for e in self._journal.events(tag="FILL_IMPLAUSIBLE", limit=1000)}
+        flagged: set[str] | None = None  # symbols with a fill flagged implausible: read only when an entry disagrees
         move = Decimal(str(risk.sync_guard_max_price_move_pct)) / 100
         for symbol in sorted(account.positions):
             pos = snapshot.get(symbol)
@@ -235,10 +235,14 @@ class RiskTicker:
                 lot = lots.get(symbol)
                 entry = lot.entry_price if lot is not None else None
             last = account.prices.get(symbol)
-            if entry is not None and last and symbol in flagged and not (1 - move) <= entry / last <= 1 / (1 - move):
-                # the entry comes from a fill flagged implausible and the (guarded) mark disagrees with it: no
-                # stop-loss or take-profit fires on it (the operator was alerted when the fill was recorded)
-                entry = None
+            if entry is not None and last and not (1 - move) <= entry / last <= 1 / (1 - move):
+                if flagged is None:
+                    flagged = {e.fields.get("symbol") for e in self._journal.events(tag="FILL_IMPLAUSIBLE",
+                                                                                  limit=1000)}
+                if symbol in flagged:
+                    # the entry comes from a fill flagged implausible and the (guarded) mark disagrees with it: no
+                    # stop-loss or take-profit fires on it (the operator was alerted when the fill was recorded)
+                    entry = None
             result = position_exit(symbol, entry, last, risk)
             stop, take = exit_prices(entry, risk) if entry else (None, None)
             decision = sl_check_decision(result)
