@@ -167,3 +167,25 @@ def test_a_symbol_stopped_today_is_not_bought_back_today():
     after_stop = _propose(stopped={Symbol("DDDUSDT"): "stop_loss"})
     assert "DDDUSDT" not in {i.symbol for i in after_stop.batch.intents}
     assert {i.symbol for i in after_stop.batch.intents if i.side is Side.BUY} == bought - {"DDDUSDT"}
+
+
+def test_a_two_symbol_universe_enters_when_the_regime_lifts_exposure():
+    """Decided: the cost-benefit gate weighs rotations, never the regime's exposure. Both symbols of a two-symbol
+    universe are picked, their cross-sectional scores sum to ~0, so an entry from cash had ~0 estimated benefit and
+    was denied for ever (BTC+ETH 2020-2022: 0 trades). A lift of exposure now buys, as a cut sells."""
+    t = np.arange(120, dtype=np.float64)[:, None]
+    panel = panel_from_close(100.0 * np.exp(t * np.array([[0.006, 0.008]])), ("AAAUSDT", "BBBUSDT"))
+    params = strategy(screen={"min_history_days": 30, "sma_days": 20, "momentum_days": 10,
+                              "min_median_quote_volume": 1e5},
+                      scoring={"momentum_lookbacks_days": [7, 20], "trend_days": 20},
+                      regime={"fast_sma_days": 10, "slow_sma_days": 30, "breadth_sma_days": 10})
+    row = panel.shape[0] - 1
+    prices = {Symbol(s): D(repr(float(panel.close[row, j]))) for j, s in enumerate(panel.symbols)}
+    common = dict(panel=panel, row=row, params=params, regime=RegimeState(Regime.BULL, Regime.BULL, 5),
+                  cycle_key="k", holdings={}, free_quote=D("10000"), prices=prices,
+                  specs={Symbol(s): spec(s) for s in panel.symbols}, fee_bps=10, slippage_bps=5)
+    lifted = plan_intents(prev_exposure=0.0, **common)
+    assert {(i.symbol, i.side) for i in lifted.batch.intents} == {("AAAUSDT", Side.BUY), ("BBBUSDT", Side.BUY)}
+    assert set(lifted.reasons.values()) == {"regime"}
+    steady = plan_intents(prev_exposure=1.0, **common)  # the same entry without a lift is weighed, and denied
+    assert steady.batch.intents == () and steady.gate is not None and steady.gate.decision.value == "deny"

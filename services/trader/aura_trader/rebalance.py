@@ -114,7 +114,7 @@ def plan_intents(*, panel: Panel, row: int, params: StrategyParams, regime: Regi
         planned.setdefault(s, 0.0)
     legs = plan_legs_for(targets=planned, holdings=holdings, prices=prices, specs=specs, free_quote=free_quote,
                          forced=stopped, blocked=blocked, liquidate=params.risk.kill_switch_liquidate,
-                         cut=plan.exposure < prev_exposure)
+                         cut=plan.exposure < prev_exposure, lift=plan.exposure > prev_exposure)
     targets: dict[str, float] = {str(s): float(w) for s, w in zip(legs.symbols, legs.target.tolist())}
     gate = None
     if legs.weighable and equity > 0:

@@ -117,10 +117,10 @@ def _check(symbols: Sequence[Symbol], prices: Mapping[Symbol, Decimal], specs: M
 def plan_legs_for(*, targets: Mapping[Symbol, float], holdings: Mapping[Symbol, Decimal],
                   prices: Mapping[Symbol, Decimal], specs: Mapping[Symbol, MarketSpec], free_quote: Decimal,
                   forced: Mapping[Symbol, str] | None = None, blocked: bool = False, liquidate: bool = False,
-                  cut: bool = False) -> Legs:
+                  cut: bool = False, lift: bool = False) -> Legs:
     """``core.rebalance.plan_legs`` on the trader's mappings. ``holdings`` are FREE base balances; equity is the
     free quote plus the holdings at ``prices``; ``forced`` maps a symbol exited today to its reason (stop_loss,
-    take_profit, kill_switch): no re-entry today."""
+    take_profit, kill_switch): no re-entry today; ``cut`` / ``lift``: the regime lowered / raised the exposure."""
     forced = forced or {}
     symbols = tuple(sorted(set(targets) | {s for s, q in holdings.items() if q > 0}))
     _check(symbols, prices, specs)
@@ -132,7 +132,7 @@ def plan_legs_for(*, targets: Mapping[Symbol, float], holdings: Mapping[Symbol, 
     target = np.array([float(targets.get(s, 0.0)) for s in symbols], dtype=np.float64)
     why = np.array([WHY_CODE.get(forced[s], WHY_STOP) if s in forced else 0 for s in symbols], dtype=np.int64)
     o_i, o_f = leg_arrays(n)
-    no, weighable = plan_legs(qty, weight, target, why, blocked, liquidate, cut, float(equity), o_i, o_f)
+    no, weighable = plan_legs(qty, weight, target, why, blocked, liquidate, cut, lift, float(equity), o_i, o_f)
     return Legs(symbols, qty, weight, target, o_i, o_f, int(no), bool(weighable))
 
 

@@ -16,8 +16,16 @@ Two kernels, the only definition of what happens between ``decide()`` and the or
 3. **Legs**, in symbol order: ``target < weight`` is a SELL, ``target > weight`` a BUY, equal is no leg. A SELL is
    *forced* (never weighed by the cost-benefit gate) when the symbol is forced or the regime cut the exposure
    (``cut``); its reason is the forcing gate, else ``regime`` for a cut, ``exit`` for a target of 0, else
-   ``rebalance``. A BUY is never forced (``rebalance``). The notional is ``|target - weight| * equity``.
-   Returns the number of legs and whether any leg is weighable (not forced).
+   ``rebalance``. A BUY is forced (reason ``regime``) when the regime raised the exposure (``lift``), else it is a
+   weighed ``rebalance``. The notional is ``|target - weight| * equity``. Returns the number of legs and whether
+   any leg is weighable (not forced).
+
+   *Why regime moves are never weighed* (a deliberate choice, docs/risk.md): the cost-benefit gate estimates the
+   benefit of a rebalance from the improvement of the weight-averaged cross-sectional score, with cash at 0 (the
+   cross-section's mean). That is a measure of *rotation* between symbols. It cannot price the regime's decision to
+   be invested at all: in a universe of two symbols both are picked and their z-scores sum to ~0, so every entry
+   from cash had ~0 benefit and was denied for ever (BTC+ETH 2020-2022: 589 denials, 0 trades). The exposure the
+   regime sets is therefore carried out in both directions - cuts sell, lifts buy - and the gate weighs the rest.
 
 Between the two the caller weighs the unforced legs with the cost-benefit gate (``o_i[k, O_KEEP] = 0`` drops one).
 
@@ -73,7 +81,8 @@ def placeable(qty: float, price: float, min_qty: float, min_notional: float) -> 
 
 @kernel
 def plan_legs(qty: np.ndarray, weight: np.ndarray, target: np.ndarray, forced: np.ndarray, blocked: bool,
-              liquidate: bool, cut: bool, equity: float, o_i: np.ndarray, o_f: np.ndarray) -> tuple[int, bool]:
+              liquidate: bool, cut: bool, lift: bool, equity: float, o_i: np.ndarray,
+              o_f: np.ndarray) -> tuple[int, bool]:
     """Targets → legs (module docstring). Mutates ``target`` (the day's effective targets) and ``forced``
     (liquidation); fills ``o_i[:n]`` / ``o_f[:n]``; returns ``(n, weighable)``."""
     n = qty.shape[0]
@@ -110,7 +119,8 @@ def plan_legs(qty: np.ndarray, weight: np.ndarray, target: np.ndarray, forced: n
                 o_i[no, O_WHY] = WHY_REBALANCE
             o_f[no] = (cur - tgt) * equity
         elif tgt > cur:
-            o_i[no, O_COL], o_i[no, O_SIDE], o_i[no, O_FORCED], o_i[no, O_WHY] = j, BUY, 0, WHY_REBALANCE
+            o_i[no, O_COL], o_i[no, O_SIDE] = j, BUY
+            o_i[no, O_FORCED], o_i[no, O_WHY] = (1, WHY_REGIME) if lift else (0, WHY_REBALANCE)
             o_f[no] = (tgt - cur) * equity
         else:
             continue
