@@ -20,8 +20,10 @@ import pytest
 import yaml
 
 from aura_common.adapters.parquet_store import write_panel
+from aura_common.config.loader import parse_strategy, strategy_to_dict
 from aura_common.core.synthetic import synthetic_panel
 from harness.processes import REPO, aura
+from harness.trader import STRATEGY
 
 RISK_STRATEGY = REPO / "bench" / "parity" / "strategy-risk.yaml"
 FIELDS = ("days", "trader_orders", "backtest_orders", "matched", "only_trader", "only_backtest", "qty_mismatches",
@@ -55,12 +57,17 @@ def assert_parity(code: int, report: dict) -> None:
 
 
 def test_synthetic_window(tmp_path):
-    """A seeded market (8 symbols, the proxy BTCUSDT among them) and a permissive strategy that trades daily."""
+    """A seeded market (8 symbols, the proxy BTCUSDT among them) and the harness's permissive strategy (invested in
+    a few coins, trading every day)."""
     panel = synthetic_panel(8, 260, 5, start_ms=1_577_836_800_000, late_listing_fraction=0.0)  # from 2020-01-01
     write_panel(tmp_path / "cache", "1d", panel, "synthetic")
     assert "BTCUSDT" in panel.symbols
-    code, report, err = parity(tmp_path, "--from", "2020-08-01", "--to", "2020-08-20", timeout=600)
+    strategy = tmp_path / "strategy.yaml"
+    strategy.write_text(yaml.safe_dump(strategy_to_dict(parse_strategy(STRATEGY, "test"))))
+    code, report, err = parity(tmp_path, "--from", "2020-08-01", "--to", "2020-08-20", "--params", str(strategy),
+                               timeout=600)
     assert report["days"] == 20 and report["extra_ticks"] == 0
+    assert report["backtest_orders"] >= 20, "the strategy should trade on most days"
     assert report["window"]["symbols"] == 8
     assert report["costs"] == {"fee_bps": 10.0, "slippage_bps": 5.0, "initial_cash": 10000.0}
     assert report["price_mismatches"] == 0, report["first_divergence"]
