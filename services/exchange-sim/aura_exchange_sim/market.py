@@ -186,8 +186,8 @@ class MarketData:
         j = self._col[symbol]
         if self._close_model:  # the step values: the price at t0 and every close that happens in (t0, t1]
             k0, k1 = max(self._closed(t0), -1), self._closed(t1)
-            pts = [p for p in (self._c[j][k] for k in range(max(k0, 0), k1 + 1)) if p == p]
-            return (min(pts), max(pts)) if pts else None
+            steps = [p for p in (self._c[j][k] for k in range(max(k0, 0), k1 + 1)) if p == p]
+            return (min(steps), max(steps)) if steps else None
         t0, t1 = max(t0, self.t_first), min(t1, self.t_end)
         if t1 < t0:
             return None
