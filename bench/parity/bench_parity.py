@@ -26,7 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 STRATEGIES = {"default": REPO / "config" / "strategy.yaml", "risk": REPO / "bench" / "parity" / "strategy-risk.yaml"}
 HEADLINE = ("days", "trader_orders", "backtest_orders", "matched", "only_trader", "only_backtest", "qty_mismatches",
-            "price_mismatches", "equity_trader", "equity_backtest", "equity_diff_pct", "extra_ticks")
+            "price_mismatches", "equity_trader", "equity_backtest", "equity_diff_pct", "extra_ticks",
+            "trader_tick_seconds_mean")
 
 
 def real_data() -> Path | None:

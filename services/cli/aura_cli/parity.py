@@ -49,6 +49,7 @@ from aura_cli.parity_compare import DAY_MS, Order, compare, day_of
 log = logging.getLogger("aura.parity")
 SIM_KEY, SIM_SECRET = "aura-sim-key", "aura-sim-secret"  # the simulator's offline defaults (loopback only)
 TICKS = re.compile(rb"^aura_cycle_duration_seconds_count(?:\{[^}]*\})? ([0-9.e+]+)$", re.M)
+TICK_SUM = re.compile(rb"^aura_cycle_duration_seconds_sum(?:\{[^}]*\})? ([0-9.e+]+)$", re.M)
 
 
 class ParityError(RuntimeError):
@@ -297,7 +298,13 @@ def step_days(run: Run, trader: Proc, times_ms: list[int], timeout: float) -> di
             failed.append({"day": day_of(now), "line": box["failed"][-300:]})
         else:
             seen = box["count"]
-    return {"failed_ticks": failed, "extra_ticks": extra}
+    try:
+        m = TICK_SUM.search(_http(run.metrics_url, timeout=5.0))
+    except (OSError, urllib.error.URLError):
+        m = None
+    busy = float(m.group(1)) if m else None  # the trader's own time in its ticks (the rest: waiting, stepping)
+    return {"failed_ticks": failed, "extra_ticks": extra,
+            "trader_tick_seconds_mean": round(busy / seen, 4) if busy is not None and seen else None}
 
 
 # --- the two sides -----------------------------------------------------------------------------------------------
