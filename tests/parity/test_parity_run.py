@@ -83,3 +83,18 @@ def test_real_data_120_days(tmp_path, real_data, strategy):
     assert report["days"] == 120 and report["window"]["symbols"] == 50
     assert report["price_mismatches"] == 0, report["first_divergence"]
     assert_parity(code, report)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("--from", "2021-02-01", "--to", "2021-01-01"), "--from 2021-02-01 is after --to 2021-01-01"),
+    (("--from", "2021-01-01", "--to", "2021-01-05", "--fixtures", "/nonexistent/fixtures"), "--fixtures"),
+    (("--from", "2021-01-01", "--to", "2021-01-05", "--symbols", "BTC/USDT"), "--symbols"),
+    (("--from", "2021-01-01", "--to", "2021-01-05", "--params", "/nonexistent/strategy.yaml"), "strategy.yaml"),
+])
+def test_bad_input_is_a_usage_error_naming_it(tmp_path, args, needle):
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "aura.yaml").write_text(yaml.safe_dump({"paths": {"data_dir": str(tmp_path / "cache")}}))
+    r = subprocess.run(aura("--config", str(tmp_path / "aura.yaml"), "parity", *args), capture_output=True,
+                       text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr and "Traceback" not in r.stderr
