@@ -48,6 +48,8 @@ def assert_parity(code: int, report: dict) -> None:
     for f in FIELDS:
         assert f in report, f
     assert report["failed_ticks"] == [], report["failed_ticks"]
+    assert report["planned_days"] > 0
+    assert report["pick_mismatches"] == 0, report["first_pick_mismatch"]  # the same decision: no look-ahead
     assert report["matched"] + report["only_trader"] == report["trader_orders"]
     assert report["matched"] + report["only_backtest"] == report["backtest_orders"]
     first = json.dumps(report["first_divergence"])

@@ -24,6 +24,7 @@ usage or configuration error. The model and the fields: docs/parity.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -336,7 +337,9 @@ def backtest_side(data_dir: str, symbols: list[str], params, config, start_ms: i
 
     from aura_common.adapters.parquet_store import load_panel
     from aura_common.core.backtest import BacktestConfig, CostModel, run_backtest
+    from aura_common.core.decide import plan_at, signal_rows
     from aura_common.core.features import compute_features
+    from aura_common.core.screen import allowed_columns
     panel = load_panel(data_dir, "1d", symbols, None, end_ms + DAY_MS)
     have = np.flatnonzero(~np.all(np.isnan(panel.close), axis=1))
     panel = panel.rows(0, int(have[-1]) + 1 if len(have) else 0)
@@ -346,11 +349,34 @@ def backtest_side(data_dir: str, symbols: list[str], params, config, start_ms: i
     ex = config.execution
     cfg = BacktestConfig(start_ms=start_ms, end_ms=end_ms, initial_cash=ex.paper_initial_quote,
                          costs=CostModel(ex.fee_bps, ex.slippage_bps), exclusions=tuple(config.universe.exclusions))
-    result = run_backtest(compute_features(panel), params, cfg)
+    fs = compute_features(panel)
+    sig = signal_rows(fs, 0, fs.shape[0], params, allowed_columns(panel.symbols, cfg.exclusions))
+    result = run_backtest(fs, params, dataclasses.replace(cfg, record_plans=True), sig)
     trades = [Order(day_of(t.t_ms), t.symbol, t.side, t.qty, t.price, t.fee, "quote", t.reason)
               for t in result.trades]
     trips = [day_of(e.t_ms) for e in result.gate_events if e.gate == "kill_switch"]
-    return panel, result, trades, trips
+    lo = int(np.searchsorted(panel.times, start_ms, side="left"))
+    picks = {day_of(int(t)): [p.symbol for p in plan_at(sig, lo + d, w, state, params).picks]
+             for d, (t, (w, state)) in enumerate(zip(result.times_ms.tolist(), result.plan_inputs))}
+    return panel, result, trades, trips, picks
+
+
+PLAN_LINE = re.compile(r"\[PLAN\] cycle=(\d{4}-\d{2}-\d{2})T\S* .*?picks=(\S+)")
+
+
+def trader_picks(trader_log: Path) -> dict[str, list[str]]:
+    """Each planned day's picks, from the trader's ``[PLAN]`` lines (the decision, before any execution)."""
+    out = {}
+    for m in PLAN_LINE.finditer(trader_log.read_text(errors="replace")):
+        out[m.group(1)] = [] if m.group(2) == "-" else m.group(2).split(",")
+    return out
+
+
+def pick_mismatches(trader: dict[str, list[str]], backtest: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Days the trader planned whose picks (symbols in preference order) differ from the backtest's: a difference
+    in the data or the decision (e.g. look-ahead), not in execution."""
+    return [{"day": d, "trader": trader[d], "backtest": backtest.get(d)} for d in sorted(trader)
+            if trader[d] != backtest.get(d)]
 
 
 def _marks(panel) -> dict[str, float]:
@@ -412,7 +438,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, config, params, params_file: Path, work: Path) -> int:
     start_ms, end_ms = _ms(args.start), _ms(args.end)
     data_dir, symbols = prepare_cache(args, config, work, params.regime.proxy_symbol, end_ms + DAY_MS)
-    panel, result, bt_orders, bt_trips = backtest_side(data_dir, symbols, params, config, start_ms, end_ms)
+    panel, result, bt_orders, bt_trips, bt_picks = backtest_side(data_dir, symbols, params, config, start_ms, end_ms)
     days = len(result.times_ms)
     first_ms = int(result.times_ms[0])  # 00:00 UTC after the first decision candle
     strategy = write_strategy_copy(params_file, work / "strategy.yaml")
@@ -447,15 +473,18 @@ def _run(args: argparse.Namespace, config, params, params_file: Path, work: Path
             trader.stop()
         sim.stop()
     t_orders, t_trips, notes = trader_side(run.journal)
+    picks_t = trader_picks(work / "trader.log")
+    bad_picks = pick_mismatches(picks_t, bt_picks)
     report = compare(t_orders, bt_orders, steps=steps, ticks=tick_sizes, trader_trips=t_trips,
                      backtest_trips=bt_trips, trader_equity=equity_t, backtest_equity=float(result.equity[-1]),
                      days=days, max_equity_diff_pct=args.max_equity_diff_pct, trader_notes=notes)
-    full = report["full_match"] and not ticks["failed_ticks"]
+    full = report["full_match"] and not ticks["failed_ticks"] and not bad_picks
     report.update(full_match=full, window={"from": str(args.start), "to": str(args.end),
                                            "first_tick": day_of(first_ms), "symbols": len(symbols),
                                            "data": data_dir if not args.fixtures else args.fixtures,
                                            "params": str(params_file)},
-                  sync_guard=SYNC_GUARD_OFF, costs={"fee_bps": ex.fee_bps, "slippage_bps": ex.slippage_bps,
+                  planned_days=len(picks_t), pick_mismatches=len(bad_picks), first_pick_mismatch=(
+                      bad_picks[0] if bad_picks else None), sync_guard=SYNC_GUARD_OFF, costs={"fee_bps": ex.fee_bps, "slippage_bps": ex.slippage_bps,
                          "initial_cash": ex.paper_initial_quote},
                   wall_seconds=round(wall, 2), days_per_second=round(days / wall, 3) if wall > 0 else None,
                   **ticks)
