@@ -58,6 +58,7 @@ def assert_parity(code: int, report: dict) -> None:
     assert code == (0 if report["full_match"] else 1)
 
 
+@pytest.mark.slow
 def test_synthetic_window(tmp_path):
     """A seeded market (8 symbols, the proxy BTCUSDT among them) and the harness's permissive strategy (invested in
     a few coins, trading every day)."""
@@ -76,6 +77,8 @@ def test_synthetic_window(tmp_path):
     assert_parity(code, report)
 
 
+@pytest.mark.slow
+@pytest.mark.realdata
 @pytest.mark.parametrize("strategy", [None, RISK_STRATEGY], ids=["default", "risk"])
 def test_real_data_120_days(tmp_path, real_data, strategy):
     args = ["--from", "2021-04-01", "--to", "2021-07-29", "--fixtures", str(real_data)]
