@@ -484,7 +484,7 @@ def _run(args: argparse.Namespace, config, params, params_file: Path, work: Path
                                            "data": data_dir if not args.fixtures else args.fixtures,
                                            "params": str(params_file)},
                   planned_days=len(picks_t), pick_mismatches=len(bad_picks), first_pick_mismatch=(
-                      bad_picks[0] if bad_picks else None), sync_guard=SYNC_GUARD_OFF, costs={"fee_bps": ex.fee_bps, "slippage_bps": ex.slippage_bps,
+                      bad_picks[0] if bad_picks else None), pick_mismatch_list=bad_picks[:200], sync_guard=SYNC_GUARD_OFF, costs={"fee_bps": ex.fee_bps, "slippage_bps": ex.slippage_bps,
                          "initial_cash": ex.paper_initial_quote},
                   wall_seconds=round(wall, 2), days_per_second=round(days / wall, 3) if wall > 0 else None,
                   **ticks)
