@@ -67,6 +67,18 @@ def replay_through_the_trader(panel, params, costs: CostModel, cash0: float = 10
                 last[s] = float(close[j])
         while changes and changes[0].t_ms <= now:
             tripped = changes.pop(0).action == "trip"
+        want = by_day.get(now, [])
+        # the day's risk exits fill first (as the trader's risk tick sells before its rebalance)
+        k = 0
+        while k < len(want) and want[k].reason in ("stop_loss", "take_profit", "kill_switch"):
+            k += 1
+        exits = want[:k]
+        assert all(t.side == "SELL" and (t.symbol in stops.get(now, {}) or tripped) for t in exits)
+        assert all(t.reason not in ("stop_loss", "take_profit", "kill_switch") for t in want[k:])
+        for t in exits:
+            cash += t.notional - t.fee
+            qty[t.symbol] = 0.0 if qty[t.symbol] - t.qty <= qty[t.symbol] * 1e-12 else qty[t.symbol] - t.qty
+        want = want[len(exits):]
         prices = {Symbol(s): D(repr(float(close[j]) if close[j] == close[j] else last[s]))
                   for j, s in enumerate(symbols) if close[j] == close[j] or (qty[s] > 0 and last[s] == last[s])}
         holdings = {Symbol(s): D(repr(q)) for s, q in qty.items() if q > 0}
@@ -77,7 +89,6 @@ def replay_through_the_trader(panel, params, costs: CostModel, cash0: float = 10
                             holdings=holdings, free_quote=D(repr(cash)), prices=prices, specs=specs,
                             fee_bps=costs.fee_bps, slippage_bps=costs.slippage_bps, blocked=tripped,
                             stopped=stops.get(now, {}))
-        want = by_day.get(now, [])
         got = list(prop.batch.intents)
         assert [(i.symbol, i.side.value) for i in got] == [(t.symbol, t.side) for t in want], (d, got, want)
         for i, t in zip(got, want):

@@ -331,6 +331,18 @@ def trader_side(journal: Path) -> tuple[list[Order], list[str], dict[tuple[str, 
     return orders, [day_of(int(t)) for t in trips], notes
 
 
+def venue_specs(data_dir: str, symbols: list[str]) -> dict[str, Any]:
+    """The lot rules the simulator derives for each symbol from the same cache (the full history, as it loads it):
+    the backtest must size against the venue's step and minimum notional, not the backtester's defaults."""
+    from aura_common.adapters.parquet_store import load_panel
+    from aura_common.domain import MarketSpec, Symbol
+    from aura_exchange_sim.market import MarketData
+
+    market = MarketData(load_panel(data_dir, "1d", symbols=symbols))
+    return {s: MarketSpec(Symbol(s), sp.base, sp.quote, sp.tick, sp.step, sp.min_qty, sp.min_notional, sp.max_qty)
+            for s, sp in market.specs.items()}
+
+
 def backtest_side(data_dir: str, symbols: list[str], params, config, start_ms: int, end_ms: int):
     """The backtest as ``aura backtest`` wires it: the same cache, costs, initial cash and exclusions."""
     import numpy as np
@@ -348,7 +360,8 @@ def backtest_side(data_dir: str, symbols: list[str], params, config, start_ms: i
                          f"{day_of(int(panel.times[-1])) if panel.shape[0] else 'never'}")
     ex = config.execution
     cfg = BacktestConfig(start_ms=start_ms, end_ms=end_ms, initial_cash=ex.paper_initial_quote,
-                         costs=CostModel(ex.fee_bps, ex.slippage_bps), exclusions=tuple(config.universe.exclusions))
+                         costs=CostModel(ex.fee_bps, ex.slippage_bps), exclusions=tuple(config.universe.exclusions),
+                         specs=venue_specs(data_dir, symbols))
     fs = compute_features(panel)
     sig = signal_rows(fs, 0, fs.shape[0], params, allowed_columns(panel.symbols, cfg.exclusions))
     result = run_backtest(fs, params, dataclasses.replace(cfg, record_plans=True), sig)

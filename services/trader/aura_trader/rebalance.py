@@ -191,6 +191,8 @@ class Rebalancer:
 
     def _plan(self, due: DueCycle, params: StrategyParams, now_ms: int, blocked: bool = False,
               stopped: Mapping[Symbol, str] | None = None) -> str | None:
+        # the venue's symbols once a day: a symbol listed since the trader started joins the universe
+        self._read(lambda: self.broker.markets(refresh=True), "loading markets")
         symbols = self.universe()
         iv = Interval(self.interval)
         start = due.day_ms - lookback_days(params, self.padding) * DAY_MS

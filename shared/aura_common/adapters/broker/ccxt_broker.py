@@ -69,12 +69,12 @@ class CcxtBroker:
             raise Rejected(f"unknown symbol {symbol}") from None
 
     # -- Broker port ----------------------------------------------------------------------------------
-    def markets(self) -> Mapping[Symbol, MarketSpec]:
-        if self._specs is None:
+    def markets(self, refresh: bool = False) -> Mapping[Symbol, MarketSpec]:
+        if self._specs is None or refresh:
             def load() -> tuple[dict[Symbol, MarketSpec], dict[Symbol, str]]:
                 specs: dict[Symbol, MarketSpec] = {}
                 unified_of: dict[Symbol, str] = {}
-                for unified, market in self._ex.load_markets().items():
+                for unified, market in self._ex.load_markets(reload=refresh).items():
                     if not market.get("spot"):
                         continue
                     spec = wire.market_spec(market)

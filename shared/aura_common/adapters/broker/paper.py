@@ -68,7 +68,7 @@ class PaperBroker:
             self._db.execute("INSERT INTO balances VALUES (?, ?, '0')", (quote_asset, str(initial_quote)))
 
     # -- port -------------------------------------------------------------------------------------------
-    def markets(self) -> Mapping[Symbol, MarketSpec]:
+    def markets(self, refresh: bool = False) -> Mapping[Symbol, MarketSpec]:
         return self._specs
 
     def balances(self) -> Mapping[str, Balance]:

@@ -12,8 +12,8 @@ from aura_common.domain import Balance, Fill, MarketSpec, OrderReport, OrderRequ
 class Broker(Protocol):
     """Every method raises only ``aura_common.adapters.broker.errors.BrokerError`` subclasses."""
 
-    def markets(self) -> Mapping[Symbol, MarketSpec]:
-        """Trading rules per symbol (cached after the first call)."""
+    def markets(self, refresh: bool = False) -> Mapping[Symbol, MarketSpec]:
+        """Trading rules per symbol (cached after the first call; ``refresh`` reads them again: new listings)."""
 
     def balances(self) -> Mapping[str, Balance]:
         """Free and locked balance per asset (assets with zero total may be omitted)."""

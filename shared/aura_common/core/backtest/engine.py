@@ -4,23 +4,24 @@ Pure: a function of the panel's features, the strategy parameters and a ``Backte
 Each day ``t`` (decision at the close of candle ``t``):
 
 1. mark the book at the close (a symbol without a candle that day keeps its last price);
-2. kill switch on the curve of marks: when tripped, no new entries and no additions (sells only); with
-   ``kill_switch_liquidate`` everything is sold;
-3. ``position_exit`` for every position: a DENY (stop-loss / take-profit) sells it today, no re-entry today;
-4. ``plan_at`` — the trader's decision function — gives target weights against the current weights;
-5. the orders (target − current, in quote notional) go through ``cost_benefit`` with the expected benefit of
-   ``rebalance_benefit_bps``; sells caused by a gate or by a regime exposure cut are ``forced``;
-6. sells fill first, then buys, at the close ∓ slippage, fee on the notional. A quantity is the order's
-   notional at the mark (the close), as the trader sizes a market order from the last price, floored to the lot
-   step; orders below min quantity / min notional are not placed; buys shrink to the cash left, so cash never
-   goes negative. A symbol without a candle that day is not bought; a sell of it fills at its last price.
+2. kill switch on the curve of marks (its re-arm policy is the strategy's cooldown): when tripped, no new entries
+   and no additions (sells only); with ``kill_switch_liquidate`` every holding is sold;
+3. ``position_exit`` for every position (dust excluded): a DENY (stop-loss / take-profit) is a risk exit;
+4. the risk exits FILL first (the whole holding floored to the lot step, at the close − slippage, fee in quote),
+   as the trader's risk tick sells before its rebalance; an exited symbol is not bought back today;
+5. ``plan_at`` — the trader's decision function — gives target weights against the weights after the exits;
+6. the one post-plan step (``core/rebalance.py``, the trader's too): legs, regime cuts and lifts forced, the others
+   weighed by ``cost_benefit`` with the benefit of ``rebalance_benefit_bps``, then sized (``size_legs``);
+7. sells fill, then buys: a SELL at close × (1 − slippage) paying its fee in quote, a BUY at close × (1 + slippage)
+   paying its fee in the base asset it receives (q × (1 − fee) arrives). A symbol without a candle that day is
+   not bought; a sell of it fills at its last price.
 
 The reported daily equity is the mark after that day's trades; the kill switch sees the pre-trade marks (what
 the trader observes at its tick).
 
 The days run in one compiled kernel (``loop.run_days``) that calls the trader's own compiled steps (hysteresis,
 target weights, the rebalance benefit) and suspends to this module whenever a risk gate has to be asked: see
-``loop.py``. ``_simulate`` is the driver: it lays out the arrays, answers the kernel's requests with the real
+``loop.py``. ``_run`` is the driver (``run_backtest`` and ``run_backtest_segments`` call it): it lays out the arrays, answers the kernel's requests with the real
 gates (``gates.GateRunner``) and turns the arrays into a ``BacktestResult``. The initial output capacity is
 ``_capacity(days, symbols)``; the kernel asks for more when a day could overflow it.
 """

@@ -30,7 +30,7 @@ import numpy as np
 
 from aura_common.core.jit import kernel
 from aura_common.core.rebalance import (BUY, O_COL, O_FORCED, O_KEEP, O_SIDE, O_WHY, SELL,
-                                        WHY_STOP, WHY_TAKE,
+                                        WHY_KILL, WHY_STOP, WHY_TAKE,
                                         floor_qty, placeable, plan_legs, size_legs)
 from aura_common.core.weights import pick_weights
 from aura_common.core.regime import advance_codes
@@ -88,7 +88,7 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
         phase = ist[I_PHASE]
 
         if phase == P_MARK:
-            if (ist[I_NTR] + n > tr_i.shape[0] or ist[I_NEV] + n + 2 > ev_i.shape[0]
+            if (ist[I_NTR] + 2 * n > tr_i.shape[0] or ist[I_NEV] + n + 2 > ev_i.shape[0]
                     or ist[I_NOL] + n > ol_i.shape[0]):
                 return NEED_SPACE
             value = 0.0
@@ -151,6 +151,42 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
                     ist[I_POS] = j
                     ist[I_PHASE] = P_EXIT_WAIT
                     return NEED_EXIT
+            # the risk exits fill before the plan, as the trader's risk tick sells before its rebalance: a stop-loss /
+            # take-profit, or every holding when the tripped switch liquidates; the plan then sees the book after them
+            liquidate = ist[I_BLOCKED] != 0 and pi[K_LIQUIDATE] != 0
+            cash = fst[F_CASH]
+            nt = ist[I_NTR]
+            for j in range(n):
+                if qty[j] <= 0:
+                    continue
+                if liquidate and forced[j] == 0:
+                    forced[j] = WHY_KILL
+                if forced[j] == 0:
+                    continue
+                held = qty[j]
+                q = floor_qty(held, step[j])
+                if q <= 0 or not placeable(q, last[j], min_qty[j], min_notional[j]):
+                    continue  # dust: not sellable, the trader skips it too
+                px = last[j] * (1 - slip)
+                gross = q * px
+                f = gross * fee
+                cash += gross - f
+                fst[F_TRADED] += gross
+                if held - q <= held * 1e-12:
+                    qty[j] = 0.0
+                    entry[j] = 0.0
+                else:
+                    qty[j] = held - q
+                tr_i[nt, 0], tr_i[nt, 1], tr_i[nt, 2], tr_i[nt, 3] = d, j, SELL, forced[j]
+                tr_f[nt, 0], tr_f[nt, 1], tr_f[nt, 2], tr_f[nt, 3] = q, px, gross, f
+                nt += 1
+            ist[I_NTR] = nt
+            fst[F_CASH] = cash
+            value = 0.0
+            for j in range(n):
+                if qty[j] > 0:
+                    value += qty[j] * last[j]
+            fst[F_EQUITY] = cash + value
             ist[I_PHASE] = P_PLAN
         elif phase == P_PLAN:
             equity = fst[F_EQUITY]
