@@ -6,8 +6,8 @@ real ccxt over loopback HTTP, its SQLite journal) and the backtest over the same
   strategy and for ``bench/parity/strategy-risk.yaml`` (stop-losses, take-profits, a kill switch that re-arms).
   2021-04-01 .. 2021-07-29 holds the May 2021 crash.
 
-The done criterion (issue #16) is ``only_trader == only_backtest == 0`` and ``equity_diff_pct < 0.1``; until the
-core's known divergences are fixed (docs/parity.md) these assertions fail and name the first divergence.
+The done criterion (issue #16) is ``only_trader == only_backtest == 0`` and ``equity_diff_pct < 0.1``; a failure
+names the first divergence (day, symbol, both sides' reasons).
 """
 
 from __future__ import annotations
