@@ -155,6 +155,8 @@ def test_the_readme_rehearsal_trades_within_two_minutes_and_its_health_means_wor
                                      "AURA_SCHEDULES__INGEST_INTERVAL_MINUTES": "0.25"}}}}))
     readme = readme_command()
     up = readme.index("up")
+    files = tuple(readme[i + 1] for i, a in enumerate(readme[:up]) if a == "-f") + (str(overlay),)
+    project = ComposeProject(project.name, project.workdir, files, project.env_file, project.env)  # for `down`
     cmd = ["docker", "compose", "-p", project.name, "--project-directory", str(project.workdir),
            "--env-file", str(project.env_file), *readme[2:up], "-f", str(overlay), *readme[up:], *OFFLINE_SERVICES]
 
@@ -229,9 +231,7 @@ def test_the_readme_rehearsal_trades_within_two_minutes_and_its_health_means_wor
         fills = journal_count(trader, "SELECT COUNT(*) FROM fills")
         assert fills > 0 and int(inspect(trader, "{{.RestartCount}}")) == 0  # no crash on the way
     finally:
-        t = time.monotonic()
-        project.down()
-        wipe_state(stack_image)
-        timings["teardown"] = time.monotonic() - t
         print("\nrehearsal timings (s):", {k: round(v, 1) for k, v in timings.items()},
               "load average:", os.getloadavg())
+        project.down()
+        wipe_state(stack_image)

@@ -79,3 +79,39 @@ def test_health_endpoint_answers_beside_the_metrics(tmp_path):
         assert status == 200  # the registry, served as before
     finally:
         server.shutdown()
+
+
+def test_the_venue_clock_reads_at_most_once_a_second_and_keeps_its_last_error():
+    from aura_trader.venue_clock import VenueClock
+
+    mono, calls, down = Mono(), [], {"v": False}
+
+    def fetch() -> int:
+        calls.append(mono.t)
+        if down["v"]:
+            raise ConnectionError("exchange-sim: name not known")
+        return 1_700_000_000_000 + int(mono.t * 2_880_000)  # an accelerated venue (2880x)
+
+    clock = VenueClock(fetch, monotonic=mono)
+    for _ in range(60):  # a loop asking every 20 ms for 1.2 s: one more read
+        mono.t += 0.02
+        clock.refresh()
+    assert len(calls) == 2  # the first read at construction, one more after a second
+    down["v"] = True
+    mono.t += 1.0
+    with pytest.raises(ConnectionError):
+        clock.refresh()
+    mono.t += 0.5
+    clock.refresh()  # answered from the last read: no request, and the error stays known
+    assert len(calls) == 3 and "name not known" in clock.last_error
+    down["v"] = False
+    mono.t += 1.0
+    clock.refresh()
+    assert clock.last_error == ""
+
+
+def test_reasons_carry_no_query_strings(tmp_path):
+    h, _ = running(tmp_path)
+    h.tick_done("TransientError: GET http://exchange-sim:8700/api/v3/account?timestamp=1&signature=abc failed")
+    ok, reason = h.check()
+    assert not ok and "signature" not in reason and "/api/v3/account" in reason

@@ -259,24 +259,25 @@ class Trader:
             wall = max(MIN_TICK_WALL_SECONDS - waited, left_ms / 1000 / max(rate, 1e-9))
             time.sleep(min(1.0, max(0.05, wall)))
             self._refresh_clock()
+            self.health.publish()  # a back-off or an unreadable clock shows while the loop waits, not only at a tick
         interval = max(MIN_TICK_WALL_SECONDS, time.monotonic() - start)
         self.health.max_tick_age_s = TICK_AGE_LIMIT_INTERVALS * interval + TICK_AGE_GRACE_SECONDS
 
     def _refresh_clock(self) -> None:
         refresh = getattr(self.clock, "refresh", None)
-        if refresh is not None:
-            self.health.clock_read(_safe(refresh))
+        if refresh is None:
+            return
+        if self.venue.hold is not None and self.venue.hold.held_back_seconds > 0:
+            return  # held back after a 429/418: nothing is sent (the health check says so), nothing to log each second
+        _safe(refresh)
+        self.health.clock_read(getattr(self.clock, "last_error", ""))  # the latest READ's error, not a cached answer
 
 
-def _safe(fn) -> str:
-    """Call ``fn``; a failure is logged and returned as a reason ("" when it worked)."""
+def _safe(fn) -> None:
     try:
         fn()
     except Exception as exc:  # noqa: BLE001 - a missed clock refresh only delays the schedule
-        reason = f"{type(exc).__name__}: {str(exc)[:120]}"
-        event(log, "CLOCK_REFRESH_FAILED", logging.WARNING, reason=reason)
-        return reason
-    return ""
+        event(log, "CLOCK_REFRESH_FAILED", logging.WARNING, reason=f"{type(exc).__name__}: {str(exc)[:120]}")
 
 
 def start_metrics_server(registry, bind: str, port: int, health=None) -> None:

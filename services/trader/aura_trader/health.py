@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,13 @@ from aura_common.adapters.logs import event
 
 log = logging.getLogger("aura_trader.health")
 STATE_FILE = "trader-health.json"
+_QUERY = re.compile(r"\?\S*")
+
+
+def _short(problem: str) -> str:
+    """A reason for the probe's answer and the state file: URLs without their query (signed requests carry a
+    timestamp and signature there), at most 300 characters."""
+    return _QUERY.sub("", problem)[:300]
 
 
 class TraderHealth:
@@ -53,7 +61,7 @@ class TraderHealth:
     # --- what the loop reports ---------------------------------------------------------------------------------
     def start_failed(self, problem: str) -> None:
         with self._lock:
-            self.phase, self.start_problem = "start_failed", problem
+            self.phase, self.start_problem = "start_failed", _short(problem)
         self.publish()
 
     def starting(self) -> None:
@@ -68,16 +76,16 @@ class TraderHealth:
         self.publish()
 
     def clock_read(self, problem: str) -> None:
-        self.clock_problem = problem
+        self.clock_problem = _short(problem)
 
     def tick_done(self, account_problem: str) -> None:
         with self._lock:
-            self.tick_problem, self.account_problem = "", account_problem
+            self.tick_problem, self.account_problem = "", _short(account_problem)
             self.last_tick_mono, self.last_tick_wall = self._mono(), self._wall()
         self.publish()
 
     def tick_failed(self, problem: str) -> None:
-        self.tick_problem = problem
+        self.tick_problem = _short(problem)
         self.publish()
 
     # --- the verdict -------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ class VenueClock:
         self._base_ms = int(fetch_server_ms())
         self._base_mono = monotonic()
         self._fetched_mono = self._base_mono
+        self.last_error = ""  # why the latest read failed ("" when it answered); answers from the last read keep it
 
     @property
     def rate(self) -> float:
@@ -45,7 +46,12 @@ class VenueClock:
         if self._mono() - self._fetched_mono < self._min_refresh:
             return self.now_ms()  # read less than min_refresh_wall_s ago: no request
         self._fetched_mono = self._mono()  # a failed read counts too: an outage is not polled faster
-        server = int(self._fetch())
+        try:
+            server = int(self._fetch())
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {str(exc)[:160]}"
+            raise
+        self.last_error = ""
         mono = self._mono()
         with self._lock:
             elapsed = mono - self._base_mono
