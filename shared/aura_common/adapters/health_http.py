@@ -9,6 +9,7 @@ server's thread: it must only read plain values.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
@@ -50,7 +51,8 @@ class _Server(ThreadingHTTPServer):
 
 def serve(registry: CollectorRegistry, bind: str, port: int, health: Health) -> ThreadingHTTPServer:
     """Serve ``/metrics`` (any other path, as prometheus_client does) and ``/health`` on ``bind:port``."""
-    server = _Server((bind, port), handler_class(registry, health))
+    server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6}) if ":" in bind else _Server
+    server = server_class((bind, port), handler_class(registry, health))
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server
 
