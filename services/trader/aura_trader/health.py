@@ -32,6 +32,7 @@ from aura_common.adapters.logs import event
 log = logging.getLogger("aura_trader.health")
 STATE_FILE = "trader-health.json"
 _QUERY = re.compile(r"\?\S*")
+_DIGITS = re.compile(r"\d+")
 
 
 def _short(problem: str) -> str:
@@ -112,7 +113,8 @@ class TraderHealth:
         """Log a change of verdict (``[HEALTH]``) and write the state file (on a change, else every
         ``write_every_s``). A state file that cannot be written never stops the trader."""
         ok, reason = self.check()
-        changed = self._written is None or self._written[0] != ok or (not ok and self._written[1] != reason)
+        changed = self._written is None or self._written[0] != ok or (
+            not ok and _DIGITS.sub("N", self._written[1]) != _DIGITS.sub("N", reason))  # not every "N s left"
         if changed:
             event(log, "HEALTH", logging.INFO if ok else logging.WARNING, status="healthy" if ok else "unhealthy",
                   reason=reason[:300])
