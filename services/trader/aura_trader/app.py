@@ -175,8 +175,9 @@ class Trader:
             max_stale_hours=config.data.max_stale_hours, padding_days=config.data.lookback_padding_days,
             config_version=self.config_version, read=lambda fn, what: retry_read(fn, what),
             max_symbols=config.universe.max_symbols)
-        self.account_sync = account = AccountSync(broker, self.journal, self.reloader.current, self.metrics, self.clock, ex.quote_asset,
+        account = AccountSync(broker, self.journal, self.reloader.current, self.metrics, self.clock, ex.quote_asset,
                               managed_symbols=self.rebalancer.universe)
+        self.account_sync = account  # its last read's error feeds the health check
         self.runner = TickRunner(clock=self.clock, journal=self.journal, broker=broker, executor=self.executor,
                                  rebalancer=self.rebalancer, reloader=self.reloader, account_sync=account,
                                  risk_ticker=RiskTicker(self.journal, self.metrics), metrics=self.metrics,
