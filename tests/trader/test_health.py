@@ -115,3 +115,9 @@ def test_reasons_carry_no_query_strings(tmp_path):
     h.tick_done("TransientError: GET http://exchange-sim:8700/api/v3/account?timestamp=1&signature=abc failed")
     ok, reason = h.check()
     assert not ok and "signature" not in reason and "/api/v3/account" in reason
+
+
+def test_the_state_file_is_private(tmp_path):
+    running(tmp_path / "snapshots")
+    assert (tmp_path / "snapshots").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "snapshots" / STATE_FILE).stat().st_mode & 0o777 == 0o600

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from aura_common.adapters.files import atomic_write_bytes
+from aura_common.adapters.files import PRIVATE_FILE_MODE, atomic_write_bytes, private_dir
 from aura_common.adapters.logs import event
 
 log = logging.getLogger("aura_trader.health")
@@ -124,8 +124,8 @@ class TraderHealth:
         state = {"healthy": ok, "reason": reason, "phase": self.phase, "judged_at_s": round(self._wall(), 3),
                  "last_tick_at_s": None if self.last_tick_wall is None else round(self.last_tick_wall, 3)}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.path, (json.dumps(state, sort_keys=True) + "\n").encode())
+            private_dir(self.path.parent)  # 0600 in a 0700 folder, like the snapshots beside it
+            atomic_write_bytes(self.path, (json.dumps(state, sort_keys=True) + "\n").encode(), mode=PRIVATE_FILE_MODE)
         except OSError as exc:
             event(log, "HEALTH_STATE_FAILED", logging.WARNING, file=self.path, problem=str(exc)[:200])
         self._written, self._written_mono = (ok, reason), self._mono()
