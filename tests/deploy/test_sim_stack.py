@@ -146,9 +146,9 @@ def test_sim_stack_trades_recovers_from_a_crash_and_tears_down(stack_image: Buil
     start_ms = last_open - REPLAY_DAYS_BEFORE_END * DAY_MS
     project: ComposeProject = compose_project(stack_image, tmp_path, extra_env={
         "AURA_SIM_SPEED": str(SPEED), "AURA_PROMETHEUS_IMAGE": str(prometheus),
-        # replay the seeded cache; no per-IP weight limit: at 2880x the trader's venue clock polls the server
-        # time every 50 ms of wall time (VenueClock's shortest sleep), far above a real-time client's rate
-        "AURA_SIM_ARGS": f"--data-dir /app/volumes/data --start {start_ms} --weight-limit 0",
+        # replay the seeded cache, with the simulator's default weight limits: the trader's polling is bounded in
+        # wall time (a tick and a clock read at most once a second), whatever the clock's speed
+        "AURA_SIM_ARGS": f"--data-dir /app/volumes/data --start {start_ms}",
         "AURA_SIM_ADMIN_TOKEN": ADMIN_TOKEN})  # the simulator's admin API beyond loopback needs it
     trader = f"{project.name}-trader"  # not the fixed `trader`: a stack running on this machine keeps its name
     strategy = test_strategy(tmp_path / "strategy.e2e.yaml")
@@ -160,7 +160,7 @@ def test_sim_stack_trades_recovers_from_a_crash_and_tears_down(stack_image: Buil
             "environment": {
                 "AURA_PATHS__STRATEGY_FILE": "/app/e2e/strategy.yaml",
                 "AURA_SCHEDULES__TICK_SECONDS": str(SPEED),                  # a tick per wall second
-                "AURA_SCHEDULES__SNAPSHOT_INTERVAL_SECONDS": str(10 * SPEED),
+                "AURA_SCHEDULES__SNAPSHOT_INTERVAL_SECONDS": "5",                # wall seconds
             },
             "volumes": [f"{strategy}:/app/e2e/strategy.yaml:ro"],
         }}}))

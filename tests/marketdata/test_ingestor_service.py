@@ -63,7 +63,8 @@ def test_nothing_updatable_is_not_ok(tmp_path, archive_fake):
     archive_fake.faults["/data/"] = "500"
     svc, _ = service(tmp_path, [ArchiveProvider(archive_fake.url, clock)], ["AAAUSDT"], clock)
     s = svc.run_pass()
-    assert not s.ok and s.updated == 0 and s.unchanged == 1
+    assert not s.ok and s.updated == 0 and s.unchanged == 0 and s.failed == 1
+    assert s.line()["status"] == "failed" and s.all_sources_failed  # the summary agrees with itself (issue 18)
 
 
 def test_unwritable_cache_fails_that_pair_keeps_going_and_keeps_the_old_file(tmp_path, archive_fake):

@@ -1,8 +1,11 @@
 """``aura status [--json]``: what the trader is doing, from the latest journal snapshot copy.
 
-Reads ``<paths.snapshots_dir>/latest.sqlite`` (never the live journal) and prints the mode, the last cycle,
-equity and drawdown, the kill switch, positions and open orders. Exit 0 when a snapshot was read; 1 when
-there is none yet or it is unreadable (one line naming the file); 2 for a bad config (raised to main).
+Reads ``<paths.snapshots_dir>/latest.sqlite`` (never the live journal) and prints the trader's health, the mode, the
+last cycle, equity and drawdown, the kill switch, positions and open orders. The health comes from the state file
+the trader publishes beside the snapshots (``trader-health.json``: healthy or not, and why - a start that fails, a
+venue back-off, a failed tick - also before any snapshot exists). Exit 0 when a snapshot was read; 1 when there is
+none yet or it is unreadable (one line naming the file, after the health line when there is one); 2 for a bad
+config (raised to main).
 """
 
 from __future__ import annotations
@@ -29,14 +32,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(getattr(args, "config", None))
+    now_ms = SystemClock().now_ms()
+    health = trader_health(config.paths.snapshots_dir, now_ms)
     try:
         reader = (JournalReader.open(args.snapshot) if args.snapshot
                   else JournalReader.latest(config.paths.snapshots_dir))
         with reader:
-            report = build_report(reader, config, SystemClock().now_ms())
+            report = build_report(reader, config, now_ms)
     except SnapshotError as exc:
+        if health is not None:
+            print(json.dumps({"health": health}, indent=2, sort_keys=True) if args.json else _health_line(health))
         print(f"aura status: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    report["health"] = health
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
@@ -91,6 +99,27 @@ def build_report(reader: JournalReader, config: AuraConfig, now_ms: int) -> dict
     }
 
 
+def trader_health(snapshots_dir: str, now_ms: int) -> dict[str, Any] | None:
+    """The trader's last published health (``trader-health.json``), with its age; None when there is none."""
+    from aura_trader.health import read_state
+
+    state = read_state(snapshots_dir)
+    if state is None:
+        return None
+    judged = state.get("judged_at_s")
+    judged_ms = int(float(judged) * 1000) if isinstance(judged, (int, float)) else None
+    return {"healthy": bool(state.get("healthy")), "reason": str(state.get("reason", "")),
+            "phase": state.get("phase"), "judged_at": _iso(judged_ms),
+            "age_seconds": None if judged_ms is None else max(0, (now_ms - judged_ms) // 1000)}
+
+
+def _health_line(h: dict[str, Any] | None) -> str:
+    if h is None:
+        return "health       unknown (the trader published no health state)"
+    return (f"health       {'healthy' if h['healthy'] else 'UNHEALTHY'}: {h['reason']} "
+            f"(judged {h['judged_at']}, {h['age_seconds']} s ago)")
+
+
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
@@ -100,6 +129,7 @@ def render_text(r: dict[str, Any]) -> str:
     q = r["quote_asset"]
     snap = r["snapshot"]
     lines = [
+        _health_line(r.get("health")),
         f"mode         {r['mode']} (from the {r['mode_source']}"
         + (f", config version {r['config_version']})" if r["config_version"] else ")"),
         f"snapshot     {snap['path']} taken {snap['taken_at']} ({snap['age_seconds']} s ago)",

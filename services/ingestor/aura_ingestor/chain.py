@@ -116,6 +116,11 @@ def update_symbol(ctx: ChainContext, symbol: str, interval: Interval, now_ms: in
     weak = cov.runs(existing.open_time[weak_rows], step) if weak_rows.any() else ()
     outcome = SymbolOutcome(symbol, iv.value, "unchanged")
     fetched, remaining, errored = _ask_providers(ctx, symbol, iv, missing, weak, now_ms, outcome)
+    if errored and not fetched and missing:
+        # every provider asked failed and nothing came: a failure, not "unchanged" (the pass summary counts it so)
+        outcome.status, outcome.error = "failed", outcome.error or "every provider failed"
+    else:
+        outcome.error = None  # a provider's error that another provider made up for is not the symbol's failure
 
     new_settled = cov.normalize([*settled, *(() if errored else
                                             ((lo, hi) for lo, hi in remaining if hi <= now_ms - ctx.settle_after_ms))])
@@ -182,6 +187,7 @@ def _ask(ctx: ChainContext, provider: Provider, symbol: str, iv: Interval, lo: i
     """One provider, one range: validated, closed candles inside the range (possibly empty)."""
     result = provider.fetch(symbol, iv, lo, hi, now_ms)
     for err in result.errors:
+        outcome.error = outcome.error or f"{provider.name}: {err.kind}: {str(err)[:160]}"
         ctx.recorder.provider_error(provider.name, err.kind)
         event(log, "PROVIDER_ERROR", logging.WARNING, provider=provider.name, symbol=symbol, interval=iv.value,
               kind=err.kind, detail=str(err)[:240])

@@ -1,5 +1,6 @@
 """``aura ingest``: keep the Parquet candle cache up to date.
 
+``aura ingest --seed-rehearsal`` writes the offline rehearsal's seeded market into an empty cache (``seed.py``).
 ``aura ingest --once`` does one pass and exits 0 on success, 1 when something needed updating and nothing could be
 updated (every provider failed, the cache is unwritable ...), 2 on a configuration error. Without ``--once`` a
 blocking APScheduler job runs a pass every ``schedules.ingest_interval_minutes`` (the first one at start) and
@@ -33,6 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-metrics", action="store_true", help="do not serve Prometheus metrics")
     parser.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                         help="progress bar: auto = only on a terminal")
+    parser.add_argument("--seed-rehearsal", action="store_true",
+                        help="write the offline rehearsal's seeded market into an EMPTY cache (1d), then exit "
+                             "(a cache holding 1d candles is left alone; compose.sim.yaml runs this first)")
     parser.add_argument("--log-level", default=os.environ.get("AURA_LOG_LEVEL", "INFO"))
 
 
@@ -89,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         from aura_common.config import ConfigError
         raise ConfigError("command line", "--workers", f"{args.workers}: must be at least 1")
     configure_logging(args.log_level)
+    if args.seed_rehearsal:
+        from aura_ingestor.seed import seed_rehearsal
+        seed_rehearsal(args.data_dir or config.paths.data_dir)
+        return EXIT_OK
     service, metrics = build_service(config, args)
     if args.once:
         summary = service.run_pass()
@@ -98,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(config: AuraConfig, args: argparse.Namespace, service, metrics) -> int:
     from apscheduler.schedulers.blocking import BlockingScheduler
-    from prometheus_client import start_http_server
-
-    if not args.no_metrics:
-        start_http_server(config.metrics.ingestor_port, addr=config.metrics.bind, registry=metrics.registry)
+    if not args.no_metrics:  # /metrics, and /health (the container's probe)
+        from aura_common.adapters.health_http import serve
+        max_age_s = 3 * config.schedules.ingest_interval_minutes * 60 + 3600  # a pass may take long (downloads)
+        serve(metrics.registry, config.metrics.bind, config.metrics.ingestor_port, lambda: service.health(max_age_s))
         event(log, "METRICS", port=config.metrics.ingestor_port, bind=config.metrics.bind)
     scheduler = BlockingScheduler(timezone=timezone.utc)
 

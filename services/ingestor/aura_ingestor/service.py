@@ -69,11 +69,26 @@ class PassSummary:
         needed = self.checked - self.fresh
         return not (needed > 0 and self.updated == 0) and not (self.checked == 0)
 
+    @property
+    def all_sources_failed(self) -> bool:
+        """Every source failed: the pass could not start (universe, lock), or every pair that needed data failed
+        (every provider asked erred) while none was updated or answered without error. The ingestor is unhealthy."""
+        if self.checked == 0:
+            return bool(self.failures)
+        return self.failed > 0 and self.updated == 0 and self.unchanged == 0
+
     def line(self) -> dict:
-        return {"status": "ok" if self.ok else "failed", "checked": self.checked, "fresh": self.fresh,
-                "updated": self.updated, "unchanged": self.unchanged, "failed": self.failed, "rows": self.rows,
-                "rejected": self.rejected, "requests": self.requests, "gap_candles": self.gap_candles,
-                "seconds": round(self.seconds, 3)}
+        """The ``[INGEST]`` fields. ``status=failed`` always comes with its ``reason``: ``every_source_failed``
+        (the ``failed`` count says how many pairs), ``nothing_updated`` (pairs needed data, the sources answered
+        but had none: ``unchanged``) or ``no_symbols``."""
+        fields: dict = {"status": "ok" if self.ok else "failed", "checked": self.checked, "fresh": self.fresh,
+                        "updated": self.updated, "unchanged": self.unchanged, "failed": self.failed,
+                        "rows": self.rows, "rejected": self.rejected, "requests": self.requests,
+                        "gap_candles": self.gap_candles, "seconds": round(self.seconds, 3)}
+        if not self.ok:
+            fields["reason"] = ("every_source_failed" if self.all_sources_failed
+                                else "no_symbols" if self.checked == 0 else "nothing_updated")
+        return fields
 
 
 class IngestService:
@@ -93,6 +108,8 @@ class IngestService:
         self.on_pass_success = on_pass_success
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.workers = max(1, int(workers))
+        self.last: PassSummary | None = None  # the last finished pass (the health check reads it)
+        self.last_finished_mono: float | None = None
 
     def _manifest(self, now_ms: int) -> Manifest:
         try:
@@ -113,9 +130,27 @@ class IngestService:
             summary = PassSummary(failures=[f"lock: {exc}"], seconds=time.perf_counter() - t0)
             event(log, "INGEST_FAIL", logging.ERROR, error=f"lock: {exc}"[:300])
             event(log, "INGEST", **summary.line())
-            return summary
+            return self._finished(summary)
         with lock:
-            return self._run_pass(t0)
+            return self._finished(self._run_pass(t0))
+
+    def _finished(self, summary: PassSummary) -> PassSummary:
+        self.last, self.last_finished_mono = summary, time.monotonic()
+        return summary
+
+    def health(self, max_age_s: float) -> tuple[bool, str]:
+        """``GET /health``: unhealthy when the last pass failed for every source, or none finished for
+        ``max_age_s``; healthy while the first pass runs (a first download may take long)."""
+        last, at = self.last, self.last_finished_mono
+        if last is None or at is None:
+            return True, "first pass running"
+        age = time.monotonic() - at
+        if last.all_sources_failed:
+            first = last.failures[0] if last.failures else "no detail"
+            return False, f"last pass failed for every source ({last.failed} pairs): {first[:200]}"
+        if age > max_age_s:
+            return False, f"no pass finished for {age:.0f} s (limit {max_age_s:.0f} s)"
+        return True, f"last pass {age:.0f} s ago: {last.line()['status']}"
 
     def _run_pass(self, t0: float) -> PassSummary:
         now_ms = self.clock.now_ms()

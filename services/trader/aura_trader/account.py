@@ -136,6 +136,7 @@ class AccountSync:
         self.state = SyncGuardState(last_good_equity=last.equity if last is not None else None,
                                     last_good_prices=marks)
         self._last_good: AccountView | None = None
+        self.last_error = ""  # why the latest venue read failed ("" when it answered): the trader's health reads it
         self._fill_mark: int | None = None  # venue time from which journaled fills are compared (None: all)
         self._fills_at_last_good = self._move_fill_mark()
 
@@ -156,6 +157,7 @@ class AccountSync:
         suspicious: tuple[SyncVerdict, SyncGuardState] | None = None
         for attempt in range(1, self.attempts + 1):
             read = self._read(symbols, managed)
+            self.last_error = read.error if read.balances is None else ""
             totals = None if read.balances is None else {a: b.total for a, b in read.balances.items()}
             obs = AccountObservation(totals, read.equity, bool(journaled), delta,
                                      {str(s): p for s, p in read.prices.items() if s in read.positions},

@@ -24,7 +24,7 @@ from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 
-from aura_common.adapters.broker import Broker, OutcomeUnknown, TransientError, translate
+from aura_common.adapters.broker import Broker, OutcomeUnknown, TransientError
 from aura_common.adapters.broker.ccxt_broker import CcxtBroker
 from aura_common.adapters.broker.paper import PaperBroker
 from aura_common.adapters.clock import Clock, SystemClock
@@ -37,12 +37,17 @@ from aura_common.config import AuraConfig, ConfigError, Secrets
 from aura_trader.boot import Boot, BootReport, ReconcileError, retry_read
 from aura_trader.crash import CrashHook
 from aura_trader.execution import ExecPolicy, Executor
+from aura_trader.health import TraderHealth
 from aura_trader.venue_clock import VenueClock
 
 log = logging.getLogger("aura_trader")
 # Failures a tick may hit that the next tick can recover from; anything else (auth, journal conflicts, invariant
 # violations) ends the process: crash-only, boot reconciliation takes over after the restart.
 RECOVERABLE = (TransientError, OutcomeUnknown, ReconcileError, CacheError)
+# The loop's wall-time bounds (issue 18): a tick at most once a second of wall time whatever the venue clock's speed,
+# and the health check's limit on the age of the last completed tick: this many wall tick intervals plus a grace.
+MIN_TICK_WALL_SECONDS = 1.0
+TICK_AGE_LIMIT_INTERVALS, TICK_AGE_GRACE_SECONDS = 3, 60.0
 
 
 def version() -> str:
@@ -57,6 +62,7 @@ class Venue:
     broker: Broker
     clock: Clock
     exchange: object | None  # the ccxt client that sends orders (None in paper mode)
+    hold: CcxtBroker | None = None  # the ccxt broker whose 429/418 back-off holds every venue request
 
 
 def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venue:
@@ -65,14 +71,13 @@ def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venu
     # ccxt's client-side throttle protects the real venue's weight limits; the simulator enforces its own
     throttle = ex.base_url is None
     public = make_binance(ex.base_url, timeout_seconds=timeout, enable_rate_limit=throttle)
-    clock = retry_read(lambda: VenueClock(_server_time(public)), f"reading the server time of {ex.base_url}") \
-        if ex.base_url else SystemClock()
     if ex.mode == "paper":
         prices = CcxtBroker(public)
+        clock = _clock(ex.base_url, public, prices)
         specs = retry_read(prices.markets, "loading markets for the paper broker")
-        broker = PaperBroker(journal_path.parent / "paper-broker.sqlite", specs, prices.prices, clock,
-                             Decimal(str(ex.paper_initial_quote)), ex.quote_asset, ex.fee_bps, ex.slippage_bps)
-        return Venue(broker, clock, None)
+        paper = PaperBroker(journal_path.parent / "paper-broker.sqlite", specs, prices.prices, clock,
+                            Decimal(str(ex.paper_initial_quote)), ex.quote_asset, ex.fee_bps, ex.slippage_bps)
+        return Venue(paper, clock, None, prices)
     if not (secrets.api_key and secrets.api_secret):
         raise ConfigError("execution.mode", "", f"{ex.mode} mode needs AURA_API_KEY and AURA_API_SECRET (environment, "
                                                 "<NAME>_FILE or /run/secrets); refusing to start")
@@ -83,32 +88,32 @@ def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venu
                             enable_rate_limit=throttle, recv_window_ms=ex.recv_window_ms)
     if ex.mode == "testnet" and ex.base_url is None:
         exchange.set_sandbox_mode(True)
-    return Venue(CcxtBroker(exchange), clock, exchange)
+    trading = CcxtBroker(exchange)
+    return Venue(trading, _clock(ex.base_url, exchange, trading), exchange, trading)
+
+
+def _clock(base_url: str | None, client, hold: CcxtBroker) -> Clock:
+    """The host clock, or with ``base_url`` (the simulator) a ``VenueClock`` on its server time, read through
+    ``hold`` (the broker on ``client``): one error table and one back-off, so a 429/418 on a clock read holds back
+    every request, and while the venue holds us back the clock does not ask either."""
+    if not base_url:
+        return SystemClock()
+    read = _server_time(lambda: hold._call(client.fetch_time, "GET /api/v3/time"))
+    return retry_read(lambda: VenueClock(read), f"reading the server time of {base_url}")
 
 
 EPOCH_2010_MS, EPOCH_2100_MS = 1_262_304_000_000, 4_102_444_800_000
 
 
-def _server_time(public):
-    """GET /api/v3/time through the error table, checked: an answer that is not a plausible epoch in ms (an HTML
-    page, ``null``) is a transient malformed answer naming the endpoint, never ``int(None)``."""
-    read = _translated(public.fetch_time)
-
+def _server_time(read):
+    """GET /api/v3/time (``read``: through the broker's error table and back-off), checked: an answer that is not a
+    plausible epoch in ms (an HTML page, ``null``) is a transient malformed answer naming the endpoint, never
+    ``int(None)``."""
     def call() -> int:
         value = read()
         if isinstance(value, bool) or not isinstance(value, int) or not EPOCH_2010_MS <= value <= EPOCH_2100_MS:
             raise TransientError(f"malformed answer from GET /api/v3/time: {str(value)[:40]!r} is not a server time")
         return value
-    return call
-
-
-def _translated(fn):
-    """A read through the broker error table (ccxt exceptions -> TransientError & co)."""
-    def call():
-        try:
-            return fn()
-        except Exception as exc:  # noqa: BLE001 - the one translation table decides
-            raise translate(exc, sending=False) from exc
     return call
 
 
@@ -126,7 +131,7 @@ class Trader:
     """Everything wired; ``boot()`` once, then ``tick()`` until stopped."""
 
     def __init__(self, config: AuraConfig, secrets: Secrets, environ: Mapping[str, str],
-                 metrics_registry=None) -> None:
+                 metrics_registry=None, metrics=None, health: TraderHealth | None = None) -> None:
         from prometheus_client import CollectorRegistry
 
         from aura_trader.account import AccountSync
@@ -140,7 +145,9 @@ class Trader:
         self.crash = CrashHook.from_env(environ)
         paths, ex, sched = config.paths, config.execution, config.schedules
         self.registry = metrics_registry or CollectorRegistry()
-        self.metrics = TraderMetrics(self.registry)
+        # the entry point keeps one metrics object (and its server) across start attempts
+        self.metrics = metrics if metrics is not None else TraderMetrics(self.registry)
+        self.health = health if health is not None else TraderHealth(None)
         journal_path = Path(paths.journal)
         self.venue = make_venue(config, secrets, journal_path)
         if self.venue.exchange is not None and self.crash.armed:
@@ -170,6 +177,7 @@ class Trader:
             max_symbols=config.universe.max_symbols)
         account = AccountSync(broker, self.journal, self.reloader.current, self.metrics, self.clock, ex.quote_asset,
                               managed_symbols=self.rebalancer.universe)
+        self.account_sync = account  # its last read's error feeds the health check
         self.runner = TickRunner(clock=self.clock, journal=self.journal, broker=broker, executor=self.executor,
                                  rebalancer=self.rebalancer, reloader=self.reloader, account_sync=account,
                                  risk_ticker=RiskTicker(self.journal, self.metrics), metrics=self.metrics,
@@ -177,6 +185,9 @@ class Trader:
                                  crash=self.crash)
         self._stop = False
         self.boot_report: BootReport | None = None
+        hold = self.venue.hold
+        if hold is not None:
+            self.health.held_back = lambda: (hold.held_back_seconds, hold.hold_reason)
 
     # --- life -------------------------------------------------------------------------------------------------
     def boot(self) -> BootReport:
@@ -197,18 +208,23 @@ class Trader:
 
     def tick(self) -> str:
         self._refresh_clock()
-        return self.runner.tick()
+        status = self.runner.tick()
+        self.health.tick_done(self.account_sync.last_error)
+        return status
 
     def run(self, once: bool) -> int:
         report = self.boot_report = self.boot()
         if not report.ok:
             return 1
+        self.health.running()
         signal.signal(signal.SIGTERM, self._on_term)
         while True:
             try:
                 status = self.tick()
             except RECOVERABLE as exc:  # the venue or the cache hiccuped: this tick is lost, the next one retries
-                event(log, "TICK_FAILED", logging.WARNING, reason=f"{type(exc).__name__}: {str(exc)[:200]}")
+                reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+                event(log, "TICK_FAILED", logging.WARNING, reason=reason)
+                self.health.tick_failed(reason)
                 status = "failed"
             if once or self._stop:
                 return 0 if status != "failed" else 1
@@ -227,16 +243,35 @@ class Trader:
         self._stop = True
 
     def _sleep(self, seconds: float) -> None:
-        deadline = time.monotonic() + 3600
+        """Wait ``seconds`` of the trader's clock (venue seconds against a simulator), and never less than
+        ``MIN_TICK_WALL_SECONDS`` of wall time: however fast a simulator's clock runs, the ticks (and their venue
+        reads) come at most once a second, and the venue clock is read at most once a second meanwhile
+        (``VenueClock.min_refresh_wall_s``). The health check's tick-age limit follows the wall time a tick
+        interval really takes."""
+        start = time.monotonic()
+        deadline = start + 3600
         end_ms = self.clock.now_ms() + int(seconds * 1000)
-        while not self._stop and self.clock.now_ms() < end_ms and time.monotonic() < deadline:
-            self.clock.sleep(min(1.0, max(0.0, (end_ms - self.clock.now_ms()) / 1000)))
+        while not self._stop:
+            waited = time.monotonic() - start
+            left_ms = end_ms - self.clock.now_ms()
+            if waited >= deadline - start or (waited >= MIN_TICK_WALL_SECONDS and left_ms <= 0):
+                break
+            rate = getattr(self.clock, "rate", 0.0) or 1.0  # venue seconds per wall second (1: the host clock)
+            wall = max(MIN_TICK_WALL_SECONDS - waited, left_ms / 1000 / max(rate, 1e-9))
+            time.sleep(min(1.0, max(0.05, wall)))
             self._refresh_clock()
+            self.health.publish()  # a back-off or an unreadable clock shows while the loop waits, not only at a tick
+        interval = max(MIN_TICK_WALL_SECONDS, time.monotonic() - start)
+        self.health.max_tick_age_s = TICK_AGE_LIMIT_INTERVALS * interval + TICK_AGE_GRACE_SECONDS
 
     def _refresh_clock(self) -> None:
         refresh = getattr(self.clock, "refresh", None)
-        if refresh is not None:
-            _safe(refresh)
+        if refresh is None:
+            return
+        if self.venue.hold is not None and self.venue.hold.held_back_seconds > 0:
+            return  # held back after a 429/418: nothing is sent (the health check says so), nothing to log each second
+        _safe(refresh)
+        self.health.clock_read(getattr(self.clock, "last_error", ""))  # the latest READ's error, not a cached answer
 
 
 def _safe(fn) -> None:
@@ -246,11 +281,12 @@ def _safe(fn) -> None:
         event(log, "CLOCK_REFRESH_FAILED", logging.WARNING, reason=f"{type(exc).__name__}: {str(exc)[:120]}")
 
 
-def start_metrics_server(registry, bind: str, port: int) -> None:
+def start_metrics_server(registry, bind: str, port: int, health=None) -> None:
+    """The metrics port: ``/metrics``, and ``/health`` (the container's probe) from ``health.check``."""
     if port <= 0:
         return
-    from prometheus_client import start_http_server
-    start_http_server(port, addr=bind, registry=registry)
+    from aura_common.adapters.health_http import serve
+    serve(registry, bind, port, health.check if health is not None else (lambda: (True, "no health state")))
     event(log, "METRICS", bind=bind, port=port)
 
 

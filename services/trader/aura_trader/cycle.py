@@ -52,7 +52,7 @@ class TickRunner:
         # ``clock`` is the schedule's (the venue's, against a simulator replaying another year); metric timestamps
         # are wall time (unix seconds), what Prometheus' time() and the AuraCycleOverdue alert compare them with
         self.crash, self._mono, self._wall = crash, monotonic, wall_clock
-        self._last_snapshot_ms: int | None = None
+        self._last_snapshot_mono: float | None = None  # WALL spacing: at 2880x venue seconds are milliseconds
 
     def tick(self) -> str:
         """One tick; returns the rebalance cycle's status after it (or ``idle``)."""
@@ -172,7 +172,8 @@ class TickRunner:
         """A snapshot copy for readers (status, optimizer). Failing to write one (a full or read-only disk) never
         stops trading: ``[JOURNAL_SNAPSHOT_FAILED]``, a journal event, ``aura_snapshot_failures_total`` (alert
         ``AuraSnapshotsFailing``), and the next tick tries again. The journal itself is untouched."""
-        if self._last_snapshot_ms is not None and now_ms - self._last_snapshot_ms < self.snapshot_interval_ms:
+        if (self._last_snapshot_mono is not None
+                and (self._mono() - self._last_snapshot_mono) * 1000 < self.snapshot_interval_ms):
             return
         hook = (lambda: self.crash.reach("snapshot_writing")) if self.crash is not None else None
         try:
@@ -185,7 +186,7 @@ class TickRunner:
             if self.metrics is not None:
                 self.metrics.snapshot_failed()
             return
-        self._last_snapshot_ms = now_ms
+        self._last_snapshot_mono = self._mono()
 
 
 __all__ = ["TickRunner", "risk_cycle_key"]
