@@ -222,8 +222,8 @@ def write_trader_config(work: Path, config, data_dir: str, symbols: list[str], s
                       "paper_initial_quote": ex.paper_initial_quote, "status_lag_seconds": 0.5,
                       "request_timeout_seconds": 10},
         # one tick per simulated day: the tick waits tick_seconds of VENUE time, which only the clock step moves
-        "schedules": {"tick_seconds": 0.1, "rebalance_hour_utc": 0, "rebalance_delay_minutes": 0,
-                      "snapshot_interval_seconds": 86400},
+        "schedules": {"tick_seconds": 0.1, "min_tick_wall_seconds": 0.0, "rebalance_hour_utc": 0,
+                      "rebalance_delay_minutes": 0, "snapshot_interval_seconds": 86400},
         "paths": {"data_dir": data_dir, "journal": str(work / "journal" / "aura.sqlite"),
                   "snapshots_dir": str(work / "snapshots"), "strategy_file": str(strategy)},
         "metrics": {"trader_port": metrics_port, "bind": "127.0.0.1"},

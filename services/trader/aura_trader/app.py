@@ -73,7 +73,7 @@ def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venu
     public = make_binance(ex.base_url, timeout_seconds=timeout, enable_rate_limit=throttle)
     if ex.mode == "paper":
         prices = CcxtBroker(public)
-        clock = _clock(ex.base_url, public, prices)
+        clock = _clock(ex.base_url, public, prices, config.schedules.min_tick_wall_seconds)
         specs = retry_read(prices.markets, "loading markets for the paper broker")
         paper = PaperBroker(journal_path.parent / "paper-broker.sqlite", specs, prices.prices, clock,
                             Decimal(str(ex.paper_initial_quote)), ex.quote_asset, ex.fee_bps, ex.slippage_bps)
@@ -89,17 +89,18 @@ def make_venue(config: AuraConfig, secrets: Secrets, journal_path: Path) -> Venu
     if ex.mode == "testnet" and ex.base_url is None:
         exchange.set_sandbox_mode(True)
     trading = CcxtBroker(exchange)
-    return Venue(trading, _clock(ex.base_url, exchange, trading), exchange, trading)
+    return Venue(trading, _clock(ex.base_url, exchange, trading, config.schedules.min_tick_wall_seconds), exchange,
+                 trading)
 
 
-def _clock(base_url: str | None, client, hold: CcxtBroker) -> Clock:
+def _clock(base_url: str | None, client, hold: CcxtBroker, min_wall_s: float = 1.0) -> Clock:
     """The host clock, or with ``base_url`` (the simulator) a ``VenueClock`` on its server time, read through
     ``hold`` (the broker on ``client``): one error table and one back-off, so a 429/418 on a clock read holds back
     every request, and while the venue holds us back the clock does not ask either."""
     if not base_url:
         return SystemClock()
     read = _server_time(lambda: hold._call(client.fetch_time, "GET /api/v3/time"))
-    return retry_read(lambda: VenueClock(read), f"reading the server time of {base_url}")
+    return retry_read(lambda: VenueClock(read, min_refresh_wall_s=min_wall_s), f"reading the server time of {base_url}")
 
 
 EPOCH_2010_MS, EPOCH_2100_MS = 1_262_304_000_000, 4_102_444_800_000
@@ -184,6 +185,7 @@ class Trader:
                                  snapshots_dir=paths.snapshots_dir, snapshot_interval_s=sched.snapshot_interval_seconds,
                                  crash=self.crash)
         self._stop = False
+        self.min_wall_s = sched.min_tick_wall_seconds
         self.boot_report: BootReport | None = None
         hold = self.venue.hold
         if hold is not None:
@@ -244,9 +246,9 @@ class Trader:
 
     def _sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of the trader's clock (venue seconds against a simulator), and never less than
-        ``MIN_TICK_WALL_SECONDS`` of wall time: however fast a simulator's clock runs, the ticks (and their venue
-        reads) come at most once a second, and the venue clock is read at most once a second meanwhile
-        (``VenueClock.min_refresh_wall_s``). The health check's tick-age limit follows the wall time a tick
+        ``schedules.min_tick_wall_seconds`` (default ``MIN_TICK_WALL_SECONDS``) of wall time: however fast a
+        simulator's clock runs, the ticks (and their venue reads) come at most once a second, and the venue clock is
+        read at most once a second meanwhile (``VenueClock.min_refresh_wall_s``). The health check's tick-age limit follows the wall time a tick
         interval really takes."""
         start = time.monotonic()
         deadline = start + 3600
@@ -254,14 +256,14 @@ class Trader:
         while not self._stop:
             waited = time.monotonic() - start
             left_ms = end_ms - self.clock.now_ms()
-            if waited >= deadline - start or (waited >= MIN_TICK_WALL_SECONDS and left_ms <= 0):
+            if waited >= deadline - start or (waited >= self.min_wall_s and left_ms <= 0):
                 break
             rate = getattr(self.clock, "rate", 0.0) or 1.0  # venue seconds per wall second (1: the host clock)
-            wall = max(MIN_TICK_WALL_SECONDS - waited, left_ms / 1000 / max(rate, 1e-9))
-            time.sleep(min(1.0, max(0.05, wall)))
+            wall = max(self.min_wall_s - waited, left_ms / 1000 / max(rate, 1e-9))
+            time.sleep(min(1.0, max(0.01 if self.min_wall_s < 0.05 else 0.05, wall)))
             self._refresh_clock()
             self.health.publish()  # a back-off or an unreadable clock shows while the loop waits, not only at a tick
-        interval = max(MIN_TICK_WALL_SECONDS, time.monotonic() - start)
+        interval = max(MIN_TICK_WALL_SECONDS, time.monotonic() - start)  # the health limit keeps its floor
         self.health.max_tick_age_s = TICK_AGE_LIMIT_INTERVALS * interval + TICK_AGE_GRACE_SECONDS
 
     def _refresh_clock(self) -> None:

@@ -102,6 +102,10 @@ class ExecutionConfig(_Model):
 
 class SchedulesConfig(_Model):
     tick_seconds: float = Field(60.0, ge=0.1, le=3600)
+    # the least WALL time between two ticks, and between two reads of a simulator's clock, whatever the venue clock's
+    # speed: at 2880x a tick of 60 venue seconds is 21 ms of wall time, and the venue's rate limits are per wall
+    # minute. Only `aura parity` (a stepped clock, weight limits off) sets it lower.
+    min_tick_wall_seconds: float = Field(1.0, ge=0.0, le=60.0)
     rebalance_hour_utc: int = Field(0, ge=0, le=23)
     rebalance_delay_minutes: int = Field(15, ge=0, le=1439)
     snapshot_interval_seconds: float = Field(300.0, ge=1, le=86400)

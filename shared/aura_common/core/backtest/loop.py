@@ -66,6 +66,37 @@ REL = 1e-9  # relative distance from a gate's threshold beyond which its outcome
 
 
 @kernel
+def book_value(qty: np.ndarray, last: np.ndarray) -> float:
+    """The value of the holdings at their last marks."""
+    value = 0.0
+    for j in range(qty.shape[0]):
+        if qty[j] > 0:
+            value += qty[j] * last[j]
+    return value
+
+
+@kernel
+def sell_fill(j: int, q: float, px: float, fee: float, qty: np.ndarray, entry: np.ndarray) -> float:
+    """Sell ``q`` of column ``j`` at ``px`` (a SELL pays its fee in the quote asset it receives); returns the gross.
+    What the lot step leaves of a whole holding stays (dust); a holding sold to nothing forgets its entry."""
+    held = qty[j]
+    if held - q <= held * 1e-12:
+        qty[j] = 0.0
+        entry[j] = 0.0
+    else:
+        qty[j] = held - q
+    return q * px
+
+
+@kernel
+def record_trade(tr_i: np.ndarray, tr_f: np.ndarray, nt: int, d: int, j: int, side: int, why: int, q: float,
+                 px: float, gross: float, fee: float) -> int:
+    tr_i[nt, 0], tr_i[nt, 1], tr_i[nt, 2], tr_i[nt, 3] = d, j, side, why
+    tr_f[nt, 0], tr_f[nt, 1], tr_f[nt, 2], tr_f[nt, 3] = q, px, gross, fee
+    return nt + 1
+
+
+@kernel
 def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected: np.ndarray, observed: np.ndarray,
              dec_ms: np.ndarray, lots: np.ndarray, pi: np.ndarray, pf: np.ndarray, ist: np.ndarray,
              fst: np.ndarray, book: np.ndarray, forced: np.ndarray, o_i: np.ndarray, o_f: np.ndarray,
@@ -163,30 +194,17 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
                     forced[j] = WHY_KILL
                 if forced[j] == 0:
                     continue
-                held = qty[j]
-                q = floor_qty(held, step[j])
+                q = floor_qty(qty[j], step[j])
                 if q <= 0 or not placeable(q, last[j], min_qty[j], min_notional[j]):
                     continue  # dust: not sellable, the trader skips it too
                 px = last[j] * (1 - slip)
-                gross = q * px
-                f = gross * fee
-                cash += gross - f
+                gross = sell_fill(j, q, px, fee, qty, entry)
+                cash += gross - gross * fee
                 fst[F_TRADED] += gross
-                if held - q <= held * 1e-12:
-                    qty[j] = 0.0
-                    entry[j] = 0.0
-                else:
-                    qty[j] = held - q
-                tr_i[nt, 0], tr_i[nt, 1], tr_i[nt, 2], tr_i[nt, 3] = d, j, SELL, forced[j]
-                tr_f[nt, 0], tr_f[nt, 1], tr_f[nt, 2], tr_f[nt, 3] = q, px, gross, f
-                nt += 1
+                nt = record_trade(tr_i, tr_f, nt, d, j, SELL, forced[j], q, px, gross, gross * fee)
             ist[I_NTR] = nt
             fst[F_CASH] = cash
-            value = 0.0
-            for j in range(n):
-                if qty[j] > 0:
-                    value += qty[j] * last[j]
-            fst[F_EQUITY] = cash + value
+            fst[F_EQUITY] = cash + book_value(qty, last)
             ist[I_PHASE] = P_PLAN
         elif phase == P_PLAN:
             equity = fst[F_EQUITY]
@@ -277,20 +295,11 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
                 if q <= 0 or o_i[k, O_SIDE] != SELL:
                     continue
                 j = o_i[k, O_COL]
-                held = qty[j]
                 px = last[j] * (1 - slip)
-                gross = q * px
-                f = gross * fee  # a SELL pays its fee in the quote asset it receives
-                cash += gross - f
+                gross = sell_fill(j, q, px, fee, qty, entry)
+                cash += gross - gross * fee
                 traded += gross
-                if held - q <= held * 1e-12:
-                    qty[j] = 0.0
-                    entry[j] = 0.0
-                else:
-                    qty[j] = held - q  # what the lot step leaves (dust, when the sell was the whole holding)
-                tr_i[nt, 0], tr_i[nt, 1], tr_i[nt, 2], tr_i[nt, 3] = d, j, SELL, o_i[k, O_WHY]
-                tr_f[nt, 0], tr_f[nt, 1], tr_f[nt, 2], tr_f[nt, 3] = q, px, gross, f
-                nt += 1
+                nt = record_trade(tr_i, tr_f, nt, d, j, SELL, o_i[k, O_WHY], q, px, gross, gross * fee)
             for k in range(no):
                 q = sized[k]
                 if q <= 0 or o_i[k, O_SIDE] != BUY:
@@ -310,18 +319,13 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
                 entry[j] = (entry[j] * held + px * got) / (held + got)
                 qty[j] = held + got
                 last[j] = price
-                tr_i[nt, 0], tr_i[nt, 1], tr_i[nt, 2], tr_i[nt, 3] = d, j, BUY, o_i[k, O_WHY]
-                tr_f[nt, 0], tr_f[nt, 1], tr_f[nt, 2], tr_f[nt, 3] = q, px, gross, gross * fee
-                nt += 1
+                nt = record_trade(tr_i, tr_f, nt, d, j, BUY, o_i[k, O_WHY], q, px, gross, gross * fee)
             if cash < 0:
                 raise AssertionError("cash went negative: an accounting bug")
             ist[I_NTR] = nt
             fst[F_CASH] = cash
             fst[F_TRADED] = traded
-            value = 0.0
-            for j in range(n):
-                if qty[j] > 0:
-                    value += qty[j] * last[j]
+            value = book_value(qty, last)
             equity = cash + value
             out_f[D_EQUITY, d] = equity
             out_f[D_EXPO, d] = value / equity if equity > 0 else 0.0
