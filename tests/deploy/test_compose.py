@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT, run
+from .conftest import REPO_ROOT, BuiltImage, copy_ignore, run
 
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
 
@@ -367,3 +368,40 @@ def test_alertmanager_gets_its_settings_from_env_and_its_secrets_from_files(comp
     prom = yaml.safe_load((REPO_ROOT / "prometheus" / "prometheus.yml").read_text())
     assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
     assert prom["global"]["evaluation_interval"] == "15s"   # the shipped default (tests shorten it in a copy)
+
+
+def test_optimizer_apply_writes_the_strategy_whoever_owns_config(aura_image: BuiltImage, tmp_path: Path) -> None:
+    """For real (the image, compose): a fresh clone's config/ belongs to its user (uid 1000 here), not to the
+    container user; `run --rm optimizer-apply --apply-run ID` still writes config/strategy.yaml, keeping its owner
+    and mode, and the run directory stays the AURA user's."""
+
+    work = tmp_path / "clone"
+    shutil.copytree(aura_image.context, work, ignore=copy_ignore, symlinks=True)
+    for p in [work / "config", *(work / "config").iterdir()]:
+        os.chown(p, 1000, 1000)
+    (work / "config" / "strategy.yaml").chmod(0o640)
+    run_id = "20260101-000000-apply"
+    run_dir = work / "volumes" / "optimizer" / run_id
+    run_dir.mkdir(parents=True)
+    proposed = (work / "config" / "strategy.yaml").read_text().replace("max_positions: 5", "max_positions: 4")
+    assert "max_positions: 4" in proposed
+    (run_dir / "proposed.yaml").write_text(proposed)
+    (run_dir / "results.json").write_text("{}")           # complete: results and no INCOMPLETE marker
+    for p in [run_dir.parent, run_dir, *run_dir.iterdir()]:
+        os.chown(p, 10001, 10001)
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    env = _clean_env({"AURA_IMAGE": aura_image.tag, "AURA_BASE_IMAGE": aura_image.base})
+    cmd = ["docker", "compose", "-p", f"aura-deploytest-apply-{os.getpid()}", "--project-directory", str(work),
+           "--env-file", str(empty), "-f", str(work / "compose.yaml")]
+    try:
+        proc = run([*cmd, "run", "--rm", "optimizer-apply", "--apply-run", run_id], cwd=work, env=env, timeout=180)
+        assert "optimizer-apply: wrote config/strategy.yaml (owner 1000:1000, mode 640)" in proc.stdout
+        st = (work / "config" / "strategy.yaml").stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1000, 0o640)
+        assert (work / "config" / "strategy.yaml").read_text() == proposed
+        assert not [p.name for p in (work / "config").iterdir() if p.name.startswith(".")]   # no temp file left
+    finally:
+        run([*cmd, "down", "-v", "--remove-orphans"], cwd=work, env=env, check=False)
+        run(["docker", "run", "--rm", "--network", "none", "--user", "0:0", "--entrypoint", "/bin/sh", "-v",
+             f"{work}:/w", aura_image.tag, "-c", "rm -rf /w/volumes"], check=False)
