@@ -379,7 +379,7 @@ def test_optimizer_apply_writes_the_strategy_whoever_owns_config(aura_image: Bui
     shutil.copytree(aura_image.context, work, ignore=copy_ignore, symlinks=True)
     for p in [work / "config", *(work / "config").iterdir()]:
         os.chown(p, 1000, 1000)
-    (work / "config" / "strategy.yaml").chmod(0o640)
+    (work / "config" / "strategy.yaml").chmod(0o664)   # readable by the services (10001), writable by its owner
     run_id = "20260101-000000-apply"
     run_dir = work / "volumes" / "optimizer" / run_id
     run_dir.mkdir(parents=True)
@@ -396,9 +396,9 @@ def test_optimizer_apply_writes_the_strategy_whoever_owns_config(aura_image: Bui
            "--env-file", str(empty), "-f", str(work / "compose.yaml")]
     try:
         proc = run([*cmd, "run", "--rm", "optimizer-apply", "--apply-run", run_id], cwd=work, env=env, timeout=180)
-        assert "optimizer-apply: wrote config/strategy.yaml (owner 1000:1000, mode 640)" in proc.stdout
+        assert "optimizer-apply: wrote config/strategy.yaml (owner 1000:1000, mode 664)" in proc.stdout
         st = (work / "config" / "strategy.yaml").stat()
-        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1000, 0o640)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1000, 0o664)
         assert (work / "config" / "strategy.yaml").read_text() == proposed
         assert not [p.name for p in (work / "config").iterdir() if p.name.startswith(".")]   # no temp file left
     finally:
