@@ -405,3 +405,42 @@ def test_optimizer_apply_writes_the_strategy_whoever_owns_config(aura_image: Bui
         run([*cmd, "down", "-v", "--remove-orphans"], cwd=work, env=env, check=False)
         run(["docker", "run", "--rm", "--network", "none", "--user", "0:0", "--entrypoint", "/bin/sh", "-v",
              f"{work}:/w", aura_image.tag, "-c", "rm -rf /w/volumes"], check=False)
+
+
+def test_docker_setup_writes_the_images_it_chose_into_env_and_keeps_the_users_values(compose_cli: str,
+                                                                                      tmp_path: Path) -> None:
+    """scripts/docker-setup (everything already present here: about a second) adds its choices to .env, marks its
+    own lines, never touches a line of the user's, is idempotent, and keeps its stdout KEY=VALUE contract."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("AURA_PROMETHEUS_IMAGE=my/prometheus:1\nGRAFANA_PORT=3001")   # no final newline
+    env = _clean_env({"AURA_ENV_FILE": str(env_file)})
+    first = run([str(REPO_ROOT / "scripts" / "docker-setup")], env=env, cwd=REPO_ROOT, timeout=900)
+    chosen = dict(line.split("=", 1) for line in first.stdout.splitlines())
+    assert {"AURA_BASE_IMAGE", "AURA_PROMETHEUS_IMAGE", "AURA_ALERTMANAGER_IMAGE", "AURA_POSTGRES_IMAGE"} == set(chosen)
+    lines = env_file.read_text().splitlines()
+    assert lines[:2] == ["AURA_PROMETHEUS_IMAGE=my/prometheus:1", "GRAFANA_PORT=3001"]   # the user's, untouched
+    mine = {ln.split("=", 1)[0]: ln for ln in lines[2:]}
+    for key in ("AURA_BASE_IMAGE", "AURA_ALERTMANAGER_IMAGE", "AURA_POSTGRES_IMAGE"):
+        assert mine[key] == f"{key}={chosen[key]}   # scripts/docker-setup", mine
+    assert "AURA_PROMETHEUS_IMAGE" not in mine
+    assert f"kept your AURA_PROMETHEUS_IMAGE=my/prometheus:1 (this machine has {chosen['AURA_PROMETHEUS_IMAGE']})" \
+        in first.stderr
+    # compose reads the file as written (the marker is a comment)
+    model = rendered(env_file)
+    assert model["services"]["alertmanager"]["image"] == chosen["AURA_ALERTMANAGER_IMAGE"]
+    assert model["services"]["prometheus"]["image"] == "my/prometheus:1"
+    # a second run changes nothing; a stale line of its own is brought up to date
+    before = env_file.read_text()
+    run([str(REPO_ROOT / "scripts" / "docker-setup")], env=env, cwd=REPO_ROOT, timeout=900)
+    assert env_file.read_text() == before
+    env_file.write_text(before.replace(f"AURA_ALERTMANAGER_IMAGE={chosen['AURA_ALERTMANAGER_IMAGE']}",
+                                       "AURA_ALERTMANAGER_IMAGE=old:1"))
+    run([str(REPO_ROOT / "scripts" / "docker-setup")], env=env, cwd=REPO_ROOT, timeout=900)
+    assert env_file.read_text() == before
+    # --no-env leaves .env alone; an unknown argument is exit 2
+    env_file.write_text("X=1\n")
+    run([str(REPO_ROOT / "scripts" / "docker-setup"), "--no-env"], env=env, cwd=REPO_ROOT, timeout=900)
+    assert env_file.read_text() == "X=1\n"
+    bad = run([str(REPO_ROOT / "scripts" / "docker-setup"), "--prometheus-standin"], env=env, cwd=REPO_ROOT,
+              check=False)
+    assert bad.returncode == 2 and "unknown argument" in bad.stderr
