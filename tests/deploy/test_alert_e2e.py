@@ -215,13 +215,26 @@ def test_a_kill_switch_trip_reaches_the_webhook(aura_image: BuiltImage, compose_
         with urllib.request.urlopen(f"http://{container_ip(trader)}:9101/metrics", timeout=5) as resp:  # noqa: S310
             assert re.search(r"^aura_kill_switch_active 1(\.0)?$", resp.read().decode(), re.M)
 
-        # while it fires, no warning of the same system reaches anybody (inhibited, and marked so)
-        active = get_json(f"{am}/alerts")
-        warnings = [a for a in active if a["labels"].get("severity") == "warning"]
-        for a in warnings:
-            assert a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"], a
-        delivered_warnings = [a for at, body in hook.received for a in body["alerts"]
-                              if a["labels"].get("severity") == "warning" and at > arrived]
+        # while it fires, no warning of the same system reaches anybody: a warning posted to Alertmanager's API now
+        # (as Prometheus would send AuraDataStale) is inhibited, and the webhook never hears of it
+        probe = {"labels": {"alertname": "AuraProbeWarning", "severity": "warning", "system": "aura"},
+                 "annotations": {"summary": "inhibition probe"}}
+        request = urllib.request.Request(f"{am}/alerts", data=json.dumps([probe]).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - the container's address
+            assert resp.status == 200
+
+        def probe_state() -> dict:
+            return next((a["status"] for a in get_json(f"{am}/alerts")
+                         if a["labels"].get("alertname") == "AuraProbeWarning"), {})
+        wait_for("the probe warning inhibited", lambda: probe_state().get("state") == "suppressed", 30)
+        assert probe_state()["inhibitedBy"], probe_state()
+        time.sleep(5)   # group_wait is 1 s: an uninhibited warning would have been delivered by now
+        for a in get_json(f"{am}/alerts"):
+            if a["labels"].get("severity") == "warning":
+                assert a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"], a
+        delivered_warnings = [a for _, body in hook.received for a in body["alerts"]
+                              if a["labels"].get("severity") == "warning"]
         assert not delivered_warnings, delivered_warnings
 
         # the bot token: not in any container's environment or command, not in any log
