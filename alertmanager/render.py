@@ -3,8 +3,9 @@
     python3 alertmanager/render.py --out DIR [--secrets DIR] [--owner UID:GID]
 
 Compose runs it in the one-shot `alertmanager-init` service (root, no network) before Alertmanager starts; the tests
-run it directly. It writes DIR/alertmanager.yml (JSON, which is YAML) and, when e-mail has a password, a copy of the
-password file DIR/smtp_password, both 0400 (owned by --owner when given), DIR itself 0700. Nothing secret is printed.
+run it directly. It writes DIR/alertmanager.yml (JSON, which is YAML), DIR/log-redactions (the secrets that went
+into it, for the log filter in compose.yaml) and, when e-mail has a password, a copy of the password file
+DIR/smtp_password, all 0400 (owned by --owner when given), DIR itself 0700. Nothing secret is printed.
 
 Receivers, each enabled by its variables (NONE by default: alerts then show in Prometheus and Alertmanager only):
   webhook   AURA_ALERT_WEBHOOK_URL, or the secret file `webhook_url` (a URL that carries a token)
@@ -36,6 +37,7 @@ from urllib.parse import urlsplit
 KILL_SWITCH_ALERT = "AuraKillSwitchActive"
 CONFIG_NAME = "alertmanager.yml"
 SMTP_PASSWORD_NAME = "smtp_password"
+REDACTIONS_NAME = "log-redactions"   # one secret a line: what the alertmanager service's log filter blanks
 SMTP_PASSWORD_MOUNT = "/etc/alertmanager/" + SMTP_PASSWORD_NAME   # where Alertmanager sees DIR
 DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
@@ -168,11 +170,23 @@ def enabled(cfg: dict) -> list[str]:
     return [names[k] for k in names if k in cfg["receivers"][0]]
 
 
+def redactions(cfg: dict, secrets_dir: Path | None) -> list[str]:
+    """The secrets written into alertmanager.yml, which Alertmanager 0.25 quotes in its errors ("Post
+    \"https://api.telegram.org/bot<token>/sendMessage\": ..."): compose's log filter blanks each one."""
+    receiver = cfg["receivers"][0]
+    out = [t["bot_token"] for t in receiver.get("telegram_configs", [])]
+    url_file = _secret(secrets_dir, "webhook_url")
+    if url_file:
+        out.append(url_file)
+    return out
+
+
 def write(out_dir: Path, cfg: dict, secrets_dir: Path | None, owner: tuple[int, int] | None) -> None:
     """DIR/alertmanager.yml and DIR/smtp_password (when used), each written to a temp file and renamed."""
     out_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(out_dir, 0o700)
-    files = {CONFIG_NAME: json.dumps(cfg, indent=1, sort_keys=True) + "\n"}
+    files = {CONFIG_NAME: json.dumps(cfg, indent=1, sort_keys=True) + "\n",
+             REDACTIONS_NAME: "".join(f"{s}\n" for s in redactions(cfg, secrets_dir))}
     email = cfg["receivers"][0].get("email_configs", [{}])[0]
     if "auth_password_file" in email:
         files[SMTP_PASSWORD_NAME] = _secret(secrets_dir, SMTP_PASSWORD_NAME)

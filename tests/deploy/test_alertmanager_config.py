@@ -109,6 +109,21 @@ def test_a_webhook_url_with_a_token_can_come_from_a_file(tmp_path: Path) -> None
     assert cfg["receivers"][0]["webhook_configs"][0]["url"] == HOOK_SECRET_URL
 
 
+@pytest.mark.parametrize("env,files,listed", [
+    ({}, {}, []),
+    (RECEIVERS["webhook"][0], {}, []),   # a URL given in the environment is not a secret
+    ({}, {"webhook_url": HOOK_SECRET_URL}, [HOOK_SECRET_URL]),
+    ({**RECEIVERS["telegram"][0], **RECEIVERS["email"][0]}, {**RECEIVERS["telegram"][1], **RECEIVERS["email"][1]},
+     [TOKEN]),   # the SMTP password stays a file Alertmanager reads; its errors do not quote it
+])
+def test_the_secrets_written_into_the_config_are_listed_for_the_log_filter(tmp_path: Path, env: dict, files: dict,
+                                                                           listed: list[str]) -> None:
+    proc, out = render(tmp_path, env, files)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "log-redactions").read_text().splitlines() == listed
+    assert stat.S_IMODE((out / "log-redactions").stat().st_mode) == 0o400
+
+
 def test_rendering_again_removes_a_password_copy_no_longer_used(tmp_path: Path) -> None:
     env, files = RECEIVERS["email"]
     proc, out = render(tmp_path, env, files)
