@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from .conftest import REPO_ROOT, run
+from .conftest import REPO_ROOT, BuiltImage, copy_ignore, run
 
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
 
@@ -74,7 +76,8 @@ def test_config_is_valid_with_and_without_the_sim_profile(compose_cli: str, env_
 
 def test_up_starts_the_stack_but_not_the_optimizer_or_the_simulator(compose_cli: str, env_file: Path) -> None:
     default = set(compose(env_file, "config", "--services").stdout.split())
-    assert default == {"volumes-init", "config-check", "ingestor", "trader", "prometheus", "grafana"}
+    assert default == {"volumes-init", "config-check", "ingestor", "trader", "prometheus", "alertmanager-init",
+                       "alertmanager", "grafana"}
     with_sim = set(compose(env_file, "--profile", "sim", "config", "--services").stdout.split())
     assert with_sim == default | {"exchange-sim"}
     with_opt = set(compose(env_file, "--profile", "optimizer", "config", "--services").stdout.split())
@@ -119,7 +122,7 @@ def test_grafana_reads_its_password_from_a_file_that_only_volumes_init_writes(
 
 
 def test_up_builds_the_aura_image_when_it_is_absent(full_model: dict) -> None:
-    for name in (*AURA_SERVICES, "volumes-init", "config-check"):   # no service would try to pull aura:local
+    for name in (*AURA_SERVICES, "volumes-init", "config-check", "alertmanager-init"):   # none pulls aura:local
         build = full_model["services"][name]["build"]
         assert build["context"] == str(REPO_ROOT), name
         assert build["args"]["BASE_IMAGE"] == "python:3.11-slim-bookworm", name
@@ -165,7 +168,12 @@ def test_aura_services_run_the_one_image_hardened(full_model: dict) -> None:
     for name in AURA_SERVICES:
         s = model["services"][name]
         assert s["image"] == "aura:local" and s["build"]["context"] == str(REPO_ROOT), name
-        assert s["user"] == "10001:10001", name
+        if name == "optimizer-apply":   # root with five capabilities; `aura optimize` itself runs as 10001 (below)
+            assert s["user"] == "0:0" and sorted(s["cap_add"]) == ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID",
+                                                                     "SETUID"], s
+            assert s["environment"]["AURA_RUN_UID"] == "10001" and s["environment"]["AURA_RUN_GID"] == "10001"
+        else:
+            assert s["user"] == "10001:10001" and not s.get("cap_add"), name
         assert s["read_only"] is True and s["cap_drop"] == ["ALL"] and s["init"] is True, name
         assert "no-new-privileges:true" in s["security_opt"], name
         assert s["depends_on"]["volumes-init"]["condition"] == "service_completed_successfully", name
@@ -179,19 +187,20 @@ def test_aura_services_run_the_one_image_hardened(full_model: dict) -> None:
 
 def test_restart_policies_healthchecks_and_start_order(model: dict) -> None:
     svc = model["services"]
-    for name in ("ingestor", "trader", "prometheus", "grafana"):
+    for name in ("ingestor", "trader", "prometheus", "alertmanager", "grafana"):
         assert svc[name]["restart"] == "unless-stopped", name
         assert "healthcheck" in svc[name], name
     assert svc["trader"]["container_name"] == "trader"
     assert svc["trader"]["depends_on"]["ingestor"]["condition"] == "service_healthy"
     assert svc["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    assert svc["alertmanager"]["depends_on"]["alertmanager-init"]["condition"] == "service_completed_successfully"
     assert svc["trader"]["environment"]["AURA_HEALTH_URL"] == "http://127.0.0.1:9101/metrics"
     assert svc["ingestor"]["environment"]["AURA_HEALTH_URL"] == "http://127.0.0.1:9102/metrics"
 
 
 def test_monitoring_images_are_pinned_and_mount_the_provisioning(model: dict) -> None:
     svc = model["services"]
-    for name in ("prometheus", "grafana"):
+    for name in ("prometheus", "alertmanager", "grafana"):
         repo, _, tag = svc[name]["image"].rpartition(":")
         assert repo and tag not in ("", "latest") and (tag[0].isdigit() or tag.startswith("v")), svc[name]["image"]
     prom = {v["target"]: v.get("source") for v in svc["prometheus"]["volumes"]}
@@ -252,8 +261,13 @@ def test_live_overlay_needs_both_key_files_and_the_confirmation(compose_cli: str
 def test_optimizer_runs_on_demand_offline_and_passes_options_through(full_model: dict) -> None:
     svc = full_model["services"]
     for name in ("optimizer", "optimizer-apply"):
-        assert svc[name]["entrypoint"] == ["aura", "optimize"], name   # `run --rm optimizer --trials 5` works
         assert svc[name]["restart"] == "no" and svc[name]["network_mode"] == "none", name
+    assert svc["optimizer"]["entrypoint"] == ["aura", "optimize"]   # `run --rm optimizer --trials 5` works
+    # optimizer-apply: a shell that passes its arguments on ("$@") to `aura optimize` run as the AURA user
+    entry = svc["optimizer-apply"]["entrypoint"]
+    assert entry[:2] == ["/bin/sh", "-c"] and entry[3] == "optimizer-apply"
+    script = entry[2].replace("$$", "$")   # `config` output keeps compose's $$ escapes
+    assert 'aura optimize "$@"' in script and 'setpriv --reuid="$AURA_RUN_UID"' in script
     assert not svc["optimizer"].get("command")
     assert svc["optimizer-apply"]["command"] == ["--apply"]
 
@@ -302,3 +316,131 @@ def test_scale_profile_runs_workers_on_a_pinned_postgres_whose_password_is_a_fil
     assert svc["optimizer-scale"]["entrypoint"] == ["aura", "optimize"]
     for name, s in svc.items():
         assert "pw-in-env-1234" not in json.dumps({k: s.get(k) for k in ("environment", "command", "entrypoint")}), name
+
+
+def _closure(services: dict, names: list[str]) -> set[str]:
+    """The services `docker compose up NAMES` starts: the names and everything they depend on."""
+    out, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in out:
+            out.add(name)
+            todo.extend(services[name].get("depends_on", {}))
+    return out
+
+
+@pytest.mark.parametrize("files, extra", [(("compose.yaml",), set()),
+                                          (("compose.yaml", "compose.sim.yaml"), {"exchange-sim"})])
+def test_the_offline_command_in_the_readme_starts_everything_but_grafana(compose_cli: str, env_file: Path,
+                                                                         files: tuple[str, ...],
+                                                                         extra: set[str]) -> None:
+    """README, offline machines: `docker compose up -d trader prometheus alertmanager` (with or without the sim
+    overlay) starts every service of `up -d` except Grafana, whose image cannot be pulled or built offline."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "docker compose up -d trader prometheus alertmanager" in readme
+    assert "docker compose -f compose.yaml -f compose.sim.yaml up -d trader prometheus alertmanager" in readme
+    svc = rendered(env_file, files=files)["services"]
+    started = _closure(svc, ["trader", "prometheus", "alertmanager"])
+    assert started == set(svc) - {"grafana"} | extra
+    assert all(svc[n]["image"] != "grafana/grafana:11.2.0" for n in started)
+
+
+def test_alertmanager_gets_its_settings_from_env_and_its_secrets_from_files(compose_cli: str, tmp_path: Path) -> None:
+    token = tmp_path / "bot_token"
+    token.write_text("1:secret")
+    env = tmp_path / ".env"
+    env.write_text(f"AURA_ALERT_TELEGRAM_CHAT_ID=42\nAURA_ALERT_TELEGRAM_BOT_TOKEN_FILE={token}\n"
+                   "AURA_ALERTMANAGER_IMAGE=aura-alertmanager:standin\n")
+    svc = rendered(env)["services"]
+    init, am = svc["alertmanager-init"], svc["alertmanager"]
+    assert init["user"] == "0:0" and init["network_mode"] == "none" and init["restart"] == "no"
+    assert init["environment"]["AURA_ALERT_TELEGRAM_CHAT_ID"] == "42"
+    assert not any("TOKEN" in k or "PASSWORD" in k for k in init["environment"])   # secrets: files only
+    binds = {v["target"]: v for v in init["volumes"]}
+    assert binds["/run/aura-alert-secrets/telegram_bot_token"]["source"] == str(token)
+    assert binds["/run/aura-alert-secrets/smtp_password"]["source"] == "/dev/null"   # unset: an empty file
+    for target in ("telegram_bot_token", "smtp_password", "webhook_url"):
+        bind = binds[f"/run/aura-alert-secrets/{target}"]
+        assert bind["read_only"] and not bind.get("bind", {}).get("create_host_path"), bind
+    assert am["image"] == "aura-alertmanager:standin" and am["user"] == "65534:65534"
+    assert am["read_only"] is True and am["cap_drop"] == ["ALL"] and not am.get("ports")
+    assert mounts(am) == {"/etc/alertmanager": True}
+    prom = yaml.safe_load((REPO_ROOT / "prometheus" / "prometheus.yml").read_text())
+    assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    assert prom["global"]["evaluation_interval"] == "15s"   # the shipped default (tests shorten it in a copy)
+
+
+def test_optimizer_apply_writes_the_strategy_whoever_owns_config(aura_image: BuiltImage, tmp_path: Path) -> None:
+    """For real (the image, compose): a fresh clone's config/ belongs to its user (uid 1000 here), not to the
+    container user; `run --rm optimizer-apply --apply-run ID` still writes config/strategy.yaml, keeping its owner
+    and mode, and the run directory stays the AURA user's."""
+
+    work = tmp_path / "clone"
+    shutil.copytree(aura_image.context, work, ignore=copy_ignore, symlinks=True)
+    for p in [work / "config", *(work / "config").iterdir()]:
+        os.chown(p, 1000, 1000)
+    (work / "config" / "strategy.yaml").chmod(0o664)   # readable by the services (10001), writable by its owner
+    run_id = "20260101-000000-apply"
+    run_dir = work / "volumes" / "optimizer" / run_id
+    run_dir.mkdir(parents=True)
+    proposed = (work / "config" / "strategy.yaml").read_text().replace("max_positions: 5", "max_positions: 4")
+    assert "max_positions: 4" in proposed
+    (run_dir / "proposed.yaml").write_text(proposed)
+    (run_dir / "results.json").write_text("{}")           # complete: results and no INCOMPLETE marker
+    for p in [run_dir.parent, run_dir, *run_dir.iterdir()]:
+        os.chown(p, 10001, 10001)
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    env = _clean_env({"AURA_IMAGE": aura_image.tag, "AURA_BASE_IMAGE": aura_image.base})
+    cmd = ["docker", "compose", "-p", f"aura-deploytest-apply-{os.getpid()}", "--project-directory", str(work),
+           "--env-file", str(empty), "-f", str(work / "compose.yaml")]
+    try:
+        proc = run([*cmd, "run", "--rm", "optimizer-apply", "--apply-run", run_id], cwd=work, env=env, timeout=180)
+        assert "optimizer-apply: wrote config/strategy.yaml (owner 1000:1000, mode 664)" in proc.stdout
+        st = (work / "config" / "strategy.yaml").stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1000, 0o664)
+        assert (work / "config" / "strategy.yaml").read_text() == proposed
+        assert not [p.name for p in (work / "config").iterdir() if p.name.startswith(".")]   # no temp file left
+    finally:
+        run([*cmd, "down", "-v", "--remove-orphans"], cwd=work, env=env, check=False)
+        run(["docker", "run", "--rm", "--network", "none", "--user", "0:0", "--entrypoint", "/bin/sh", "-v",
+             f"{work}:/w", aura_image.tag, "-c", "rm -rf /w/volumes"], check=False)
+
+
+def test_docker_setup_writes_the_images_it_chose_into_env_and_keeps_the_users_values(compose_cli: str,
+                                                                                      tmp_path: Path) -> None:
+    """scripts/docker-setup (everything already present here: about a second) adds its choices to .env, marks its
+    own lines, never touches a line of the user's, is idempotent, and keeps its stdout KEY=VALUE contract."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("AURA_PROMETHEUS_IMAGE=my/prometheus:1\nGRAFANA_PORT=3001")   # no final newline
+    env = _clean_env({"AURA_ENV_FILE": str(env_file)})
+    first = run([str(REPO_ROOT / "scripts" / "docker-setup")], env=env, cwd=REPO_ROOT, timeout=900)
+    chosen = dict(line.split("=", 1) for line in first.stdout.splitlines())
+    assert {"AURA_BASE_IMAGE", "AURA_PROMETHEUS_IMAGE", "AURA_ALERTMANAGER_IMAGE", "AURA_POSTGRES_IMAGE"} == set(chosen)
+    lines = env_file.read_text().splitlines()
+    assert lines[:2] == ["AURA_PROMETHEUS_IMAGE=my/prometheus:1", "GRAFANA_PORT=3001"]   # the user's, untouched
+    mine = {ln.split("=", 1)[0]: ln for ln in lines[2:]}
+    for key in ("AURA_BASE_IMAGE", "AURA_ALERTMANAGER_IMAGE", "AURA_POSTGRES_IMAGE"):
+        assert mine[key] == f"{key}={chosen[key]}   # scripts/docker-setup", mine
+    assert "AURA_PROMETHEUS_IMAGE" not in mine
+    assert f"kept your AURA_PROMETHEUS_IMAGE=my/prometheus:1 (this machine has {chosen['AURA_PROMETHEUS_IMAGE']})" \
+        in first.stderr
+    # compose reads the file as written (the marker is a comment)
+    model = rendered(env_file)
+    assert model["services"]["alertmanager"]["image"] == chosen["AURA_ALERTMANAGER_IMAGE"]
+    assert model["services"]["prometheus"]["image"] == "my/prometheus:1"
+    # a second run changes nothing; a stale line of its own is brought up to date
+    before = env_file.read_text()
+    run([str(REPO_ROOT / "scripts" / "docker-setup")], env=env, cwd=REPO_ROOT, timeout=900)
+    assert env_file.read_text() == before
+    env_file.write_text(before.replace(f"AURA_ALERTMANAGER_IMAGE={chosen['AURA_ALERTMANAGER_IMAGE']}",
+                                       "AURA_ALERTMANAGER_IMAGE=old:1"))
+    run([str(REPO_ROOT / "scripts" / "docker-setup")], env=env, cwd=REPO_ROOT, timeout=900)
+    assert env_file.read_text() == before
+    # --no-env leaves .env alone; an unknown argument is exit 2
+    env_file.write_text("X=1\n")
+    run([str(REPO_ROOT / "scripts" / "docker-setup"), "--no-env"], env=env, cwd=REPO_ROOT, timeout=900)
+    assert env_file.read_text() == "X=1\n"
+    bad = run([str(REPO_ROOT / "scripts" / "docker-setup"), "--prometheus-standin"], env=env, cwd=REPO_ROOT,
+              check=False)
+    assert bad.returncode == 2 and "unknown argument" in bad.stderr

@@ -1,7 +1,7 @@
 """The in-sample searches: one TPE study per fold, spread over worker processes (every core, not threads).
 
-``search_folds`` hands whole folds to a pool of forked processes (each fold is searched by exactly one process,
-so the result is reproducible); the panel and its feature memo are inherited copy-on-write. ``join_run`` is the
+``search_folds`` hands whole folds to a pool of forked processes, one at least (each fold is searched by exactly one
+process, so the result is reproducible); the panel and its feature memo are inherited copy-on-write. ``join_run`` is the
 scale-out path: another process or container adds trials to whichever fold studies are not full yet.
 Progress (one tick per finished trial) flows back to the parent through a queue.
 """
@@ -120,12 +120,11 @@ def search_folds(ctx: SearchContext, storage, workers: int, tick: Callable[[int]
     todo = [k for k, n in done.items() if n < ctx.trials]
     if not todo:
         return
-    if workers <= 1 or len(todo) == 1:
-        for k in todo:
-            search_fold(ctx, k, storage, on_trial=lambda: tick(1))
-        return
-    # longest first is no use (all folds cost about the same); fold order keeps the progress readable
-    _run_in_pool(ctx, storage, min(workers, len(todo)), _pool_task, todo, tick)
+    # longest first is no use (all folds cost about the same); fold order keeps the progress readable. Even one
+    # worker is a forked process: a stop request terminates it at once, also in the middle of a trial - the first
+    # one compiles the backtest kernels when the on-disk cache lacks them (a minute on a loaded machine), far too
+    # late for a flag checked between trials and for `docker stop`'s grace period.
+    _run_in_pool(ctx, storage, max(1, min(workers, len(todo))), _pool_task, todo, tick)
 
 
 def _run_in_pool(ctx: SearchContext, storage, processes: int, task: Callable[[int], int], items: list[int],

@@ -2,7 +2,9 @@
 
 A run that fails is logged (``[OPTIMIZE_FAILED]``) and the service waits for the next slot; runs never overlap
 (``max_instances=1``), missed slots collapse into one (``coalesce``). SIGTERM (``docker stop``) shuts the
-scheduler down and interrupts a run in progress, which is left marked INCOMPLETE (``--resume`` continues it).
+scheduler down and interrupts a run in progress, which is left marked INCOMPLETE (``--resume`` continues it): the
+signal only sets a flag (``stop.py``); the run's worker process is terminated at once, and the scheduler's own job
+``stop-watch`` shuts it down from the main thread.
 Runs execute in the scheduler's own (main) thread. Results are never applied.
 """
 
@@ -71,53 +73,54 @@ def build_scheduler(cron: str, job: Callable[[], object], source: str):
     return sched, trigger
 
 
+STOP_POLL_SECONDS = 0.5   # how often the idle scheduler looks at the stop flag
+
+
 def serve(cron: str, job: Callable[[], int], source: str, run_now: bool = False) -> int:
-    running: list[bool] = []
+    received: list[int] = []
+
+    def stop(signum, _frame) -> None:
+        # Only a flag: never raise, log, take a lock or call the scheduler here. The handler runs in the main thread
+        # between two bytecodes of whatever it is doing - a log call, a library's weakref callback (where an
+        # exception is printed and dropped), or the scheduler's own threading.Event.wait()/clear(), whose lock
+        # shutdown() would take again: a deadlock. A run in progress sees the flag (its worker process is
+        # terminated, also mid-trial) and is marked INCOMPLETE (resumable); the idle scheduler sees it within
+        # STOP_POLL_SECONDS.
+        received.append(signum)
+        stop_flag.request()
+
+    stop_flag.clear()
+    signal.signal(signal.SIGTERM, stop)   # before anything else: a stop that arrives during start-up is kept
 
     def guarded() -> None:
-        running.append(True)
+        if stop_flag.requested():
+            return
         try:
             code = job()
             if code:
                 event(log, "OPTIMIZE_FAILED", exit_code=code)
         except Exception as exc:  # the service outlives a failed run
             event(log, "OPTIMIZE_FAILED", error=f"{type(exc).__name__}: {exc}")
-        finally:
-            running.clear()
 
-    stop_flag.clear()
     sched, trigger = build_scheduler(cron, guarded, source)
     if run_now:  # once at start-up as well (the same guarded job, in the same thread: never overlapping)
         sched.add_job(guarded, "date", id="optimize-now", misfire_grace_time=None)
-    received: list[int] = []
 
-    def shut_down() -> None:
-        if sched.running:
+    def watch() -> None:  # a job, so in the main thread outside any handler: shutting down is safe here
+        if stop_flag.requested() and sched.running:
             sched.shutdown(wait=False)
 
-    def stop(signum, _frame) -> None:
-        # Never raise and never log here: the handler may run in the middle of a log call, of start(), or of a
-        # library's weakref callback (where an exception is printed and dropped). A run in progress sees the flag
-        # before its next trial, stops there, and is marked INCOMPLETE (resumable).
-        received.append(signum)
-        stop_flag.request()
-        try:
-            shut_down()
-        except Exception:  # pragma: no cover - a scheduler stopping concurrently
-            pass
-
-    # A stop request that arrives before the scheduler runs is honoured as soon as it does.
-    from apscheduler.events import EVENT_SCHEDULER_STARTED
-    sched.add_listener(lambda _e: shut_down() if received else None, EVENT_SCHEDULER_STARTED)
-    signal.signal(signal.SIGTERM, stop)
+    sched.add_job(watch, "interval", seconds=STOP_POLL_SECONDS, id="stop-watch", coalesce=True, max_instances=1,
+                  misfire_grace_time=None)
     first = trigger.get_next_fire_time(None, datetime.now(timezone.utc))
     event(log, "OPTIMIZE_SERVICE", state="started", cron=cron, next_run=first.isoformat() if first else "-")
-    try:
-        sched.start()  # blocks until shutdown
-    except Exception:
-        if not received:
-            raise
-        # stopping in the middle of a run: the scheduler's bookkeeping of that run may fail; nothing is lost
+    if not stop_flag.requested():
+        try:
+            sched.start()  # blocks until watch() shuts it down
+        except Exception:
+            if not received:
+                raise
+            # stopping in the middle of a run: the scheduler's bookkeeping of that run may fail; nothing is lost
     event(log, "OPTIMIZE_SERVICE", state="stopped",
           signal=signal.Signals(received[0]).name if received else "-")
     return 0
