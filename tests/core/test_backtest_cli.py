@@ -205,3 +205,18 @@ def test_a_run_without_trades_says_why(fixtures, params_file, tmp_path):
     assert reasons["cost-benefit gate denied the rebalance"] == out["gates"]["cost_benefit/deny"] > 0
     counts = [r["count"] for r in out["flat_reasons"]]
     assert counts == sorted(counts, reverse=True)
+
+
+def test_report_html_is_a_tearsheet(fixtures, tmp_path):
+    report = tmp_path / "report"
+    proc = aura("backtest", "--from", "2018-06-01", "--to", "2019-05-14", "--fixtures", str(fixtures), "--params",
+                str(_risk_params(tmp_path, 240.0)), "--symbols", "all", "--report", str(report), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    page = (report / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 1
+    for c in out["kill_switch"]["changes"]:
+        assert c["time"] in page
+    for year, months in (("2018", 7), ("2019", 5)):  # 2018-06 .. 2019-05 (the last mark is 2019-05-15)
+        row = page.split(f"<tr><td>{year}</td>", 1)[1].split("</tr>", 1)[0]
+        assert row.count("%") == months + 1  # the months with a mark, and the year

@@ -12,7 +12,9 @@ reaching beyond the data are reported (text lines ``warning: …`` and ``warning
 an invalid name is a usage error, a symbol without data a warning listing them.
 
 Output: a metrics table, or ``--json`` (one JSON object on stdout); ``--report DIR`` writes ``equity.png``
-(equity and drawdown), ``trades.csv`` and ``equity.csv``, each atomically. Exit 0 ok, 1 no data / failure,
+(equity and drawdown, kill-switch periods shaded), ``trades.csv``, ``equity.csv`` and ``report.html`` (a tearsheet:
+metrics, kill switch, flat reasons, monthly returns; ``aura_cli.tearsheet``), each atomically. Text and ``--json``
+list every kill-switch trip and re-arm, the days flat and, most frequent first, why the book was flat. Exit 0 ok, 1 no data / failure,
 2 usage or configuration error.
 """
 
@@ -50,7 +52,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", dest="end", type=_date, required=True, help="last decision day (YYYY-MM-DD, UTC)")
     parser.add_argument("--params", help="strategy YAML (default: paths.strategy_file of the config)")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    parser.add_argument("--report", metavar="DIR", help="write equity.png, trades.csv and equity.csv into DIR")
+    parser.add_argument("--report", metavar="DIR", help="write equity.png, trades.csv, equity.csv and report.html "
+                        "into DIR")
     parser.add_argument("--fixtures", metavar="DIR", help="read gzipped-JSON candles (../shared/data layout) "
                         "instead of the Parquet cache")
     parser.add_argument("--symbols", help="comma-separated symbols, or `all` for every symbol with data (default: "
@@ -164,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     window = {"from": str(args.start), "to": str(args.end), "symbols": len(panel.symbols), "source": source,
               "params": str(params_file), "last_candle": _iso(int(panel.times[-1]))}
     if args.report:
-        _write_report(Path(args.report), result, story["kill_switch"]["tripped_periods"])
+        _write_report(Path(args.report), result, story, window)
     gates: dict[str, int] = {}
     for e in result.gate_events:
         gates[f"{e.gate}/{e.decision}"] = gates.get(f"{e.gate}/{e.decision}", 0) + 1
@@ -266,7 +269,8 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _write_report(out: Path, result, tripped: list[dict]) -> None:
+def _write_report(out: Path, result, story: dict, window: dict) -> None:
+    tripped = story["kill_switch"]["tripped_periods"]
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -313,6 +317,13 @@ def _write_report(out: Path, result, tripped: list[dict]) -> None:
     plt.close(fig)
     atomic_write_bytes(out / "equity.png", png.getvalue())
     event(log, "BACKTEST_REPORT", file=out / "equity.png", bytes=len(png.getvalue()))
+
+    from aura_cli.tearsheet import render
+    from aura_common.core.backtest.metrics import monthly_returns
+    page = render(window, result.metrics, story, monthly_returns(result.times_ms, result.equity), png.getvalue(),
+                  METRIC_ORDER)
+    atomic_write_bytes(out / "report.html", page)
+    event(log, "BACKTEST_REPORT", file=out / "report.html", bytes=len(page))
 
 
 __all__ = ["configure", "run", "ConfigError"]

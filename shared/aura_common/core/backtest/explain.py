@@ -98,6 +98,5 @@ def flat_reasons(result: Any, params: StrategyParams, selected: np.ndarray | Non
     if selected is not None:
         empty = int(np.count_nonzero(np.all(np.asarray(selected) < 0, axis=1)))
         rows.append(("no candidate passed the universe screen and the vote", empty, "days"))
-    out = [{"reason": r, "count": int(n), "unit": u} for r, n, u in rows if n > 0]
-    out.sort(key=lambda d: -d["count"])
-    return out
+    rows.sort(key=lambda row: -row[1])
+    return [{"reason": r, "count": int(n), "unit": u} for r, n, u in rows if n > 0]
