@@ -18,7 +18,7 @@ from aura_optimizer import runner, search, studies
 from aura_optimizer.evaluate import Evaluator
 from aura_optimizer.search import decode_returns, encode_returns
 from aura_optimizer.verdict import DSR_MIN, PBO_MAX, verdict
-from aura_optimizer.walkforward import cscv_blocks
+from aura_optimizer.overfit import cscv_blocks
 
 PANEL = synthetic_panel(6, 400, seed=9)
 EV = Evaluator(PANEL, CostModel(10, 5), 10_000.0, ())
@@ -130,16 +130,19 @@ def test_defaults_are_one_continuous_run_over_the_whole_window(finished_run, pan
 def test_reported_dsr_and_pbo_are_those_of_the_stored_trials(finished_run, panel):
     ws, results, spec = finished_run
     ctx = runner.context(spec, panel, "c1", studies.default_storage_url(ws.optimizer_dir / "c1"))
-    bests = search.best_of_folds(ctx, studies.make_storage(ctx.storage_url))
+    storage = studies.make_storage(ctx.storage_url)
+    bests = search.best_of_folds(ctx, storage)
     for fold, best, row in zip(ctx.folds, bests, results["folds"]):
-        m = best.trial_returns
+        _, complete, chosen = search.fold_trials(ctx, storage, fold.index)
+        m, col = search.returns_matrix(complete, chosen)
         assert m is not None and m.shape == (fold.train_hi - fold.train_lo - 1, best.trials - best.invalid)
         # the best trial's column is its own in-sample backtest
         eq = ctx.evaluator.backtest(best.params, fold.train_lo, fold.train_hi).equity
-        np.testing.assert_allclose(m[:, best.best_column], eq[1:] / eq[:-1] - 1, atol=1e-6)
+        np.testing.assert_allclose(m[:, col], eq[1:] / eq[:-1] - 1, atol=1e-6)
         srs = [sharpe(m[:, j]) for j in range(m.shape[1])]
         of = row["overfitting"]
-        assert of["dsr"] == pytest.approx(deflated_sharpe(m[:, best.best_column], srs).dsr)
+        assert of == best.overfitting
+        assert of["dsr"] == pytest.approx(deflated_sharpe(m[:, col], srs).dsr)
         assert of["pbo"] == pytest.approx(pbo_cscv(m, cscv_blocks(m.shape[0])).pbo)
         assert 0 <= of["pbo"] <= 1 and 0 <= of["dsr"] <= 1 and of["trials"] == m.shape[1]
     assert results["overfitting"]["proposal_pbo"] == results["folds"][-1]["overfitting"]["pbo"]

@@ -25,6 +25,7 @@ from aura_common.core.walkforward import Fold
 
 from aura_optimizer import stop, studies
 from aura_optimizer.evaluate import Evaluator, score
+from aura_optimizer.overfit import fold_overfitting
 from aura_optimizer.space import SearchSpace, apply
 
 KEPT_METRICS = ("sharpe", "calmar", "sortino", "total_return", "cagr", "max_drawdown", "turnover_annual",
@@ -75,9 +76,8 @@ class FoldBest:
     metrics: dict[str, float]  # in-sample
     trials: int
     invalid: int
-    # (days - 1) x complete trials: each trial's daily in-sample returns (None: trials stored without them)
-    trial_returns: np.ndarray | None = None
-    best_column: int = 0  # the selected trial's column in trial_returns
+    # DSR and PBO of the fold (``overfit.fold_overfitting``); None when the trials did not keep their returns
+    overfitting: dict[str, Any] | None = None
 
 
 def make_objective(ctx: SearchContext, fold: Fold) -> Callable[[optuna.Trial], float]:
@@ -223,26 +223,31 @@ def join_run(ctx: SearchContext, storage, tick: Callable[[int], None]) -> int:
         added += search_fold(ctx, fold.index, storage, shared=True, on_trial=lambda: tick(1))
 
 
+def fold_trials(ctx: SearchContext, storage, fold: int
+                ) -> tuple[list[optuna.trial.FrozenTrial], list[optuna.trial.FrozenTrial], optuna.trial.FrozenTrial]:
+    """(finished, complete, best) trials of a fold; the best by value, ties to the earliest trial (deterministic)."""
+    study = studies.fold_study(storage, ctx.run_id, fold, None)
+    trials = studies.finished_trials(study, ctx.space.distributions())
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise SearchError(f"fold {fold}: every one of {len(trials)} trials was an invalid strategy; "
+                          "narrow the search space")
+    return trials, complete, max(complete, key=lambda t: (t.value, -t.number))
+
+
 def best_of_folds(ctx: SearchContext, storage) -> list[FoldBest]:
     out = []
     for f in ctx.folds:
-        study = studies.fold_study(storage, ctx.run_id, f.index, None)
-        trials = studies.finished_trials(study, ctx.space.distributions())
-        complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if not complete:
-            raise SearchError(f"fold {f.index}: every one of {len(trials)} trials was an invalid strategy; "
-                              "narrow the search space")
-        # best value; ties go to the earliest trial (deterministic)
-        best = max(complete, key=lambda t: (t.value, -t.number))
+        trials, complete, best = fold_trials(ctx, storage, f.index)
         values = ctx.space.from_optuna(best.params)
         metrics = {k: v for k, v in best.user_attrs.get("m", {}).items() if k != "worker"}
         value = cast(float, best.value)  # a COMPLETE trial has its value
         out.append(FoldBest(f.index, float(value), values, apply(ctx.base, values), metrics, len(trials),
-                            len(trials) - len(complete), *_returns_matrix(complete, best)))
+                            len(trials) - len(complete), fold_overfitting(*returns_matrix(complete, best))))
     return out
 
 
-def _returns_matrix(complete: list[optuna.trial.FrozenTrial],
+def returns_matrix(complete: list[optuna.trial.FrozenTrial],
                     best: optuna.trial.FrozenTrial) -> tuple[np.ndarray | None, int]:
     """The complete trials' daily returns as columns (trial order) and the best trial's column; (None, 0) when a
     trial lacks them (stored by an older version) or their lengths differ."""

@@ -27,7 +27,6 @@ from aura_common.config.loader import strategy_to_dict
 from aura_common.core.backtest.metrics import compute_metrics
 from aura_common.core.panel import Panel
 from aura_common.core.params import StrategyParams
-from aura_common.core.overfitting import deflated_sharpe, pbo_cscv, sharpe
 from aura_common.core.walkforward import Fold, split_folds, stitch
 
 from aura_optimizer.inputs import InputError
@@ -35,7 +34,6 @@ from aura_optimizer.search import KEPT_METRICS, FoldBest, SearchContext
 from aura_optimizer.space import SearchSpace
 
 MAX_WARMUP_ROWS = 400
-CSCV_BLOCKS = 16
 
 
 def day(ms: int) -> str:
@@ -117,7 +115,7 @@ def out_of_sample(ctx: SearchContext, bests: list[FoldBest], proxy: str) -> dict
                              "days": fold.oos_hi - fold.test_lo},
                     "stitched_days": fold.oos_rows, "trials": best.trials, "invalid_trials": best.invalid,
                     "objective": best.value, "params": best.values, "in_sample": best.metrics,
-                    "overfitting": fold_overfitting(best)}
+                    "overfitting": best.overfitting}
         for name, key in (("optimized", "out_of_sample"), ("default", "default_out_of_sample")):
             # the slice starts at the previous day's mark, so that its first return is this fold's first day
             s0 = max(a - 1, 0)
@@ -166,28 +164,6 @@ def _stitched_from_flat(ctx: SearchContext, bests: list[FoldBest],
         n_trades += len(kept)
     cash = ev.initial_cash
     return stitch(parts, [cash] * len(parts), cash), np.concatenate(expo), traded, n_trades
-
-
-def fold_overfitting(best: FoldBest) -> dict[str, Any] | None:
-    """DSR of the fold's selected trial among its trials and the fold's PBO by CSCV, from the trials' daily
-    in-sample returns (None when the trials did not keep them: a run from an older version)."""
-    m = best.trial_returns
-    if m is None or m.shape[1] < 2 or m.shape[0] < 8:
-        return None
-    srs = np.array([sharpe(m[:, j]) for j in range(m.shape[1])])
-    d = deflated_sharpe(m[:, best.best_column], srs)
-    blocks = cscv_blocks(m.shape[0])
-    p = pbo_cscv(m, blocks)
-    return {"dsr": d.dsr, "sharpe_daily": d.sharpe, "expected_max_sharpe_daily": d.expected_max_sharpe,
-            "trials": d.trials, "days": d.observations, "skew": d.skew, "kurtosis": d.kurtosis,
-            "sharpe_variance": d.sharpe_variance, "pbo": p.pbo, "cscv_blocks": p.blocks,
-            "cscv_combinations": p.combinations}
-
-
-def cscv_blocks(rows: int) -> int:
-    """CSCV blocks: 16 (12,870 combinations, as in the paper's examples), fewer for short windows so that a block
-    holds at least 4 days."""
-    return max(2, min(CSCV_BLOCKS, (rows // 4) // 2 * 2))
 
 
 def overall_overfitting(rows: list[dict[str, Any]]) -> dict[str, Any]:
