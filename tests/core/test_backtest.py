@@ -102,15 +102,17 @@ def test_stop_loss_exits_only_below_the_stop(fs, active_params):
                 del qty[t.symbol], entries[t.symbol]
 
 
-def test_kill_switch_liquidation_empties_the_book(fs):
+def test_kill_switch_liquidation_empties_the_book_but_for_dust(fs):
+    """Everything is sold; what remains is below one lot step (a BUY's fee is paid in the base asset, so a holding
+    is rarely a whole number of steps, and the venue sells whole steps only)."""
     params = strategy(**{**ACTIVE, "risk": {**ACTIVE["risk"], "kill_switch_liquidate": True,
                                             "kill_switch_cooldown_hours": 0.0}})
     r = run_backtest(fs, params, BacktestConfig())
     trip = [e for e in r.gate_events if e.gate == "kill_switch"]
     assert len(trip) == 1
     after = r.times_ms >= trip[0].t_ms
-    assert np.all(r.exposure[after] == 0.0)
-    assert not r.final_positions
+    assert np.all(r.exposure[after] < 1e-6)
+    assert all(q < 1e-8 for q in r.final_positions.values())  # the default spec's lot step
     assert all(t.side == "SELL" for t in r.trades if t.t_ms > trip[0].t_ms)
 
 

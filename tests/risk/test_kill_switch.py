@@ -14,7 +14,7 @@ from aura_common.core.params import RiskParams
 from aura_common.core.risk import GateDecision, KillSwitchState, kill_switch, reset_kill_switch
 from aura_common.core.risk.kill_switch import DAY_MS, HOUR_MS
 
-P = RiskParams(kill_switch_window_days=30, kill_switch_max_drawdown_pct=20.0)
+P = RiskParams(kill_switch_window_days=30, kill_switch_max_drawdown_pct=20.0, kill_switch_cooldown_hours=0.0)  # latched
 T0 = 1_700_000_000_000
 
 

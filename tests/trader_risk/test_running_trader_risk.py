@@ -228,7 +228,15 @@ def test_a_replayed_price_crash_trips_the_switch_in_a_running_trader(tmp_path):
         # before the third sync, no tick saw the crash: zero phantom moves of equity or drawdown
         first = ticks.index(tripped[0])
         assert all(float(t["drawdown_pct"]) < 5 for t in ticks[:first])
-        assert trader.lines("REBALANCE_DEFERRED") and trader.lines("REBALANCE_BLOCKED")
+        assert trader.lines("REBALANCE_DEFERRED")
+        # tripped: the day's rebalance runs sells only (core/rebalance.py) - it finishes, and buys nothing
+        [blocked] = wait_until("the sells-only rebalance", lambda: trader.lines("REBALANCE_BLOCKED"), timeout=60)
+        key = blocked["cycle"]
+        wait_until("the cycle done", lambda: (c := snapshot(SimpleNamespace(snapshots=tmp_path / "snapshots"),
+                                                             lambda r: r.cycle(key))) and c.status.is_finished,
+                   timeout=90)
+        orders = snapshot(SimpleNamespace(snapshots=tmp_path / "snapshots"), lambda r: r.orders_of_cycle(key))
+        assert orders is not None and all(o.side.value == "SELL" for o in orders), orders
         hist = wait_until("the trip journaled", lambda: snapshot(
             SimpleNamespace(snapshots=tmp_path / "snapshots"), lambda r: r.kill_switch_history()))
         assert [c.action for c in hist] == ["trip"] and "threshold" in hist[0].reason

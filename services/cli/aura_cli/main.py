@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backtest": ("aura_cli.backtest", "replay history through the decision core and risk gates"),
     "optimize": ("aura_optimizer.cli", "walk-forward parameter search on snapshot copies"),
     "exchange-sim": ("aura_exchange_sim.cli", "run the Binance-Spot-compatible exchange simulator"),
+    "parity": ("aura_cli.parity", "prove the trader against the simulator places the backtest's orders"),
     "status": ("aura_cli.status", "print mode, equity, drawdown, kill switch, positions, open orders"),
     "config check": ("aura_cli.config_cmd", "validate a config file and print the redacted effective config"),
     "risk reset": ("aura_cli.risk_cmd", "re-arm trading after the kill switch tripped (journaled)"),

@@ -53,7 +53,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="pay commissions in BNB at a discount while the BNB balance lasts (Binance's option)")
     parser.add_argument("--bnb-discount-pct", type=Decimal, default=Decimal(25),
                         help="the BNB discount in percent of the rate (default 25)")
-    parser.add_argument("--slippage-bps", type=Decimal, default=Decimal(5), help="half spread for taker fills")
+    parser.add_argument("--slippage-bps", type=Decimal, default=Decimal(5),
+                        help="half spread for taker fills: a BUY fills that much above the price, a SELL below")
+    parser.add_argument("--price-model", default="path", choices=("path", "close"),
+                        help="replay price: 'path' runs open/low/high/close inside each candle (default); 'close' "
+                             "is the close of the last candle closed at or before the simulated time (the "
+                             "backtester's fill model, for `aura parity`)")
     parser.add_argument("--depth-notional", type=Decimal, default=Decimal(0),
                         help="quote value per synthetic book level (0 = unlimited depth)")
     parser.add_argument("--depth-level-bps", type=Decimal, default=Decimal(5), help="price step between levels")
@@ -182,7 +187,7 @@ def build(args: argparse.Namespace, wall_now_ms: int):
             first = start - start % iv - args.synthetic_days * iv
             n = args.synthetic_days + max(2, 365 * DAY_MS // iv)
         panel = synthetic_panel(args.synthetic_symbols, n, args.seed, start_ms=first, interval_ms=iv)
-    market = MarketData(panel)
+    market = MarketData(panel, price_model=args.price_model)
     fee = args.fee_bps
     config = EngineConfig(taker_bps=fee, maker_bps=args.maker_fee_bps if args.maker_fee_bps is not None else fee,
                           symbol_fees=parse_symbol_fees(args.symbol_fees), bnb_discount=args.bnb_discount,
@@ -254,7 +259,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     clock = sim.clock.snapshot()
     event(log, "SIM_START", url=server.url, mode=clock["mode"], speed=clock["speed"], now_ms=clock["now_ms"],
-          symbols=len(sim.market.specs), interval=args.interval, data=args.data_dir or "synthetic", seed=args.seed,
+          symbols=len(sim.market.specs), interval=args.interval, price_model=sim.market.price_model,
+          data=args.data_dir or "synthetic", seed=args.seed,
           faults=len(sim.faults.list()), state=args.state, api_keys=len(sim.keys),
           admin="token" if sim.admin_token else ("loopback" if sim.admin_local else "disabled"))
     try:

@@ -6,6 +6,12 @@ for a down candle, and ``close`` at the end. So the path is deterministic, touch
 klines of any interval (smaller or larger than the panel's) are cut from it consistently: the replayed 1h candles
 of a 1d panel aggregate back to the 1d candle. Volume is spread evenly over each candle.
 
+With ``price_model="close"`` (the parity model, docs/parity.md) there is no path: the price at time ``t`` is the
+close of the last candle that closed at or before ``t`` (a step function that moves only at candle boundaries), so
+a market order or a ticker read at 00:00 UTC sees the close of the daily candle that just closed, the very price
+the backtester decides and fills at. Then a symbol trades once its first candle has closed; ``extremes`` are the
+step values over the interval and the filters' average price is that step price.
+
 A NaN candle (symbol not listed yet, or a gap) has no price: such a symbol is not in exchangeInfo before its first
 candle, and is reported as ``BREAK`` (orders get "Market is closed.") during a gap. Past the panel's last candle the
 market freezes at the last close with zero volume.
@@ -23,10 +29,11 @@ from aura_common.core.panel import Panel
 
 from aura_exchange_sim.intervals import INTERVALS_MS, floor_open, next_open, prev_open
 
-__all__ = ["INTERVALS_MS", "MarketData", "SymbolSpec", "derive_spec", "split_symbol"]
+__all__ = ["INTERVALS_MS", "PRICE_MODELS", "MarketData", "SymbolSpec", "derive_spec", "split_symbol"]
 
 QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB")
 DAY_MS = 86_400_000
+PRICE_MODELS = ("path", "close")  # the intra-candle path (default) or the last close (the parity model)
 
 
 @dataclass(frozen=True)
@@ -94,9 +101,13 @@ def derive_spec(symbol: str, typical_price: float, listed_ms: int, min_notional:
 
 
 class MarketData:
-    def __init__(self, panel: Panel, min_notional: Decimal = Decimal(5)) -> None:
+    def __init__(self, panel: Panel, min_notional: Decimal = Decimal(5), price_model: str = "path") -> None:
         if len(panel.times) < 1:
             raise ValueError("the market panel has no candles")
+        if price_model not in PRICE_MODELS:
+            raise ValueError(f"unknown price model {price_model!r}; expected one of {', '.join(PRICE_MODELS)}")
+        self.price_model = price_model
+        self._close_model = price_model == "close"
         self.panel = panel
         self.I = int(panel.interval_ms)
         self.t_first = int(panel.times[0])
@@ -124,8 +135,23 @@ class MarketData:
         return min(max(k, 0), len(self.panel.times) - 1)
 
     def listed(self, symbol: str, now: int) -> bool:
+        """Listed at its first candle's open; under the close model once that candle has closed (before, it has
+        no price to trade at)."""
         spec = self.specs.get(symbol)
-        return spec is not None and spec.listed_ms <= now
+        if spec is None:
+            return False
+        return spec.listed_ms + (self.I if self._close_model else 0) <= now
+
+    def _closed(self, t: int) -> int:
+        """Index of the last candle that closed at or before t (-1: none yet), clamped to the panel."""
+        return min((t - self.t_first) // self.I - 1, len(self.panel.times) - 1)
+
+    def _close_price(self, j: int, t: int) -> float | None:
+        k = self._closed(t)
+        if k < 0:
+            return None
+        p = self._c[j][k]
+        return None if p != p else p
 
     def _at(self, j: int, k: int, f: float) -> float:
         o, h, l, c = self._o[j][k], self._h[j][k], self._l[j][k], self._c[j][k]
@@ -149,6 +175,8 @@ class MarketData:
         j = self._col.get(symbol)
         if j is None or t < self.t_first:
             return None
+        if self._close_model:
+            return self._close_price(j, t)
         k, f = self._pos(t)
         p = self._at(j, k, f)
         return None if p != p else p
@@ -156,6 +184,10 @@ class MarketData:
     def extremes(self, symbol: str, t0: int, t1: int) -> tuple[float, float] | None:
         """(low, high) of the price path over [t0, t1], or None when there was no price at all."""
         j = self._col[symbol]
+        if self._close_model:  # the step values: the price at t0 and every close that happens in (t0, t1]
+            k0, k1 = max(self._closed(t0), -1), self._closed(t1)
+            steps = [p for p in (self._c[j][k] for k in range(max(k0, 0), k1 + 1)) if p == p]
+            return (min(steps), max(steps)) if steps else None
         t0, t1 = max(t0, self.t_first), min(t1, self.t_end)
         if t1 < t0:
             return None
@@ -210,7 +242,10 @@ class MarketData:
 
     def avg_price(self, symbol: str, now: int, mins: int) -> Decimal | None:
         """Binance's average price (``/api/v3/avgPrice``, the filters' ``avgPriceMins``) over the last ``mins``
-        minutes, 8 decimals; ``mins == 0`` = the last price."""
+        minutes, 8 decimals; ``mins == 0`` = the last price. Under the close model: the step price now (the
+        filters judge an order at the price it fills at, as the backtester does)."""
+        if self._close_model:
+            mins = 0
         p = self.average(symbol, now - mins * 60_000, now) if mins else self.price(symbol, now)
         return None if p is None else Decimal(repr(p)).quantize(Decimal("0.00000001"))
 
@@ -307,6 +342,8 @@ class MarketData:
             v = qv = 0.0
         else:
             o, h, l, c, v, qv = bar
+            if self._close_model:  # the last price is the step price (the 24 h statistics stay the candles')
+                c, h, l = last, max(h, last), min(l, last)
         bid, ask = self.quotes(symbol, now, spread_bps) or (Decimal(0), Decimal(0))
         return {"symbol": symbol, "priceChange": _s(spec.round_price(c - o)),
                 "priceChangePercent": f"{((c - o) / o * 100) if o else 0.0:.3f}",

@@ -4,7 +4,8 @@
     2. account  = account_sync.sync()                    behind the sync guard (T-risk)
     3. risk     = risk_ticker.tick(account, now, ...)    kill switch, SL/TP (T-risk)
     4. risk exits / cancellations executed               journal first, idempotent (execution.py)
-    5. the rebalance when due and the kill switch is armed and the account read was accepted
+    5. the rebalance when due and the account read was accepted: with the kill switch tripped it runs sells only,
+       and symbols today's risk exits sold are not bought back (core/rebalance.py, as the backtester)
     6. position snapshot + journal snapshot copy every ``snapshot_interval_seconds``; metrics
 
 Risk exits live in a per-day risk cycle (``risk-YYYY-MM-DD``), begun at the day's first tick (the risk tick's
@@ -23,7 +24,7 @@ from datetime import datetime, timezone
 from aura_common.adapters.journal import CycleStatus, SnapshotError
 from aura_common.adapters.logs import event
 from aura_common.core.intents import is_aura_order
-from aura_common.domain import OrderReport, OrderStatus
+from aura_common.domain import OrderReport, OrderStatus, Side, Symbol
 
 from aura_trader.execution import Executor
 from aura_trader.ports import TickJournal, TickMetrics
@@ -31,6 +32,8 @@ from aura_trader.positions import held_positions
 from aura_trader.rebalance import Rebalancer
 
 log = logging.getLogger("aura_trader.cycle")
+# a risk exit's reason (risk.py) -> the post-plan step's forced reason (core/rebalance.py)
+_EXIT_REASON = {"stop_loss": "stop_loss", "take_profit": "take_profit", "kill_switch_liquidate": "kill_switch"}
 
 
 def risk_cycle_key(now_ms: int) -> str:
@@ -70,14 +73,14 @@ class TickRunner:
         due = self.rebalancer.due(now)
         if due is not None:
             self._supersede(keep={due.key, risk_key})
-            if risk.kill_switch_active:
-                event(log, "REBALANCE_BLOCKED", cycle=due.key, reason="kill_switch_tripped")
-                status = "blocked"
-            elif not account.accepted:
+            if not account.accepted:
                 event(log, "REBALANCE_DEFERRED", cycle=due.key, reason=f"account_sync_{account.reason or 'rejected'}")
                 status = "deferred"
             else:
-                status = self.rebalancer.run(due, strategy, now)
+                if risk.kill_switch_active:  # the one post-plan policy (core/rebalance.py): sells only
+                    event(log, "REBALANCE_BLOCKED", cycle=due.key, reason="kill_switch_tripped", scope="entries")
+                status = self.rebalancer.run(due, strategy, now, blocked=risk.kill_switch_active,
+                                             stopped=self._stopped_today(risk_key))
                 if status == CycleStatus.DONE.value:
                     self._record_positions(due.key)
                     if self.metrics is not None:
@@ -96,6 +99,16 @@ class TickRunner:
         if cycle is None:
             self.journal.begin_cycle(key, plan_hash="risk")
         return key
+
+    def _stopped_today(self, risk_key: str) -> dict[Symbol, str]:
+        """Symbols today's risk exits sold (or are selling): the rebalance of the same UTC day does not buy them
+        back (the backtester's "no re-entry today"). Reason: the exit intent's (stop_loss, take_profit, ...)."""
+        out: dict[Symbol, str] = {}
+        for order in self.journal.orders_of_cycle(risk_key):
+            if order.side is Side.SELL and order.status is not OrderStatus.SKIPPED:
+                intent = self.journal.intent(order.client_order_id)
+                out[Symbol(order.symbol)] = _EXIT_REASON.get(intent.reason if intent is not None else "", "stop_loss")
+        return out
 
     def _run_risk_exits(self, key: str, risk) -> None:
         reasons = {it.symbol: risk.reasons.get(it.client_order_id, "risk_exit") for it in risk.exit_intents}

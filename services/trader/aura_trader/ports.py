@@ -15,7 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
-from aura_common.adapters.journal import Cycle, CycleStatus, Event, Fill, Order, Position, PositionSnapshot
+from aura_common.adapters.journal import Cycle, CycleStatus, Event, Fill, Intent, Order, Position, PositionSnapshot
 from aura_common.core.risk import GateResult
 from aura_common.domain import OrderStatus
 
@@ -52,6 +52,8 @@ class TickJournal(CycleJournal, PositionsJournal, Protocol):
     """What a tick needs besides: single orders, the cycles left running, position snapshots, the snapshot copy."""
 
     def order(self, client_order_id: str) -> Order | None: ...
+
+    def intent(self, client_order_id: str) -> Intent | None: ...
 
     def running_cycles(self) -> list[Cycle]: ...
 

@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import cast
 
 import numpy as np
 
@@ -25,13 +24,14 @@ from aura_common.adapters.journal import CycleStatus
 from aura_common.adapters.logs import event
 from aura_common.core.decide import decide
 from aura_common.core.features import FeatureStore
-from aura_common.core.intents import IntentBatch, build_intents
+from aura_common.core.intents import IntentBatch, plan_legs_for, size_intents
 from aura_common.core.panel import Panel
 from aura_common.core.params import StrategyParams
 from aura_common.core.plan import Plan
+from aura_common.core.rebalance import O_KEEP
 from aura_common.core.regime import RegimeState
 from aura_common.core.risk import GateDecision, GateResult, TradeEstimate, cost_benefit, rebalance_benefit_bps
-from aura_common.domain import Interval, MarketSpec, Side, Symbol
+from aura_common.domain import Interval, MarketSpec, Symbol
 
 from aura_trader.ports import CycleJournal, RebalanceMetrics
 
@@ -97,26 +97,29 @@ class Proposal:
 def plan_intents(*, panel: Panel, row: int, params: StrategyParams, regime: RegimeState, prev_exposure: float,
                  cycle_key: str, holdings: Mapping[Symbol, Decimal], free_quote: Decimal,
                  prices: Mapping[Symbol, Decimal], specs: Mapping[Symbol, MarketSpec], fee_bps: float,
-                 slippage_bps: float, exclusions: Sequence[str] = ()) -> Proposal:
-    """Pure: plan → cost-benefit gate → intents. ``holdings`` are FREE base quantities of managed symbols."""
+                 slippage_bps: float, exclusions: Sequence[str] = (), blocked: bool = False,
+                 stopped: Mapping[Symbol, str] | None = None) -> Proposal:
+    """Pure: plan → the one post-plan step (``core.rebalance``, as the backtester's day loop runs it) → intents.
+
+    ``holdings`` are FREE base quantities of managed symbols. ``blocked``: the kill switch is tripped (no new entries
+    or additions; sells still run). ``stopped``: symbols exited today by a stop-loss / take-profit (or the kill
+    switch's liquidation) and why: they are not bought back today."""
     equity = free_quote + sum((q * prices[s] for s, q in holdings.items() if q > 0), Decimal(0))
     weights: dict[str, float] = ({s: float(q * prices[s] / equity) for s, q in holdings.items() if q > 0}
                                   if equity > 0 else {})
     plan = decide(FeatureStore(panel), row, weights, regime, params, exclusions)
-    targets = {s: w for s, w in plan.targets if s in specs}
-    regime_cut = plan.exposure < prev_exposure
-    trades: list[TradeEstimate] = []
-    reasons: dict[str, str] = {}
-    for s in sorted(set(weights) | set(targets)):
-        cur, tgt = weights.get(s, 0.0), targets.get(s, 0.0)
-        if tgt == cur:
-            continue
-        side = Side.SELL if tgt < cur else Side.BUY
-        forced = side is Side.SELL and regime_cut
-        reasons[s] = "regime" if forced else ("exit" if tgt == 0 else "rebalance")
-        trades.append(TradeEstimate(s, side, Decimal(repr(round(abs(tgt - cur) * float(equity), 8))), forced))
+    planned: dict[Symbol, float] = {Symbol(s): w for s, w in plan.targets if s in specs}
+    stopped = {s: why for s, why in (stopped or {}).items() if s in specs and s in prices}
+    for s in stopped:  # a symbol exited today and no longer held still needs a column (its target is forced to 0)
+        planned.setdefault(s, 0.0)
+    legs = plan_legs_for(targets=planned, holdings=holdings, prices=prices, specs=specs, free_quote=free_quote,
+                         forced=stopped, blocked=blocked, liquidate=params.risk.kill_switch_liquidate,
+                         cut=plan.exposure < prev_exposure, lift=plan.exposure > prev_exposure)
+    targets: dict[str, float] = {str(s): float(w) for s, w in zip(legs.symbols, legs.target.tolist())}
     gate = None
-    if any(not t.forced for t in trades) and equity > 0:
+    if legs.weighable and equity > 0:
+        trades = [TradeEstimate(legs.symbol(k), legs.side(k), Decimal(repr(round(float(legs.o_f[k]), 8))),
+                                legs.forced(k)) for k in range(legs.n)]
         # picks at their score; held symbols at theirs, or the cross-section's lowest when unscored (as the
         # backtester weighs them: the same rule, from the same signals)
         scores = {**dict(plan.held_scores), **{p.symbol: p.score for p in plan.picks}}
@@ -124,18 +127,14 @@ def plan_intents(*, panel: Panel, row: int, params: StrategyParams, regime: Regi
         gate, kept = cost_benefit(trades, benefit, equity, params.risk, fee_bps, slippage_bps)
         if gate.decision is not GateDecision.PASS:
             keep = {(k.symbol, k.side) for k in kept}
-            for t in trades:
-                if (t.symbol, t.side) not in keep:  # dropped: hold the current weight, no trade
-                    targets[t.symbol] = weights.get(t.symbol, 0.0)
-                    reasons.pop(t.symbol, None)
+            for k in range(legs.n):
+                if (legs.symbol(k), legs.side(k)) not in keep:  # dropped: hold the current weight, no trade
+                    legs.o_i[k, O_KEEP] = 0
+                    targets[legs.symbol(k)] = weights.get(legs.symbol(k), 0.0)
+    reasons: dict[str, str] = {str(legs.symbol(k)): legs.reason(k) for k in legs.kept()}
+    batch = size_intents(legs, cycle_key=cycle_key, plan_hash=plan.hash, holdings=holdings, prices=prices,
+                         specs=specs, free_quote=free_quote, fee_bps=fee_bps, slippage_bps=slippage_bps)
     targets = {s: w for s, w in targets.items() if w > 0}
-    free = {s: q for s, q in holdings.items() if q > 0}
-    batch = build_intents(cycle_key=cycle_key, plan_hash=plan.hash, targets=cast(Mapping[Symbol, float], targets),
-                          holdings=free, prices=prices,
-                          specs=specs, free_quote=free_quote, fee_bps=fee_bps, slippage_bps=slippage_bps)
-    # symbols whose trade was not planned (unchanged weight, or dropped by the gate) leave no rows at all
-    batch = IntentBatch(tuple(i for i in batch.intents if i.symbol in reasons),
-                        tuple(d for d in batch.dust if d.symbol in reasons))
     return Proposal(plan, gate, targets, batch, reasons)
 
 
@@ -167,11 +166,13 @@ class Rebalancer:
         cycle = self.journal.cycle(d.key)
         return d if cycle is None or not cycle.status.is_finished else None
 
-    def run(self, due: DueCycle, params: StrategyParams, now_ms: int) -> str:
-        """Plan (or resume) and execute the cycle; returns its journal status afterwards."""
+    def run(self, due: DueCycle, params: StrategyParams, now_ms: int, *, blocked: bool = False,
+            stopped: Mapping[Symbol, str] | None = None) -> str:
+        """Plan (or resume) and execute the cycle; returns its journal status afterwards. ``blocked``: the kill
+        switch is tripped (sells only); ``stopped``: symbols a risk exit sold today (not bought back today)."""
         cycle = self.journal.cycle(due.key)
         if cycle is None or not self.journal.orders_of_cycle(due.key):
-            finished = self._plan(due, params, now_ms)
+            finished = self._plan(due, params, now_ms, blocked, stopped)
             if finished is not None:
                 return finished
         else:
@@ -188,7 +189,8 @@ class Rebalancer:
               orders=",".join(f"{k}:{v}" for k, v in sorted(summary.outcomes.items())) or "-", attempts=done.attempts)
         return done.status.value
 
-    def _plan(self, due: DueCycle, params: StrategyParams, now_ms: int) -> str | None:
+    def _plan(self, due: DueCycle, params: StrategyParams, now_ms: int, blocked: bool = False,
+              stopped: Mapping[Symbol, str] | None = None) -> str | None:
         symbols = self.universe()
         iv = Interval(self.interval)
         start = due.day_ms - lookback_days(params, self.padding) * DAY_MS
@@ -227,7 +229,7 @@ class Rebalancer:
         proposal = plan_intents(panel=panel, row=row, params=params, regime=regime, prev_exposure=prev_exposure,
                                 cycle_key=due.key, holdings=holdings, free_quote=quote.free if quote else Decimal(0),
                                 prices=prices, specs=specs, fee_bps=self.fee_bps, slippage_bps=self.slippage_bps,
-                                exclusions=self.exclusions)
+                                exclusions=self.exclusions, blocked=blocked, stopped=stopped)
         plan, gate = proposal.plan, proposal.gate
 
         def journal_plan() -> None:
@@ -246,7 +248,8 @@ class Rebalancer:
             self.metrics.set_regime(plan.regime.regime.value)
         event(log, "PLAN", cycle=due.key, plan_hash=plan.hash[:12], regime=plan.regime.regime.value,
               exposure=plan.exposure, picks=",".join(p.symbol for p in plan.picks) or "-", intents=len(batch.intents),
-              dust=len(batch.dust), gate=gate.decision.value if gate else "-")
+              dust=len(batch.dust), gate=gate.decision.value if gate else "-",
+              kill_switch="tripped" if blocked else "armed", no_reentry=",".join(sorted(stopped or {})) or "-")
         return None
 
     def _freshness(self, panel: Panel, now_ms: int) -> None:

@@ -190,7 +190,7 @@ class RiskParams:
     kill_switch_window_days: int = param(30, 1, 3650)
     kill_switch_max_drawdown_pct: float = param(20.0, 0.0, 100.0, low_open=True, high_open=True)
     kill_switch_liquidate: bool = False
-    kill_switch_cooldown_hours: float = param(0.0, 0.0, 8760.0)  # 0 = only `aura risk reset` re-arms trading
+    kill_switch_cooldown_hours: float = param(720.0, 0.0, 8760.0)  # re-arm after 30 days; 0 = only `aura risk reset`
     stop_loss_pct: float = param(15.0, 0.0, 100.0, low_open=True, high_open=True)
     take_profit_pct: float = param(60.0, 0.0, 10_000.0, low_open=True)
     cost_benefit_margin_bps: float = param(10.0, 0.0, 10_000.0)

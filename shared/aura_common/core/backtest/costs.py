@@ -10,28 +10,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aura_common.core.jit import kernel
+from aura_common.core.rebalance import floor_qty, placeable
 from aura_common.domain.values import MarketSpec
-
-
-@kernel
-def floor_qty(qty: float, step: float) -> float:
-    """Round down to the step; never more than ``qty``. The day loop's rule (``LotRule.floor_qty`` calls it)."""
-    if qty <= 0:
-        return 0.0
-    if step <= 0:
-        return qty
-    out = math.floor(qty / step) * step
-    return out if out <= qty else out - step
-
-
-@kernel
-def placeable(qty: float, price: float, min_qty: float, min_notional: float) -> bool:
-    return qty >= min_qty and qty * price >= min_notional and qty > 0
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ gates (``gates.GateRunner``) and turns the arrays into a ``BacktestResult``. The
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import NamedTuple
 
@@ -36,7 +36,8 @@ import numpy as np
 
 from aura_common.core.backtest.costs import CostModel, lot_rules
 from aura_common.core.backtest import loop as lp
-from aura_common.core.backtest.gates import DAY_MS, GateEvent, GateRunner
+from aura_common.core import rebalance as rb
+from aura_common.core.backtest.gates import DAY_MS, GateEvent, GateRunner, KillSwitchChange
 from aura_common.core.backtest.metrics import compute_metrics
 from aura_common.core.decide import Signals, plan_at, signal_rows
 from aura_common.core.features import FeatureStore
@@ -85,12 +86,33 @@ class BacktestResult:
                  final_cash: float, final_positions: Mapping[str, float], gate_calls: Mapping[str, int],
                  build_trades: Callable[[], tuple[Trade, ...]], build_events: Callable[[], tuple[GateEvent, ...]],
                  regime_codes: np.ndarray, plan_hashes: tuple[str, ...] = (),
-                 plan_inputs: tuple[tuple[dict[str, float], RegimeState], ...] = ()) -> None:
+                 plan_inputs: tuple[tuple[dict[str, float], RegimeState], ...] = (),
+                 kill_switch_changes: tuple[KillSwitchChange, ...] = ()) -> None:
         self.times_ms, self.equity, self.exposure = times_ms, equity, exposure  # (D,) decision times, marks, invested
         self.metrics, self.final_cash, self.final_positions = metrics, final_cash, final_positions
         self.gate_calls = gate_calls  # real gate calls made (the loop decides the certain outcomes itself)
         self.plan_hashes, self.plan_inputs = plan_hashes, plan_inputs
         self._build_trades, self._build_events, self._regime_codes = build_trades, build_events, regime_codes
+        self.kill_switch_changes = kill_switch_changes  # every trip and re-arm, in time order
+
+    @property
+    def days_flat(self) -> int:
+        """Days that ended with nothing invested."""
+        return int(np.count_nonzero(self.exposure <= 0))
+
+    @property
+    def days_tripped(self) -> int:
+        """Decision days on which the kill switch was tripped (from a trip to its re-arm, or to the end)."""
+        days, since = 0, None
+        for c in self.kill_switch_changes:
+            if c.action == "trip":
+                since = c.t_ms
+            elif since is not None:
+                days += int(np.count_nonzero((self.times_ms >= since) & (self.times_ms < c.t_ms)))
+                since = None
+        if since is not None:
+            days += int(np.count_nonzero(self.times_ms >= since))
+        return days
 
     @cached_property
     def trades(self) -> tuple[Trade, ...]:
@@ -127,21 +149,51 @@ def run_backtest(fs: FeatureStore, params: StrategyParams, cfg: BacktestConfig,
     return _simulate(fs, signals, params, cfg)
 
 
+def run_backtest_segments(fs: FeatureStore, segments: Sequence[tuple[StrategyParams, int, int]],
+                          cfg: BacktestConfig) -> BacktestResult:
+    """ONE continuous backtest whose parameters change at segment boundaries (a walk-forward's out-of-sample run).
+
+    ``segments`` are ``(params, start_ms, end_ms)``: contiguous decision windows (open times, inclusive ends, as in
+    ``BacktestConfig``) in time order. The portfolio, the entry prices, the kill switch (its state and its equity
+    curve) and the regime state carry over every boundary; only the parameters change. ``cfg.start_ms`` /
+    ``cfg.end_ms`` are ignored (the segments are the window) and ``record_plans`` is not supported."""
+    if not segments:
+        raise ValueError("run_backtest_segments needs at least one segment")
+    if cfg.record_plans and len(segments) > 1:
+        raise ValueError("record_plans is not supported across parameter changes")
+    allowed = allowed_columns(fs.panel.symbols, cfg.exclusions)
+    parts: list[tuple[Signals, StrategyParams, int, int]] = []
+    for params, start_ms, end_ms in segments:
+        lo, hi = row_range(fs, replace(cfg, start_ms=start_ms, end_ms=end_ms))
+        if parts and lo != parts[-1][3]:
+            raise ValueError(f"segments must be contiguous: one ends before row {parts[-1][3]}, the next starts at "
+                             f"row {lo}")
+        parts.append((signal_rows(fs, lo, hi, params, allowed), params, lo, hi))
+    return _run(fs, parts, cfg)
+
+
 def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: BacktestConfig) -> BacktestResult:
     lo, hi = row_range(fs, cfg)
+    return _run(fs, [(sig, params, lo, hi)], cfg)
+
+
+def _run(fs: FeatureStore, parts: Sequence[tuple[Signals, StrategyParams, int, int]],
+         cfg: BacktestConfig) -> BacktestResult:
+    """The driver: lays out the state arrays once for the whole window, runs the kernel over each part with its
+    parameters (state carried over), answers the kernel's requests with the real gates and builds the result."""
+    lo, hi = parts[0][2], parts[-1][3]
     unknown = set(cfg.gates) - ALL_GATES
     if unknown:
         raise ValueError(f"unknown risk gates: {sorted(unknown)}")
-    if lo < sig.lo or hi > sig.lo + len(sig.observed):
-        raise IndexError(f"backtest rows {lo}..{hi - 1} outside the signals' rows")
+    for sig, _, p_lo, p_hi in parts:
+        if p_lo < sig.lo or p_hi > sig.lo + len(sig.observed):
+            raise IndexError(f"backtest rows {p_lo}..{p_hi - 1} outside the signals' rows")
     symbols = fs.panel.symbols
     n, days = len(symbols), hi - lo
-    risk = params.risk
     fee_bps, slip_bps = cfg.costs.fee_bps, cfg.costs.slippage_bps
     rules = lot_rules(symbols, cfg.specs)
     lots = np.array([[r.step for r in rules], [r.min_qty for r in rules], [r.min_notional for r in rules]],
                     dtype=np.float64).reshape(3, n)
-    pi, pf = _kernel_params(lo, hi, sig.lo, params, cfg)
     ist = np.zeros(lp.I_SIZE, dtype=np.int64)
     ist[lp.I_T], ist[lp.I_PHASE] = lo, lp.P_MARK
     ist[lp.I_REGIME], ist[lp.I_CAND], ist[lp.I_STREAK] = state_codes(RegimeState())
@@ -151,7 +203,7 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
     book = np.zeros((lp.B_SIZE, n))
     book[lp.B_LAST] = np.nan
     forced = np.zeros(n, dtype=np.int64)
-    o_i, o_f = np.zeros((n, lp.O_SIZE), dtype=np.int64), np.zeros(n)
+    o_i, o_f = np.zeros((n, rb.O_SIZE), dtype=np.int64), np.zeros(n)
     out_f, out_reg = np.zeros((lp.D_SIZE, days)), np.zeros(days, dtype=np.int8)
     cap = _capacity(days, n)
     tr_i, tr_f = np.zeros((cap, 4), dtype=np.int64), np.zeros((cap, 4))
@@ -164,46 +216,58 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
     close_t = fs.panel.close.T
     if not close_t.flags.c_contiguous:
         close_t = np.ascontiguousarray(close_t)
-    score = np.ascontiguousarray(sig.score, dtype=np.float64)
-    selected = np.ascontiguousarray(sig.selected, dtype=np.int64)
-    observed = np.ascontiguousarray(sig.observed, dtype=np.int8)
-    dec = np.ascontiguousarray(sig.decision_ms, dtype=np.int64)
-    floor = np.asarray(sig.score_floor, dtype=np.float64)
-    times = dec[lo - sig.lo:hi - sig.lo]
-    gates = GateRunner(risk)
-
-    while True:
-        status = lp.run_days(close_t, score, floor, selected, observed, dec, lots, pi, pf, ist, fst, book, forced,
-                             o_i, o_f, out_f, out_reg, tr_i, tr_f, ev_i, ev_f, ol_i, ol_f, rec_w, rec_tgt, rec_state)
-        if status == lp.DONE:
-            break
-        d = int(ist[lp.I_T]) - lo
-        now = int(times[d])
-        if status == lp.NEED_KS:
-            first = int(np.searchsorted(times[:d + 1], now - (risk.kill_switch_window_days + 1) * DAY_MS))
-            curve = list(zip(times[first:d + 1].tolist(), out_f[lp.D_MARK, first:d + 1].tolist()))
-            ist[lp.I_BLOCKED] = gates.kill_switch(curve, now, (d, lp.P_MARK, -1))
-            state = gates.state
+    times = np.concatenate([np.asarray(sig.decision_ms[p_lo - sig.lo:p_hi - sig.lo], dtype=np.int64)
+                            for sig, _, p_lo, p_hi in parts])
+    gates: GateRunner | None = None
+    for sig, params, p_lo, p_hi in parts:
+        risk = params.risk
+        pi, pf = _kernel_params(lo, p_hi, sig.lo, params, cfg)
+        # the kill switch's state (trip, cooldown, re-arm, its events) carries over; its parameters are the part's
+        gates = GateRunner(risk) if gates is None else GateRunner(risk, gates.state, gates.events, gates.calls,
+                                                                  gates.changes)
+        if gates.state.tripped:
             ends = gates.cooldown_ends_ms()
-            ist[lp.I_KS_TRIPPED], ist[lp.I_KS_ENDS] = state.tripped, -1 if ends is None else ends
-            since = state.armed_since_ms
-            ist[lp.I_KS_SINCE] = 0 if since is None else int(np.searchsorted(times[:d + 1], since, side="left"))
-        elif status == lp.NEED_EXIT:
-            j = int(ist[lp.I_POS])
-            gate = gates.exit_now(symbols[j], float(book[lp.B_ENTRY, j]), float(book[lp.B_LAST, j]), now,
-                                  (d, lp.P_EXIT, j))
-            forced[j] = 0 if gate is None else _WHY[gate]
-        elif status == lp.NEED_CB:
-            no = int(ist[lp.I_NORD])
-            orders = _orders(symbols, o_i[:no, lp.O_COL], o_i[:no, lp.O_SIDE], o_f[:no], o_i[:no, lp.O_FORCED])
-            keep = gates.weigh(orders, float(fst[lp.F_BENEFIT]), float(fst[lp.F_EQUITY]), fee_bps, slip_bps, now,
-                               (d, lp.P_PLAN, -1))
-            o_i[:no, lp.O_KEEP] = keep
-        elif status == lp.NEED_SPACE:
-            tr_i, tr_f, ev_i, ev_f, ol_i, ol_f = (np.concatenate([a, np.zeros_like(a)])
-                                                  for a in (tr_i, tr_f, ev_i, ev_f, ol_i, ol_f))
-        else:  # pragma: no cover - the kernel returns only the statuses above
-            raise AssertionError(f"unknown day-loop status {status}")
+            ist[lp.I_KS_ENDS] = -1 if ends is None else ends
+        score = np.ascontiguousarray(sig.score, dtype=np.float64)
+        selected = np.ascontiguousarray(sig.selected, dtype=np.int64)
+        observed = np.ascontiguousarray(sig.observed, dtype=np.int8)
+        dec = np.ascontiguousarray(sig.decision_ms, dtype=np.int64)
+        floor = np.asarray(sig.score_floor, dtype=np.float64)
+        while True:
+            status = lp.run_days(close_t, score, floor, selected, observed, dec, lots, pi, pf, ist, fst, book,
+                                 forced, o_i, o_f, out_f, out_reg, tr_i, tr_f, ev_i, ev_f, ol_i, ol_f, rec_w,
+                                 rec_tgt, rec_state)
+            if status == lp.DONE:
+                break
+            d = int(ist[lp.I_T]) - lo
+            now = int(times[d])
+            if status == lp.NEED_KS:
+                first = int(np.searchsorted(times[:d + 1], now - (risk.kill_switch_window_days + 1) * DAY_MS))
+                curve = list(zip(times[first:d + 1].tolist(), out_f[lp.D_MARK, first:d + 1].tolist()))
+                ist[lp.I_BLOCKED] = gates.kill_switch(curve, now, (d, lp.P_MARK, -1))
+                state = gates.state
+                ends = gates.cooldown_ends_ms()
+                ist[lp.I_KS_TRIPPED], ist[lp.I_KS_ENDS] = state.tripped, -1 if ends is None else ends
+                since = state.armed_since_ms
+                ist[lp.I_KS_SINCE] = 0 if since is None else int(np.searchsorted(times[:d + 1], since, side="left"))
+            elif status == lp.NEED_EXIT:
+                j = int(ist[lp.I_POS])
+                gate = gates.exit_now(symbols[j], float(book[lp.B_ENTRY, j]), float(book[lp.B_LAST, j]), now,
+                                      (d, lp.P_EXIT, j))
+                forced[j] = 0 if gate is None else _WHY[gate]
+            elif status == lp.NEED_CB:
+                no = int(ist[lp.I_NORD])
+                orders = _orders(symbols, o_i[:no, rb.O_COL], o_i[:no, rb.O_SIDE], o_f[:no], o_i[:no, rb.O_FORCED])
+                keep = gates.weigh(orders, float(fst[lp.F_BENEFIT]), float(fst[lp.F_EQUITY]), fee_bps, slip_bps,
+                                   now, (d, lp.P_PLAN, -1))
+                o_i[:no, rb.O_KEEP] = keep
+            elif status == lp.NEED_SPACE:
+                tr_i, tr_f, ev_i, ev_f, ol_i, ol_f = (np.concatenate([a, np.zeros_like(a)])
+                                                      for a in (tr_i, tr_f, ev_i, ev_f, ol_i, ol_f))
+            else:  # pragma: no cover - the kernel returns only the statuses above
+                raise AssertionError(f"unknown day-loop status {status}")
+    assert gates is not None
+    runner = gates
 
     equity, exposure = out_f[lp.D_EQUITY].copy(), out_f[lp.D_EXPO].copy()
     n_tr, n_ev = int(ist[lp.I_NTR]), int(ist[lp.I_NEV])
@@ -215,19 +279,19 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
     def build_trades() -> tuple[Trade, ...]:
         t_ms = times[tr_i[:, 0]].tolist()
         new = tuple.__new__
-        return tuple(new(Trade, (tm, symbols[j], _SIDES[side], q, px, gross, f, lp.REASONS[why]))
+        return tuple(new(Trade, (tm, symbols[j], _SIDES[side], q, px, gross, f, rb.REASONS[why]))
                      for tm, (_, j, side, why), (q, px, gross, f) in zip(t_ms, tr_i.tolist(), tr_f.tolist()))
 
     def build_events() -> tuple[GateEvent, ...]:
-        out = list(gates.events)
+        out = list(runner.events)
         for (d, phase, j, gate, start, count), (a, b) in zip(ev_i.tolist(), ev_f.tolist()):
             now = int(times[d])
             if gate == lp.EV_CB:
                 orders = _orders(symbols, ol_i[start:start + count, 0], ol_i[start:start + count, 1],
                                  ol_f[start:start + count], ol_i[start:start + count, 2])
-                ev = gates.cost_benefit_deny_event(now, orders, a, b, fee_bps, slip_bps)
+                ev = runner.cost_benefit_deny_event(now, orders, a, b, fee_bps, slip_bps)
             else:
-                ev = gates.exit_event(now, lp.REASONS[gate], symbols[j], a, b)
+                ev = runner.exit_event(now, rb.REASONS[gate], symbols[j], a, b)
             out.append(((d, phase, j), ev))
         out.sort(key=lambda e: e[0])
         return tuple(e for _, e in out)
@@ -235,9 +299,11 @@ def _simulate(fs: FeatureStore, sig: Signals, params: StrategyParams, cfg: Backt
     hashes: tuple[str, ...] = ()
     inputs: tuple[tuple[dict[str, float], RegimeState], ...] = ()
     if rec:
+        sig, params = parts[0][0], parts[0][1]
         hashes, inputs = _replay_plans(sig, params, symbols, lo, rec_w, rec_tgt, rec_state)
     return BacktestResult(times.copy(), equity, exposure, metrics, float(fst[lp.F_CASH]), final_positions,
-                          dict(gates.calls), build_trades, build_events, out_reg, hashes, inputs)
+                          dict(runner.calls), build_trades, build_events, out_reg, hashes, inputs,
+                          tuple(runner.changes))
 
 
 def _kernel_params(lo: int, hi: int, sig_lo: int, params: StrategyParams,
@@ -270,12 +336,12 @@ def _capacity(days: int, symbols: int) -> int:
 
 
 _SIDES = ("SELL", "BUY")  # loop.SELL, loop.BUY
-_WHY = {"stop_loss": lp.WHY_STOP, "take_profit": lp.WHY_TAKE}
+_WHY = {"stop_loss": rb.WHY_STOP, "take_profit": rb.WHY_TAKE}
 
 
 def _orders(symbols: Sequence[str], cols: np.ndarray, sides: np.ndarray, notionals: np.ndarray,
             forced: np.ndarray) -> list[tuple[str, Side, float, bool]]:
-    return [(symbols[j], Side.SELL if side == lp.SELL else Side.BUY, x, bool(f))
+    return [(symbols[j], Side.SELL if side == rb.SELL else Side.BUY, x, bool(f))
             for j, side, x, f in zip(cols.tolist(), sides.tolist(), notionals.tolist(), forced.tolist())]
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from aura_common.core.params import RiskParams
+from aura_common.core.risk.kill_switch import iso_ms
 from aura_common.core.risk import (
     GateDecision,
     GateResult,
@@ -49,6 +51,15 @@ class GateEvent:
         return (self.t_ms, self.gate, self.decision, self.symbol, self.reason)
 
 
+class KillSwitchChange(NamedTuple):
+    """A trip or a re-arm of the kill switch in a backtest: when, the drawdown the gate measured, its sentence."""
+
+    t_ms: int
+    action: str  # "trip" | "re-arm"
+    drawdown_pct: float
+    reason: str
+
+
 # (symbol, side, notional, forced) — an order the backtester is about to weigh
 Order = tuple[str, Side, float, bool]
 
@@ -59,14 +70,23 @@ class GateRunner:
     state: KillSwitchState = field(default_factory=KillSwitchState)
     events: list[tuple[tuple[int, int, int], GateEvent]] = field(default_factory=list)  # (sort key, event)
     calls: dict[str, int] = field(default_factory=lambda: {"kill_switch": 0, "position_exit": 0, "cost_benefit": 0})
+    changes: list[KillSwitchChange] = field(default_factory=list)
 
     def kill_switch(self, curve: list[tuple[int, float]], now_ms: int, key: tuple[int, int, int]) -> bool:
         """The real gate on ``curve``: the equity points of its window and at least one day before it (the gate
         picks its window itself). True when tripped (DENY)."""
         self.calls["kill_switch"] += 1
-        was_tripped = self.state.tripped
-        result, self.state = kill_switch(curve, self.state, self.params, now_ms)
-        if result.decision is not GateDecision.PASS and not was_tripped:
+        was = self.state
+        result, self.state = kill_switch(curve, was, self.params, now_ms)
+        drawdown = float(result.figures.get("drawdown_pct", 0.0))
+        if was.tripped and (not self.state.tripped or self.state.tripped_at_ms != was.tripped_at_ms):
+            at = self.state.armed_since_ms if self.state.armed_since_ms is not None else now_ms
+            self.changes.append(KillSwitchChange(at, "re-arm", drawdown, self.state.reason if not self.state.tripped
+                                                 else f"re-armed by cooldown at {iso_ms(at)}"))
+        if self.state.tripped and (not was.tripped or self.state.tripped_at_ms != was.tripped_at_ms):
+            self.changes.append(KillSwitchChange(now_ms, "trip", drawdown, self.state.reason))
+        if result.decision is not GateDecision.PASS and (not was.tripped
+                                                          or self.state.tripped_at_ms != was.tripped_at_ms):
             self.events.append((key, GateEvent(now_ms, result.gate, result.decision.value, "", result.reason)))
         return result.decision is GateDecision.DENY
 

@@ -27,8 +27,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from aura_common.core.backtest.costs import floor_qty, placeable
+
 from aura_common.core.jit import kernel
+from aura_common.core.rebalance import (BUY, O_COL, O_FORCED, O_KEEP, O_SIDE, O_WHY, SELL,
+                                        WHY_STOP, WHY_TAKE,
+                                        floor_qty, placeable, plan_legs, size_legs)
 from aura_common.core.weights import pick_weights
 from aura_common.core.regime import advance_codes
 from aura_common.core.risk.cost_benefit import benefit_bps
@@ -51,17 +54,13 @@ F_CASH, F_TRADED, F_PREV_EXPO, F_EQUITY, F_BENEFIT, F_SIZE = range(6)
  G_STOP, G_TAKE, G_CB_MARGIN, G_BPS_PER_SCORE, G_SIZE) = range(15)
 # book rows: book[...] (N columns)
 B_QTY, B_ENTRY, B_LAST, B_WEIGHT, B_TARGET, B_SIZE = range(6)
-# order columns: o_i[k, ...] and o_f[k]
-O_COL, O_SIDE, O_FORCED, O_WHY, O_KEEP, O_SIZE = range(6)
+# order columns: o_i[k, ...] and o_f[k]: core.rebalance's legs (O_COL, O_SIDE, O_FORCED, O_WHY, O_KEEP)
 # per-day outputs: out_f[...] rows
 D_MARK, D_EQUITY, D_EXPO, D_SIZE = range(4)
 # trades: tr_i[k] = (day, col, side, why); tr_f[k] = (qty, price, notional, fee)
 # events: ev_i[k] = (day, phase, col, gate, olog start, olog count); ev_f[k] = (a, b) (entry, last | benefit, equity)
 
-SELL, BUY = 0, 1
-# why codes (trade reasons) and forced codes share the first three
-WHY_NONE, WHY_STOP, WHY_TAKE, WHY_KILL, WHY_REGIME, WHY_EXIT, WHY_REBALANCE = 0, 1, 2, 3, 4, 5, 6
-REASONS = ("", "stop_loss", "take_profit", "kill_switch", "regime", "exit", "rebalance")
+# SELL, BUY and the why codes (trade reasons; forced codes share the first three) are core.rebalance's
 EV_STOP, EV_TAKE, EV_CB = 1, 2, 3
 REL = 1e-9  # relative distance from a gate's threshold beyond which its outcome is certain
 
@@ -80,6 +79,7 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
     qty, entry, last, weight, target = book[B_QTY], book[B_ENTRY], book[B_LAST], book[B_WEIGHT], book[B_TARGET]
     step, min_qty, min_notional = lots[0], lots[1], lots[2]
     pick_scores, pick_current, scores = np.empty(selected.shape[1]), np.empty(selected.shape[1]), np.empty(n)
+    ref, sized = np.empty(n), np.empty(o_i.shape[0])
     while ist[I_T] < hi:
         t = ist[I_T]
         d = t - lo
@@ -130,8 +130,8 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
         elif phase == P_EXIT:
             if pi[K_USE_EXIT] != 0:
                 for j in range(ist[I_POS], n):
-                    if qty[j] <= 0:
-                        continue
+                    if qty[j] <= 0 or not placeable(floor_qty(qty[j], step[j]), last[j], min_qty[j], min_notional[j]):
+                        continue  # nothing, or a leftover too small to sell (dust): not a position
                     e = entry[j]
                     px = last[j]
                     if screen and e > 0:
@@ -179,50 +179,13 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
                         target[cols[k]] = w[k]
             if pi[K_RECORD] != 0:
                 rec_tgt[d, :] = target
-            for j in range(n):
-                if forced[j] != 0:
-                    target[j] = 0.0
-            if ist[I_BLOCKED] != 0:
-                if pi[K_LIQUIDATE] != 0:
-                    for j in range(n):
-                        if qty[j] > 0 and forced[j] == 0:
-                            forced[j] = WHY_KILL
-                    target[:] = 0.0
-                else:  # no new entries and no additions: held symbols keep at most their weight
-                    for j in range(n):
-                        target[j] = min(target[j], weight[j]) if held_w and qty[j] > 0 and target[j] > 0 else 0.0
             cut = expo < fst[F_PREV_EXPO]
+            lift = expo > fst[F_PREV_EXPO]
             fst[F_PREV_EXPO] = expo
             ist[I_CUT] = 1 if cut else 0
-
-            # orders in symbol order: (col, side, forced, why) and the notional
-            no = 0
-            weighed = False
-            for j in range(n):
-                if not (qty[j] > 0 or target[j] > 0):
-                    continue
-                cur_w = weight[j]
-                tgt = 0.0 if forced[j] != 0 else target[j]
-                if tgt < cur_w:
-                    o_i[no, O_COL], o_i[no, O_SIDE] = j, SELL
-                    o_i[no, O_FORCED] = 1 if (forced[j] != 0 or cut) else 0
-                    if forced[j] != 0:
-                        o_i[no, O_WHY] = forced[j]
-                    elif cut:
-                        o_i[no, O_WHY] = WHY_REGIME
-                    elif tgt == 0:
-                        o_i[no, O_WHY] = WHY_EXIT
-                    else:
-                        o_i[no, O_WHY] = WHY_REBALANCE
-                    o_f[no] = (cur_w - tgt) * equity
-                elif tgt > cur_w:
-                    o_i[no, O_COL], o_i[no, O_SIDE], o_i[no, O_FORCED], o_i[no, O_WHY] = j, BUY, 0, WHY_REBALANCE
-                    o_f[no] = (tgt - cur_w) * equity
-                else:
-                    continue
-                o_i[no, O_KEEP] = 1
-                weighed = weighed or o_i[no, O_FORCED] == 0
-                no += 1
+            # the one post-plan step (core/rebalance.py): stops, the kill-switch policy, legs in symbol order
+            no, weighed = plan_legs(qty, weight, target, forced, ist[I_BLOCKED] != 0, pi[K_LIQUIDATE] != 0, cut,
+                                    lift, equity, o_i, o_f)
             ist[I_NORD] = no
             ist[I_PHASE] = P_FILL
             if pi[K_USE_CB] != 0 and weighed:
@@ -263,54 +226,53 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
                     return NEED_CB
         elif phase == P_CB_WAIT:  # the engine wrote the gate's answer into o_i[:, O_KEEP]
             ist[I_PHASE] = P_FILL
-        else:  # P_FILL: sells first, then buys with the cash there is
+        else:  # P_FILL: the legs sized by the shared rule, sells first, then buys with the cash there is
             no = ist[I_NORD]
+            for j in range(n):  # the reference price: today's close, else the last mark
+                p = close_t[j, t]
+                ref[j] = p if p == p else last[j]
+            size_legs(o_i, o_f, no, qty, ref, step, min_qty, min_notional, fst[F_CASH], pf[G_FEE] + pf[G_SLIP],
+                      sized)
             cash = fst[F_CASH]
             traded = fst[F_TRADED]
             nt = ist[I_NTR]
             for k in range(no):
-                if o_i[k, O_KEEP] == 0 or o_i[k, O_SIDE] != SELL:
+                q = sized[k]
+                if q <= 0 or o_i[k, O_SIDE] != SELL:
                     continue
                 j = o_i[k, O_COL]
                 held = qty[j]
                 px = last[j] * (1 - slip)
-                if forced[j] != 0 or o_f[k] >= held * last[j] * (1 - 1e-9):
-                    q = held
-                else:
-                    q = floor_qty(o_f[k] / last[j], step[j])
-                if q <= 0 or not placeable(q, px, min_qty[j], min_notional[j]):
-                    continue
                 gross = q * px
-                f = gross * fee
+                f = gross * fee  # a SELL pays its fee in the quote asset it receives
                 cash += gross - f
                 traded += gross
-                if q >= held:
+                if held - q <= held * 1e-12:
                     qty[j] = 0.0
                     entry[j] = 0.0
                 else:
-                    qty[j] = held - q
+                    qty[j] = held - q  # what the lot step leaves (dust, when the sell was the whole holding)
                 tr_i[nt, 0], tr_i[nt, 1], tr_i[nt, 2], tr_i[nt, 3] = d, j, SELL, o_i[k, O_WHY]
                 tr_f[nt, 0], tr_f[nt, 1], tr_f[nt, 2], tr_f[nt, 3] = q, px, gross, f
                 nt += 1
             for k in range(no):
-                if o_i[k, O_KEEP] == 0 or o_i[k, O_SIDE] != BUY:
+                q = sized[k]
+                if q <= 0 or o_i[k, O_SIDE] != BUY:
                     continue
                 j = o_i[k, O_COL]
                 price = close_t[j, t]
-                if price != price or cash <= 0:
-                    continue
+                if price != price:
+                    continue  # no candle today: not bought
                 px = price * (1 + slip)
-                # 1e-12 below the cash: float rounding of the quotient must never buy a hair more than we have
-                q = floor_qty(min(o_f[k] / price, cash / (px * (1 + fee)) * (1 - 1e-12)), step[j])
-                cost = q * px * (1 + fee)
-                if q <= 0 or cost > cash or not placeable(q, px, min_qty[j], min_notional[j]):
-                    continue
                 gross = q * px
-                cash -= cost
+                if gross > cash:
+                    continue
+                cash -= gross
                 traded += gross
+                got = q * (1 - fee)  # a BUY pays its fee in the base asset it receives
                 held = qty[j]
-                entry[j] = (entry[j] * held + gross) / (held + q)
-                qty[j] = held + q
+                entry[j] = (entry[j] * held + px * got) / (held + got)
+                qty[j] = held + got
                 last[j] = price
                 tr_i[nt, 0], tr_i[nt, 1], tr_i[nt, 2], tr_i[nt, 3] = d, j, BUY, o_i[k, O_WHY]
                 tr_f[nt, 0], tr_f[nt, 1], tr_f[nt, 2], tr_f[nt, 3] = q, px, gross, gross * fee
