@@ -193,18 +193,26 @@ def test_a_latched_kill_switch_is_said_to_stay_tripped(fixtures, tmp_path):
     assert ks["tripped_periods"][0]["to"] == "2019-05-15T00:00:00Z"  # the close of the last decision candle
 
 
-def test_a_run_without_trades_says_why(fixtures, params_file, tmp_path):
-    """One symbol besides the proxy: everything eligible is selected, the selection's mean z-score is 0, so the
-    cost-benefit gate sees no benefit and denies every entry (the BTC+ETH case of issue #17)."""
+def test_a_run_without_trades_says_why(fixtures, tmp_path):
+    """A screen nothing passes (a minimum median volume no symbol reaches): no trades, and the reason says so on
+    every day; a regime that allows no exposure is counted too."""
+    p = tmp_path / "strict.yaml"
+    changes = {"screen": {"min_history_days": 60, "min_median_quote_volume": 1.0e12},
+               "regime": {"slow_sma_days": 100, "exposure_bear": 0.0, "exposure_sideways": 0.0}}
+    p.write_text(yaml.safe_dump(strategy_to_dict(parse_strategy(changes, "test"))))
     proc = aura("backtest", "--from", "2018-09-01", "--to", "2019-05-14", "--fixtures", str(fixtures),
-                "--params", str(params_file), "--symbols", "SYN000USDT", "--json")
+                "--params", str(p), "--symbols", "all", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["metrics"]["trades"] == 0 and out["days_flat"] == out["metrics"]["days"]
+    days = out["metrics"]["days"]
+    assert out["metrics"]["trades"] == 0 and out["days_flat"] == days
     reasons = {r["reason"].split(" (")[0]: r["count"] for r in out["flat_reasons"]}
-    assert reasons["cost-benefit gate denied the rebalance"] == out["gates"]["cost_benefit/deny"] > 0
-    counts = [r["count"] for r in out["flat_reasons"]]
-    assert counts == sorted(counts, reverse=True)
+    assert reasons["no candidate passed the universe screen and the vote"] == days
+    assert 0 < reasons["regime exposure 0"] < days
+    assert list(reasons.values()) == sorted(reasons.values(), reverse=True)
+    text = aura("backtest", "--from", "2018-09-01", "--to", "2019-05-14", "--fixtures", str(fixtures),
+                "--params", str(p), "--symbols", "all")
+    assert f"no candidate passed the universe screen and the vote: {int(days)} days" in text.stdout
 
 
 def test_report_html_is_a_tearsheet(fixtures, tmp_path):

@@ -189,19 +189,18 @@ def run(args: argparse.Namespace) -> int:
 
 def explain(result, params, selected) -> dict:
     """The kill switch's trips and re-arms, the days flat, and (for a run that traded little) why."""
-    from aura_common.core.backtest.explain import days_flat, days_in, flat_reasons, kill_switch_changes, tripped_periods
-    changes = kill_switch_changes(result, params)
-    end = int(result.times_ms[-1])
-    periods = tripped_periods(changes, end)
+    from aura_common.core.backtest.explain import flat_reasons, tripped_periods
+    changes = result.kill_switch_changes
+    periods = tripped_periods(changes, int(result.times_ms[-1]))
     return {
         "kill_switch": {
             "changes": [{"time": _iso(c.t_ms), "action": c.action,
                          "drawdown_pct": None if c.drawdown_pct != c.drawdown_pct else round(c.drawdown_pct, 4),
                          "reason": c.reason} for c in changes],
             "tripped_periods": [{"from": _iso(a), "to": _iso(b), "re_armed": r} for a, b, r in periods],
-            "days_tripped": days_in(periods, result.times_ms),
+            "days_tripped": result.days_tripped,
         },
-        "days_flat": days_flat(result),
+        "days_flat": result.days_flat,
         "flat_reasons": flat_reasons(result, params, selected),
     }
 

@@ -203,8 +203,7 @@ def _finish(config: AuraConfig, req: Request, args: argparse.Namespace, run_dir:
 def _summary(run_dir: Path, results: dict) -> None:
     st = results["stitched"]
     print(f"optimizer run {results['run_id']} complete: {run_dir / 'report.html'}")
-    cont = results.get("continuous", {})
-    rows = [("optimized (out of sample)" + ("" if cont.get("optimized") else " *"), st["optimized"]),
+    rows = [("optimized (out of sample)", st["optimized"]),
             ("default parameters", st["default"]),
             (f"buy & hold {results['inputs']['proxy_symbol']}", st["buy_and_hold"]),
             ("equal-weight buy & hold", st.get("equal_weight"))]
@@ -212,8 +211,12 @@ def _summary(run_dir: Path, results: dict) -> None:
         if m:
             print(f"  {name:<28} sharpe {m['sharpe']:>7.3f}  return {m['total_return'] * 100:>8.1f} %  "
                   f"max drawdown {m['max_drawdown'] * 100:>5.1f} %  trades {int(m['trades'])}")
-    if not cont.get("optimized", True):
-        print("  * each fold replayed from flat and stitched (the engine has no continuous segment run yet)")
+    print("  (one continuous out-of-sample run each: at fold boundaries only the proposal's parameters change)")
+    for name, ks in results["kill_switch"].items():
+        trips = [c for c in ks["changes"] if c["action"] == "trip"]
+        if trips:
+            print(f"  {name}: kill switch tripped {len(trips)} times, {ks['days_tripped']} days tripped, "
+                  f"{ks['days_flat']} days flat")
     ivo, of = results["in_vs_out"], results["overfitting"]
     eff = "n/a" if ivo["efficiency"] is None else f"{ivo['efficiency']:.2f}"
     print(f"  efficiency (mean OOS / IS sharpe) {eff}; deflated Sharpe ratio {_num(of['proposal_dsr'])}; "

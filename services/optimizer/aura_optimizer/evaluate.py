@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 
 from aura_common.core.backtest import BacktestConfig, BacktestResult, CostModel, run_backtest
+from aura_common.core.backtest.engine import run_backtest_segments
 from aura_common.core.decide import signal_rows, voting_lookback
 from aura_common.core.features import compute_features
 from aura_common.core.panel import Panel
@@ -65,19 +65,14 @@ class Evaluator:
                              costs=self.costs, exclusions=self.exclusions)
         return run_backtest(self.fs, params, cfg, signals=sig)
 
-    def backtest_segments(self, segments: list[tuple[StrategyParams, int, int]]) -> BacktestResult | None:
+    def backtest_segments(self, segments: list[tuple[StrategyParams, int, int]]) -> BacktestResult:
         """One continuous run over contiguous row windows ``[lo, hi)``, each with its own parameters: the portfolio,
-        the kill switch and the regime state carry over every boundary (``run_backtest_segments``). None while the
-        engine does not offer it."""
-        try:
-            from aura_common.core.backtest.engine import run_backtest_segments  # type: ignore[attr-defined]
-        except ImportError:
-            return None
+        the kill switch and the regime state carry over every boundary (``run_backtest_segments``)."""
         times = self.panel.times
         segs = [(p, int(times[lo]), int(times[hi - 1])) for p, lo, hi in segments]
         cfg = BacktestConfig(start_ms=segs[0][1], end_ms=segs[-1][2], initial_cash=self.initial_cash,
                              costs=self.costs, exclusions=self.exclusions)
-        return cast(BacktestResult, run_backtest_segments(self.fs, segs, cfg))
+        return run_backtest_segments(self.fs, segs, cfg)
 
     def buy_and_hold(self, symbol: str, lo: int, hi: int, anchor: int | None = None) -> np.ndarray:
         """Equity of ``initial_cash`` held in ``symbol`` over rows ``[lo, hi)`` (gaps keep the last price), bought at

@@ -152,12 +152,11 @@ def render_html(results: dict[str, Any], pngs: dict[str, bytes]) -> bytes:
                   + f"</ul><p>Nothing has been applied. <code>aura optimize --apply-run {e(results['run_id'])}</code> "
                   "refuses this run; <code>--force</code> overrides the refusal and is recorded in "
                   "<code>applied.jsonl</code> and the log.</p>")
-    cont = results.get("continuous", {})
     how = ("Each curve is one continuous run over the whole out-of-sample window: at a fold boundary the "
-           "proposal's parameters change, its portfolio, kill switch and regime state carry over."
-           if cont.get("optimized") else
-           "The default parameters and buy-and-hold are one continuous run each; the proposal's folds are replayed "
-           "from flat and chained (the engine offers no continuous segment run yet).")
+           "proposal's parameters change, its portfolio, kill switch and regime state carry over. Kill switch: "
+           + "; ".join(f"{LABELS[n]} tripped {sum(c['action'] == 'trip' for c in k['changes'])} times, "
+                       f"{k['days_tripped']} days tripped, {k['days_flat']} days flat"
+                       for n, k in results["kill_switch"].items()) + ".")
     of_rows = [[f["index"]] + ([None] * 6 if f["overfitting"] is None else
                [f["overfitting"][k] for k in ("trials", "days", "sharpe_daily", "expected_max_sharpe_daily", "dsr",
                                                "pbo")]) for f in results["folds"]]

@@ -27,7 +27,7 @@ from aura_common.config.loader import strategy_to_dict
 from aura_common.core.backtest.metrics import compute_metrics
 from aura_common.core.panel import Panel
 from aura_common.core.params import StrategyParams
-from aura_common.core.walkforward import Fold, split_folds, stitch
+from aura_common.core.walkforward import Fold, split_folds
 
 from aura_optimizer.inputs import InputError
 from aura_optimizer.search import KEPT_METRICS, FoldBest, SearchContext
@@ -84,26 +84,21 @@ def out_of_sample(ctx: SearchContext, bests: list[FoldBest], proxy: str) -> dict
 
     Like is compared with like: the default parameters, the optimized proposal and buy-and-hold are each ONE
     continuous run over that window. For the proposal, fold boundaries change the parameters, never the portfolio,
-    the kill switch or the regime state (``Evaluator.backtest_segments``); while the engine lacks that call, each
-    fold's best is replayed from flat and the segments stitched (``continuous.optimized`` is then false and the
-    report says so). The per-fold table takes each fold's slice of those curves."""
+    the kill switch or the regime state (``Evaluator.backtest_segments``). The per-fold table takes each fold's
+    slice of those curves."""
     ev = ctx.evaluator
     cash = ev.initial_cash
     panel = ev.panel
-    cost_bps = ev.costs.fee_bps + ev.costs.slippage_bps
     lo, hi = ctx.folds[0].test_lo, ctx.folds[-1].oos_hi
     default = ev.backtest(ctx.base, lo, hi)
     optimized = ev.backtest_segments([(b.params, f.test_lo, f.oos_hi) for f, b in zip(ctx.folds, bests)])
-    if optimized is not None:
-        opt_curve, opt_expo = optimized.equity, optimized.exposure
-        opt_traded, opt_trades = sum(t.notional for t in optimized.trades), len(optimized.trades)
-    else:
-        opt_curve, opt_expo, opt_traded, opt_trades = _stitched_from_flat(ctx, bests, cost_bps)
-    curve = {"optimized": opt_curve, "default": default.equity,
+    curve = {"optimized": optimized.equity, "default": default.equity,
              "buy_and_hold": ev.buy_and_hold(proxy, lo, hi), "equal_weight": ev.equal_weight_hold(lo, hi)}
-    expo = {"optimized": opt_expo, "default": default.exposure}
-    trades = {"optimized": (opt_traded, opt_trades),
-              "default": (sum(t.notional for t in default.trades), len(default.trades))}
+    expo = {"optimized": optimized.exposure, "default": default.exposure}
+    trades = {name: (sum(t.notional for t in r.trades), len(r.trades))
+              for name, r in (("optimized", optimized), ("default", default))}
+    kill_switch = {name: {"changes": [c._asdict() for c in r.kill_switch_changes], "days_tripped": r.days_tripped,
+                          "days_flat": r.days_flat} for name, r in (("optimized", optimized), ("default", default))}
 
     rows: list[dict[str, Any]] = []
     for fold, best in zip(ctx.folds, bests):
@@ -137,7 +132,8 @@ def out_of_sample(ctx: SearchContext, bests: list[FoldBest], proxy: str) -> dict
     return {
         "folds": rows,
         "stitched": stitched,
-        "continuous": {"optimized": optimized is not None, "default": True, "buy_and_hold": True},
+        "continuous": {"optimized": True, "default": True, "buy_and_hold": True},
+        "kill_switch": kill_switch,
         "curves": curves,
         "stability": stability(ctx.space, bests),
         "in_vs_out": {"mean_in_sample_sharpe": mean_is, "mean_out_of_sample_sharpe": statistics.fmean(oos_sharpe),
@@ -146,24 +142,6 @@ def out_of_sample(ctx: SearchContext, bests: list[FoldBest], proxy: str) -> dict
         "proposed": {"from_fold": bests[-1].fold, "values": bests[-1].values,
                      "strategy": strategy_to_dict(bests[-1].params)},
     }
-
-
-def _stitched_from_flat(ctx: SearchContext, bests: list[FoldBest],
-                        cost_bps: float) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """Each fold's best replayed on its test share from flat and chained (the fallback without
-    ``run_backtest_segments``): (curve, exposure, traded notional, fills)."""
-    ev = ctx.evaluator
-    parts, expo, traded, n_trades = [], [], 0.0, 0
-    for fold, best in zip(ctx.folds, bests):
-        n = fold.oos_rows
-        res = ev.backtest(best.params, fold.test_lo, fold.test_hi)
-        parts.append(_liquidated(res.equity[:n], res.exposure[n - 1], cost_bps))
-        expo.append(res.exposure[:n])
-        kept = [t for t in res.trades if t.t_ms <= int(res.times_ms[n - 1])]
-        traded += sum(t.notional for t in kept)
-        n_trades += len(kept)
-    cash = ev.initial_cash
-    return stitch(parts, [cash] * len(parts), cash), np.concatenate(expo), traded, n_trades
 
 
 def overall_overfitting(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -175,14 +153,6 @@ def overall_overfitting(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "mean_pbo": statistics.fmean(p["pbo"] for p in per) if per else None,
             "mean_dsr": statistics.fmean(p["dsr"] for p in per) if per else None,
             "folds_with_returns": len(per)}
-
-
-def _liquidated(equity: np.ndarray, exposure: float, cost_bps: float) -> np.ndarray:
-    """A segment whose last value pays for selling what it still holds: the next fold starts flat, so the
-    stitched curve must not carry positions across a boundary for free."""
-    out = np.array(equity, dtype=np.float64)
-    out[-1] *= 1.0 - exposure * cost_bps / 10_000
-    return out
 
 
 def stability(space: SearchSpace, bests: list[FoldBest]) -> dict[str, Any]:
