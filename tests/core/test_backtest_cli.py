@@ -172,7 +172,7 @@ def test_kill_switch_trips_and_re_arms_are_listed_and_shaded(fixtures, tmp_path)
     assert all(c["drawdown_pct"] >= 6.0 for c in trips)  # tripped at or past the threshold
     for a, b in zip(ks["changes"], ks["changes"][1:]):
         assert a["time"] < b["time"] and a["action"] != b["action"]
-    assert ks["days_tripped"] > 0 and out["days_flat"] >= 0
+    assert ks["days_tripped"] > 0 and 0 <= out["days_flat"] <= out["days_in_cash"] <= out["metrics"]["days"]
     with open(report / "trades.csv") as fh:
         buys = [r["time"] for r in csv.DictReader(fh) if r["side"] == "BUY"]
     for p in ks["tripped_periods"]:  # no new entries while tripped (the re-arm day may buy again)
@@ -205,7 +205,7 @@ def test_a_run_without_trades_says_why(fixtures, tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     days = out["metrics"]["days"]
-    assert out["metrics"]["trades"] == 0 and out["days_flat"] == days
+    assert out["metrics"]["trades"] == 0 and out["days_flat"] == out["days_in_cash"] == days
     reasons = {r["reason"].split(" (")[0]: r["count"] for r in out["flat_reasons"]}
     assert reasons["no candidate passed the universe screen and the vote"] == days
     assert 0 < reasons["regime exposure 0"] < days

@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
 
 def explain(result, params, selected) -> dict:
     """The kill switch's trips and re-arms, the days flat, and (for a run that traded little) why."""
-    from aura_common.core.backtest.explain import flat_reasons, tripped_periods
+    from aura_common.core.backtest.explain import days_in_cash, flat_reasons, tripped_periods
     changes = result.kill_switch_changes
     periods = tripped_periods(changes, int(result.times_ms[-1]))
     return {
@@ -201,6 +201,7 @@ def explain(result, params, selected) -> dict:
             "days_tripped": result.days_tripped,
         },
         "days_flat": result.days_flat,
+        "days_in_cash": days_in_cash(result),
         "flat_reasons": flat_reasons(result, params, selected),
     }
 
@@ -215,7 +216,8 @@ def story_lines(story: dict, cooldown_hours: float) -> list[str]:
         why = ("with kill_switch_cooldown_hours 0 it stays tripped (in the trader only `aura risk reset` re-arms it)"
                if cooldown_hours <= 0 else "the run ended before its cooldown did")
         out.append(f"note: the kill switch was still tripped at the end ({why})")
-    out.append(f"days flat (nothing held) {story['days_flat']}; days with the kill switch tripped {ks['days_tripped']}")
+    out.append(f"days flat (nothing held) {story['days_flat']}; days in cash (< 1 % invested) {story['days_in_cash']}; "
+               f"days with the kill switch tripped {ks['days_tripped']}")
     if story["flat_reasons"]:
         out.append("why the book was flat or orders were not placed (most frequent first):")
         out.extend(f"  {r['reason']}: {r['count']} {r['unit']}" for r in story["flat_reasons"])

@@ -32,6 +32,16 @@ def tripped_periods(changes: Sequence[KillSwitchChange], end_ms: int) -> list[tu
     return out
 
 
+CASH_EXPOSURE = 0.01  # below 1 % invested a day counts as "in cash": lot-step dust left by sells is not a position
+
+
+def days_in_cash(result: BacktestResult, below: float = CASH_EXPOSURE) -> int:
+    """Days whose end-of-day book was less than ``below`` invested. ``days_flat`` (exactly nothing held) misses the
+    days on which a sold position left dust below the exchange's minimum order (measured on BTC+ETH 2020-2022:
+    5 days flat, 800 days below 0.1 % invested)."""
+    return int(np.count_nonzero(np.asarray(result.exposure) < below))
+
+
 def flat_reasons(result: BacktestResult, params: StrategyParams,
                  selected: np.ndarray | None) -> list[dict[str, Any]]:
     """Why the book was empty or the orders were not placed, most frequent first: each ``{"reason", "count",
