@@ -51,7 +51,7 @@ def params_file(tmp_path_factory) -> Path:
 def test_json_metrics_and_report(fixtures, params_file, tmp_path):
     report = tmp_path / "report"
     proc = aura("backtest", "--from", "2018-06-01", "--to", "2019-05-14", "--fixtures", str(fixtures),
-                "--params", str(params_file), "--json", "--report", str(report))
+                "--params", str(params_file), "--json", "--report", str(report), "--symbols", "all")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     m = out["metrics"]
@@ -72,7 +72,7 @@ def test_json_metrics_and_report(fixtures, params_file, tmp_path):
 
 def test_same_run_same_output(fixtures, params_file):
     args = ("backtest", "--from", "2018-09-01", "--to", "2019-03-01", "--fixtures", str(fixtures),
-            "--params", str(params_file), "--json")
+            "--params", str(params_file), "--json", "--symbols", "all")
     assert aura(*args).stdout == aura(*args).stdout
 
 
@@ -125,3 +125,106 @@ def test_reads_the_parquet_cache_of_the_config(tmp_path, params_file):
     out = json.loads(proc.stdout)
     assert out["window"]["source"] == str(data_dir) and out["window"]["symbols"] == 6
     assert out["metrics"]["days"] == 348 and out["metrics"]["trades"] > 0
+
+
+def _config(tmp_path: Path, **universe) -> Path:
+    cfg = tmp_path / "aura.yaml"
+    cfg.write_text(yaml.safe_dump({"universe": universe} if universe else {}))
+    return cfg
+
+
+def test_fixtures_use_the_configured_universe_unless_symbols_all(fixtures, params_file, tmp_path):
+    cfg = _config(tmp_path, symbols=["SYN000USDT", "SYN001USDT"])
+    base = ("--config", str(cfg), "backtest", "--from", "2018-09-01", "--to", "2019-03-01", "--fixtures",
+            str(fixtures), "--params", str(params_file), "--json")
+    proc = aura(*base)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["window"]["symbols"] == 3  # the universe and the regime proxy BTCUSDT
+    proc = aura(*base, "--symbols", "all")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["window"]["symbols"] == 6
+
+
+def _risk_params(tmp_path: Path, cooldown_hours: float) -> Path:
+    p = tmp_path / f"strategy-{cooldown_hours:g}.yaml"
+    changes = {"screen": {"min_history_days": 60, "min_median_quote_volume": 100000.0},
+               "regime": {"slow_sma_days": 100, "exposure_bear": 0.3},
+               "risk": {"kill_switch_cooldown_hours": cooldown_hours, "kill_switch_max_drawdown_pct": 6.0,
+                        "kill_switch_window_days": 20}}
+    p.write_text(yaml.safe_dump(strategy_to_dict(parse_strategy(changes, "test"))))
+    return p
+
+
+def test_kill_switch_trips_and_re_arms_are_listed_and_shaded(fixtures, tmp_path):
+    """A tight kill switch with a 10-day cooldown trips and re-arms several times: --json lists each change with
+    its drawdown, the tripped days buy nothing (trades.csv), and the text output lists them too."""
+    params = _risk_params(tmp_path, 240.0)
+    report = tmp_path / "report"
+    args = ("backtest", "--from", "2018-06-01", "--to", "2019-05-14", "--fixtures", str(fixtures), "--params",
+            str(params), "--symbols", "all")
+    proc = aura(*args, "--json", "--report", str(report))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    ks = out["kill_switch"]
+    trips = [c for c in ks["changes"] if c["action"] == "trip"]
+    assert len(trips) >= 2 and out["gates"]["kill_switch/deny"] == len(trips)
+    assert [c["action"] for c in ks["changes"]][:2] == ["trip", "re-arm"]  # alternating, trip first
+    assert all(c["drawdown_pct"] >= 6.0 for c in trips)  # tripped at or past the threshold
+    for a, b in zip(ks["changes"], ks["changes"][1:]):
+        assert a["time"] < b["time"] and a["action"] != b["action"]
+    assert ks["days_tripped"] > 0 and 0 <= out["days_flat"] <= out["days_in_cash"] <= out["metrics"]["days"]
+    with open(report / "trades.csv") as fh:
+        buys = [r["time"] for r in csv.DictReader(fh) if r["side"] == "BUY"]
+    for p in ks["tripped_periods"]:  # no new entries while tripped (the re-arm day may buy again)
+        assert not [t for t in buys if p["from"] <= t < p["to"]], p
+    text = aura(*args)
+    assert text.returncode == 0, text.stderr
+    assert f"kill switch trip {trips[0]['time']} at drawdown" in text.stdout
+    assert "kill switch re-arm" in text.stdout and "days flat" in text.stdout
+
+
+def test_a_latched_kill_switch_is_said_to_stay_tripped(fixtures, tmp_path):
+    proc = aura("backtest", "--from", "2018-06-01", "--to", "2019-05-14", "--fixtures", str(fixtures), "--params",
+                str(_risk_params(tmp_path, 0.0)), "--symbols", "all", "--json")
+    assert proc.returncode == 0, proc.stderr
+    ks = json.loads(proc.stdout)["kill_switch"]
+    assert [c["action"] for c in ks["changes"]] == ["trip"]
+    assert ks["tripped_periods"][0]["re_armed"] is False
+    assert ks["tripped_periods"][0]["to"] == "2019-05-15T00:00:00Z"  # the close of the last decision candle
+
+
+def test_a_run_without_trades_says_why(fixtures, tmp_path):
+    """A screen nothing passes (a minimum median volume no symbol reaches): no trades, and the reason says so on
+    every day; a regime that allows no exposure is counted too."""
+    p = tmp_path / "strict.yaml"
+    changes = {"screen": {"min_history_days": 60, "min_median_quote_volume": 1.0e12},
+               "regime": {"slow_sma_days": 100, "exposure_bear": 0.0, "exposure_sideways": 0.0}}
+    p.write_text(yaml.safe_dump(strategy_to_dict(parse_strategy(changes, "test"))))
+    proc = aura("backtest", "--from", "2018-09-01", "--to", "2019-05-14", "--fixtures", str(fixtures),
+                "--params", str(p), "--symbols", "all", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    days = out["metrics"]["days"]
+    assert out["metrics"]["trades"] == 0 and out["days_flat"] == out["days_in_cash"] == days
+    reasons = {r["reason"].split(" (")[0]: r["count"] for r in out["flat_reasons"]}
+    assert reasons["no candidate passed the universe screen and the vote"] == days
+    assert 0 < reasons["regime exposure 0"] < days
+    assert list(reasons.values()) == sorted(reasons.values(), reverse=True)
+    text = aura("backtest", "--from", "2018-09-01", "--to", "2019-05-14", "--fixtures", str(fixtures),
+                "--params", str(p), "--symbols", "all")
+    assert f"no candidate passed the universe screen and the vote: {int(days)} days" in text.stdout
+
+
+def test_report_html_is_a_tearsheet(fixtures, tmp_path):
+    report = tmp_path / "report"
+    proc = aura("backtest", "--from", "2018-06-01", "--to", "2019-05-14", "--fixtures", str(fixtures), "--params",
+                str(_risk_params(tmp_path, 240.0)), "--symbols", "all", "--report", str(report), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    page = (report / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 1
+    for c in out["kill_switch"]["changes"]:
+        assert c["time"] in page
+    for year, months in (("2018", 7), ("2019", 5)):  # 2018-06 .. 2019-05 (the last mark is 2019-05-15)
+        row = page.split(f"<tr><td>{year}</td>", 1)[1].split("</tr>", 1)[0]
+        assert row.count("%") == months + 1  # the months with a mark, and the year

@@ -60,8 +60,9 @@ def params_file(tmp_path_factory) -> Path:
 
 
 def backtest(fixtures: Path, params: Path, *extra: str, start="2018-06-01", end="2019-01-31"):
+    every = () if "--symbols" in extra else ("--symbols", "all")  # every fixture file, not universe.symbols
     return aura("backtest", "--from", start, "--to", end, "--fixtures", str(fixtures), "--params", str(params),
-                *extra)
+                *every, *extra)
 
 
 def one_clear_line(proc: subprocess.CompletedProcess) -> str:

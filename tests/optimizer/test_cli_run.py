@@ -62,16 +62,39 @@ def test_same_seed_and_data_give_the_same_result(ws):
     assert [f["params"] for f in a["folds"]] != [f["params"] for f in c["folds"]]
 
 
-def test_apply_run_writes_the_proposal_over_the_strategy_file(ws):
-    assert ws.aura(*FAST, "--run-id", "r1").returncode == 0
-    proc = ws.aura("--apply-run", "r1")
+def test_apply_refuses_a_proposal_that_loses_to_the_defaults_unless_forced(ws):
+    """On this seeded panel the 8-trial proposal loses to the default parameters out of sample (a fact of the data
+    and the seed, checked below): the summary says so, --apply-run and --apply refuse (exit 1, nothing written),
+    --force applies and the apply is journaled in applied.jsonl with the verdict's reasons."""
+    proc = ws.aura(*FAST, "--run-id", "r1")
     assert proc.returncode == 0, proc.stderr
+    results = json.loads((ws.optimizer_dir / "r1" / "results.json").read_text())
+    v = results["verdict"]
+    assert not v["ok"] and not v["beats_default"]
+    st = results["stitched"]
+    assert st["optimized"]["sharpe"] <= st["default"]["sharpe"]
+    assert "NOT RECOMMENDED" in proc.stdout and "does not beat the default parameters" in proc.stdout
+    assert "--apply-run r1" not in proc.stdout.split("NOT RECOMMENDED")[0]
+    assert "Not recommended" in (ws.optimizer_dir / "r1" / "report.html").read_text()
+    before = ws.strategy.read_bytes()
+    refused = ws.aura("--apply-run", "r1")
+    assert refused.returncode == 1
+    assert "refusing to apply" in refused.stderr and "does not beat the default parameters" in refused.stderr
+    assert "--force" in refused.stderr
+    assert ws.strategy.read_bytes() == before and not (ws.optimizer_dir / "applied.jsonl").exists()
+    assert ws.aura("--force").returncode == 2  # --force alone is a usage error
+    forced = ws.aura("--apply-run", "r1", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "FORCED" in forced.stdout and "forced=True" in forced.stderr
     assert ws.strategy.read_bytes() == (ws.optimizer_dir / "r1" / "proposed.yaml").read_bytes()
     assert not [p for p in ws.strategy.parent.iterdir() if p.name.endswith(".tmp")]
-    # --apply at the end of a run does the same
+    (record,) = [json.loads(line) for line in (ws.optimizer_dir / "applied.jsonl").read_text().splitlines()]
+    assert record["run"] == "r1" and record["forced"] is True and record["refused_because"] == v["problems"]
+    # --apply at the end of a run refuses the same way (the run itself completes: exit 1 is the refusal)
+    ws.strategy.write_bytes(before)
     proc = ws.aura(*FAST, "--run-id", "r2", "--apply")
-    assert proc.returncode == 0, proc.stderr
-    assert ws.strategy.read_bytes() == (ws.optimizer_dir / "r2" / "proposed.yaml").read_bytes()
+    assert proc.returncode == 1 and "refusing to apply" in proc.stderr
+    assert ws.strategy.read_bytes() == before
 
 
 def test_apply_refuses_an_incomplete_run(ws):

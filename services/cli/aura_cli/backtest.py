@@ -12,7 +12,9 @@ reaching beyond the data are reported (text lines ``warning: …`` and ``warning
 an invalid name is a usage error, a symbol without data a warning listing them.
 
 Output: a metrics table, or ``--json`` (one JSON object on stdout); ``--report DIR`` writes ``equity.png``
-(equity and drawdown), ``trades.csv`` and ``equity.csv``, each atomically. Exit 0 ok, 1 no data / failure,
+(equity and drawdown, kill-switch periods shaded), ``trades.csv``, ``equity.csv`` and ``report.html`` (a tearsheet:
+metrics, kill switch, flat reasons, monthly returns; ``aura_cli.tearsheet``), each atomically. Text and ``--json``
+list every kill-switch trip and re-arm, the days flat and, most frequent first, why the book was flat. Exit 0 ok, 1 no data / failure,
 2 usage or configuration error.
 """
 
@@ -50,11 +52,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", dest="end", type=_date, required=True, help="last decision day (YYYY-MM-DD, UTC)")
     parser.add_argument("--params", help="strategy YAML (default: paths.strategy_file of the config)")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    parser.add_argument("--report", metavar="DIR", help="write equity.png, trades.csv and equity.csv into DIR")
+    parser.add_argument("--report", metavar="DIR", help="write equity.png, trades.csv, equity.csv and report.html "
+                        "into DIR")
     parser.add_argument("--fixtures", metavar="DIR", help="read gzipped-JSON candles (../shared/data layout) "
                         "instead of the Parquet cache")
-    parser.add_argument("--symbols", help="comma-separated symbols (default: every symbol with data; the regime "
-                        "proxy is always added)")
+    parser.add_argument("--symbols", help="comma-separated symbols, or `all` for every symbol with data (default: "
+                        "universe.symbols with --fixtures and a fixed universe, else every symbol with data; the "
+                        "regime proxy is always added)")
     parser.add_argument("--max-gap-days", type=_days, default=DEFAULT_MAX_GAP_DAYS, metavar="N",
                         help=f"report holes of at least N days in a symbol's data (default {DEFAULT_MAX_GAP_DAYS})")
 
@@ -115,13 +119,17 @@ def run(args: argparse.Namespace) -> int:
     params_file = args.params or config.paths.strategy_file
     params = load_strategy(params_file)
     symbols = None
-    if args.symbols:
+    if args.symbols and args.symbols.strip().lower() == "all":
+        symbols = None
+    elif args.symbols:
         from aura_common.domain import parse_symbols
         try:
             symbols = sorted(set(parse_symbols(args.symbols)) | {params.regime.proxy_symbol})
         except ValueError as exc:
             print(f"aura backtest: --symbols: {exc}", file=sys.stderr)
             return 2
+    elif args.fixtures and config.universe.source == "fixed":  # the configured universe, as the trader trades it
+        symbols = sorted(set(config.universe.symbols) | {params.regime.proxy_symbol})
     start_ms, end_ms = _ms(args.start), _ms(args.end)
     from aura_common.adapters.json_candles import FixtureError
     from aura_common.adapters.parquet_store import CacheReadError
@@ -143,22 +151,29 @@ def run(args: argparse.Namespace) -> int:
     warnings = data_warnings(panel, start_ms, end_ms, args.max_gap_days)
 
     from aura_common.core.backtest import BacktestConfig, CostModel, run_backtest
+    from aura_common.core.backtest.engine import row_range
+    from aura_common.core.decide import signal_rows
     from aura_common.core.features import compute_features
+    from aura_common.core.screen import allowed_columns
 
     cfg = BacktestConfig(start_ms=start_ms, end_ms=end_ms, initial_cash=config.execution.paper_initial_quote,
                          costs=CostModel(config.execution.fee_bps, config.execution.slippage_bps),
                          exclusions=tuple(config.universe.exclusions))
-    result = run_backtest(compute_features(panel), params, cfg)
+    fs = compute_features(panel)
+    sig = signal_rows(fs, 0, fs.shape[0], params, allowed_columns(panel.symbols, cfg.exclusions))
+    result = run_backtest(fs, params, cfg, signals=sig)
+    lo, hi = row_range(fs, cfg)
+    story = explain(result, params, sig.selected[lo - sig.lo:hi - sig.lo])
     window = {"from": str(args.start), "to": str(args.end), "symbols": len(panel.symbols), "source": source,
               "params": str(params_file), "last_candle": _iso(int(panel.times[-1]))}
     if args.report:
-        _write_report(Path(args.report), result)
+        _write_report(Path(args.report), result, story, window)
     gates: dict[str, int] = {}
     for e in result.gate_events:
         gates[f"{e.gate}/{e.decision}"] = gates.get(f"{e.gate}/{e.decision}", 0) + 1
     if args.json:
         print(json.dumps({"window": window, "metrics": dict(result.metrics), "gate_events": len(result.gate_events),
-                          "gates": gates, "warnings": warnings}, sort_keys=True))
+                          "gates": gates, "warnings": warnings, **story}, sort_keys=True))
     else:
         print(f"backtest {args.start} .. {args.end}: {len(panel.symbols)} symbols from {source}")
         for line in warning_lines(warnings):
@@ -167,11 +182,46 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {k:<16} {result.metrics[k]:>14.4f}")
         for k in sorted(gates):
             print(f"  gate {k:<24} {gates[k]:>6d}")
-        trips = [e for e in result.gate_events if e.gate == "kill_switch"]
-        if trips and params.risk.kill_switch_cooldown_hours <= 0:
-            print(f"  note: the kill switch tripped at {_iso(trips[-1].t_ms)} and, with kill_switch_cooldown_hours 0, "
-                  "stayed tripped (in the trader only `aura risk reset` re-arms it)")
+        for line in story_lines(story, params.risk.kill_switch_cooldown_hours):
+            print(f"  {line}")
     return 0
+
+
+def explain(result, params, selected) -> dict:
+    """The kill switch's trips and re-arms, the days flat, and (for a run that traded little) why."""
+    from aura_common.core.backtest.explain import days_in_cash, flat_reasons, tripped_periods
+    changes = result.kill_switch_changes
+    periods = tripped_periods(changes, int(result.times_ms[-1]))
+    return {
+        "kill_switch": {
+            "changes": [{"time": _iso(c.t_ms), "action": c.action,
+                         "drawdown_pct": None if c.drawdown_pct != c.drawdown_pct else round(c.drawdown_pct, 4),
+                         "reason": c.reason} for c in changes],
+            "tripped_periods": [{"from": _iso(a), "to": _iso(b), "re_armed": r} for a, b, r in periods],
+            "days_tripped": result.days_tripped,
+        },
+        "days_flat": result.days_flat,
+        "days_in_cash": days_in_cash(result),
+        "flat_reasons": flat_reasons(result, params, selected),
+    }
+
+
+def story_lines(story: dict, cooldown_hours: float) -> list[str]:
+    ks = story["kill_switch"]
+    out = []
+    for c in ks["changes"]:
+        dd = "" if c["drawdown_pct"] is None or c["action"] != "trip" else f" at drawdown {c['drawdown_pct']:.2f} %"
+        out.append(f"kill switch {c['action']} {c['time']}{dd}: {c['reason']}")
+    if ks["tripped_periods"] and not ks["tripped_periods"][-1]["re_armed"]:
+        why = ("with kill_switch_cooldown_hours 0 it stays tripped (in the trader only `aura risk reset` re-arms it)"
+               if cooldown_hours <= 0 else "the run ended before its cooldown did")
+        out.append(f"note: the kill switch was still tripped at the end ({why})")
+    out.append(f"days flat (nothing held) {story['days_flat']}; days in cash (< 1 % invested) {story['days_in_cash']}; "
+               f"days with the kill switch tripped {ks['days_tripped']}")
+    if story["flat_reasons"]:
+        out.append("why the book was flat or orders were not placed (most frequent first):")
+        out.extend(f"  {r['reason']}: {r['count']} {r['unit']}" for r in story["flat_reasons"])
+    return out
 
 
 def data_warnings(panel, start_ms: int, end_ms: int, max_gap_days: int) -> dict:
@@ -220,7 +270,8 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _write_report(out: Path, result) -> None:
+def _write_report(out: Path, result, story: dict, window: dict) -> None:
+    tripped = story["kill_switch"]["tripped_periods"]
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -251,7 +302,14 @@ def _write_report(out: Path, result) -> None:
     ax1.set_ylabel("equity (quote, log scale)")
     if float(result.equity.min()) > 0:
         ax1.set_yscale("log")
-    ax1.set_title("AURA backtest")
+    ax1.set_title("AURA backtest" + (" (shaded: kill switch tripped)" if tripped else ""))
+    for k, p in enumerate(tripped):
+        a, b = (datetime.strptime(p[x], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) for x in ("from", "to"))
+        for ax in (ax1, ax2):
+            ax.axvspan(a, b, color="tab:red", alpha=0.12, lw=0, label="kill switch tripped" if k == 0 and ax is ax1
+                       else None)
+    if tripped:
+        ax1.legend(loc="upper left", fontsize=8)
     ax2.fill_between(days, dd * 100, 0, color="tab:red", alpha=0.5)
     ax2.set_ylabel("drawdown %")
     fig.tight_layout()
@@ -260,6 +318,13 @@ def _write_report(out: Path, result) -> None:
     plt.close(fig)
     atomic_write_bytes(out / "equity.png", png.getvalue())
     event(log, "BACKTEST_REPORT", file=out / "equity.png", bytes=len(png.getvalue()))
+
+    from aura_cli.tearsheet import render
+    from aura_common.core.backtest.metrics import monthly_returns
+    page = render(window, result.metrics, story, monthly_returns(result.times_ms, result.equity), png.getvalue(),
+                  METRIC_ORDER)
+    atomic_write_bytes(out / "report.html", page)
+    event(log, "BACKTEST_REPORT", file=out / "report.html", bytes=len(page))
 
 
 __all__ = ["configure", "run", "ConfigError"]

@@ -74,6 +74,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    "processes, then exit")
     x.add_argument("--prepare", action="store_true", help="create the run and its studies, print its id, exit")
     x.add_argument("--apply-run", metavar="RUN_ID", help="write a complete run's proposed.yaml over the strategy file")
+    m.add_argument("--force", action="store_true", help="with --apply/--apply-run: apply a proposal the run's "
+                   "verdict refused (it lost to the defaults out of sample or looks overfitted); journaled")
+    m.add_argument("--fixtures", metavar="DIR", help="read gzipped-JSON daily candles (../shared/data layout) "
+                   "instead of the Parquet cache")
     m.add_argument("--now", action="store_true", help="with --service: also run once at start")
     m.add_argument("--apply", action="store_true", help="after this run completes, write its proposed.yaml over "
                    "paths.strategy_file (atomically; the trader hot-reloads and journals it)")
@@ -109,7 +113,8 @@ def _request(config: AuraConfig, args: argparse.Namespace) -> Request:
         step_days=args.step_days or o.step_days, anchored=o.anchored if args.anchored is None else args.anchored,
         trials=args.trials or o.trials, seed=o.seed if args.seed is None else args.seed,
         workers=workers if workers > 0 else cores(), storage=storage, max_folds=args.folds,
-        space_file=args.space, params_file=args.params or config.paths.strategy_file, run_id=args.run_id)
+        space_file=args.space, params_file=args.params or config.paths.strategy_file, run_id=args.run_id,
+        fixtures=args.fixtures)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,10 +128,12 @@ def run(args: argparse.Namespace) -> int:
                       "the service never applies anything")
     if args.now and not args.service:
         return _usage("--now goes with --service")
+    if args.force and not (args.apply or args.apply_run):
+        return _usage("--force goes with --apply or --apply-run")
     try:
         req = _request(config, args)
         if args.apply_run:
-            return _apply(config, args.apply_run)
+            return _apply(config, args.apply_run, args.force)
         if args.service:
             from aura_optimizer.service import serve
             source = str(resolve_config_path(getattr(args, "config", None), os.environ))
@@ -163,7 +170,7 @@ def _resume(config: AuraConfig, req: Request, args: argparse.Namespace) -> int:
     run_dir, spec = runs.read_run_spec(optimizer_dir, args.resume)
     if runs.is_complete(run_dir):
         print(f"run {args.resume} is already complete: {run_dir / 'report.html'}")
-        return _apply(config, args.resume) if args.apply else 0
+        return _apply(config, args.resume, args.force) if args.apply else 0
     return _finish(config, req, args, run_dir, spec, panel_for(spec, config.paths.data_dir))
 
 
@@ -190,31 +197,65 @@ def _finish(config: AuraConfig, req: Request, args: argparse.Namespace, run_dir:
             runs.mark_incomplete(run_dir, f"failed: {type(exc).__name__}: {exc}")
         raise
     _summary(run_dir, results)
-    return _apply(config, run_id) if args.apply else 0
+    return _apply(config, run_id, args.force) if args.apply else 0
 
 
 def _summary(run_dir: Path, results: dict) -> None:
     st = results["stitched"]
     print(f"optimizer run {results['run_id']} complete: {run_dir / 'report.html'}")
-    rows = [("optimized (out of sample)", st["optimized"]), ("default parameters", st["default"]),
-            (f"buy & hold {results['inputs']['proxy_symbol']}", st["buy_and_hold"])]
+    rows = [("optimized (out of sample)", st["optimized"]),
+            ("default parameters", st["default"]),
+            (f"buy & hold {results['inputs']['proxy_symbol']}", st["buy_and_hold"]),
+            ("equal-weight buy & hold", st.get("equal_weight"))]
     for name, m in rows:
         if m:
             print(f"  {name:<28} sharpe {m['sharpe']:>7.3f}  return {m['total_return'] * 100:>8.1f} %  "
                   f"max drawdown {m['max_drawdown'] * 100:>5.1f} %  trades {int(m['trades'])}")
-    print(f"  proposed: {run_dir / runs.PROPOSED} (not applied; review the report, then "
-          f"aura optimize --apply-run {results['run_id']})")
+    print("  (one continuous out-of-sample run each: at fold boundaries only the proposal's parameters change)")
+    for name, ks in results["kill_switch"].items():
+        trips = [c for c in ks["changes"] if c["action"] == "trip"]
+        if trips:
+            print(f"  {name}: kill switch tripped {len(trips)} times, {ks['days_tripped']} days tripped, "
+                  f"{ks['days_flat']} days flat")
+    ivo, of = results["in_vs_out"], results["overfitting"]
+    eff = "n/a" if ivo["efficiency"] is None else f"{ivo['efficiency']:.2f}"
+    print(f"  efficiency (mean OOS / IS sharpe) {eff}; deflated Sharpe ratio {_num(of['proposal_dsr'])}; "
+          f"probability of backtest overfitting {_num(of['proposal_pbo'])} (folds' mean {_num(of['mean_pbo'])})")
+    v = results["verdict"]
+    if v["ok"]:
+        print(f"  proposed: {run_dir / runs.PROPOSED} (not applied; review the report, then "
+              f"aura optimize --apply-run {results['run_id']})")
+        return
+    print("  NOT RECOMMENDED:")
+    for p in v["problems"]:
+        print(f"    - {p}")
+    print("  proposed.yaml is written for review only; --apply-run refuses it unless --force is given")
 
 
-def _apply(config: AuraConfig, run_id: str) -> int:
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def _apply(config: AuraConfig, run_id: str, force: bool = False) -> int:
     optimizer_dir = Path(config.paths.optimizer_dir)
     if not runs.valid_run_id(run_id):
         raise runs.RunError(f"invalid run id {run_id!r}", usage=True)
+    run_dir = optimizer_dir / run_id
+    problems = runs.refusals(run_dir)
+    if problems and not force:
+        print(f"{PROG}: run {run_id}: refusing to apply its proposal:", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        print(f"{PROG}: read {run_dir / 'report.html'}; --force applies it anyway (journaled)", file=sys.stderr)
+        return 1
     target = Path(config.paths.strategy_file)
-    digest = runs.apply_proposed(optimizer_dir / run_id, target)
-    event(log, "OPTIMIZE_APPLY", run=run_id, file=target, strategy_hash=digest)
-    print(f"applied {optimizer_dir / run_id / runs.PROPOSED} -> {target} (strategy {digest}); "
-          "the trader picks it up at its next cycle")
+    digest = runs.apply_proposed(run_dir, target)
+    runs.record_apply(optimizer_dir, run_id, target, digest, forced=bool(problems), problems=problems,
+                      now=datetime.now(timezone.utc))
+    event(log, "OPTIMIZE_APPLY", run=run_id, file=target, strategy_hash=digest, forced=bool(problems),
+          refused_because="; ".join(problems) if problems else None)
+    print(f"applied {run_dir / runs.PROPOSED} -> {target} (strategy {digest}); "
+          "the trader picks it up at its next cycle" + (" (FORCED against the run's verdict)" if problems else ""))
     return 0
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aura_common.core.backtest import BacktestConfig, BacktestResult, CostModel, run_backtest
+from aura_common.core.backtest.engine import run_backtest_segments
 from aura_common.core.decide import signal_rows, voting_lookback
 from aura_common.core.features import compute_features
 from aura_common.core.panel import Panel
@@ -64,16 +65,44 @@ class Evaluator:
                              costs=self.costs, exclusions=self.exclusions)
         return run_backtest(self.fs, params, cfg, signals=sig)
 
-    def buy_and_hold(self, symbol: str, lo: int, hi: int) -> np.ndarray:
-        """Equity of ``initial_cash`` held in ``symbol`` over rows ``[lo, hi)`` (gaps keep the last price)."""
+    def backtest_segments(self, segments: list[tuple[StrategyParams, int, int]]) -> BacktestResult:
+        """One continuous run over contiguous row windows ``[lo, hi)``, each with its own parameters: the portfolio,
+        the kill switch and the regime state carry over every boundary (``run_backtest_segments``)."""
+        times = self.panel.times
+        segs = [(p, int(times[lo]), int(times[hi - 1])) for p, lo, hi in segments]
+        cfg = BacktestConfig(start_ms=segs[0][1], end_ms=segs[-1][2], initial_cash=self.initial_cash,
+                             costs=self.costs, exclusions=self.exclusions)
+        return run_backtest_segments(self.fs, segs, cfg)
+
+    def buy_and_hold(self, symbol: str, lo: int, hi: int, anchor: int | None = None) -> np.ndarray:
+        """Equity of ``initial_cash`` held in ``symbol`` over rows ``[lo, hi)`` (gaps keep the last price), bought at
+        the close of row ``anchor`` (default ``lo``; ``lo - 1`` continues a holding from the row before, so that a
+        stitched segment does not skip the move into its first day)."""
         if symbol not in self.panel.symbols:
             return np.full(hi - lo, np.nan)
-        close = self.panel.close[lo:hi, self.panel.symbols.index(symbol)].copy()
-        for i in range(1, len(close)):
-            if close[i] != close[i]:
-                close[i] = close[i - 1]
+        a = lo if anchor is None else anchor
+        if not 0 <= a <= lo:
+            raise ValueError(f"anchor row {a} must be within [0, {lo}]")
+        close = _ffill(self.panel.close[a:hi, self.panel.symbols.index(symbol)].copy())
         first = close[~np.isnan(close)]
         if len(first) == 0:
             return np.full(hi - lo, np.nan)
         close[np.isnan(close)] = first[0]
-        return self.initial_cash * close / first[0]
+        return (self.initial_cash * close / first[0])[lo - a:]
+
+    def equal_weight_hold(self, lo: int, hi: int) -> np.ndarray:
+        """Equity of ``initial_cash`` split equally over every allowed symbol with a close at row ``lo``, bought at
+        that close and held (no rebalancing, no costs; gaps keep the last price)."""
+        cols = [j for j in range(len(self.panel.symbols))
+                if self.allowed[j] and self.panel.close[lo, j] == self.panel.close[lo, j]]
+        if not cols:
+            return np.full(hi - lo, np.nan)
+        block = np.column_stack([_ffill(self.panel.close[lo:hi, j].copy()) for j in cols])
+        return self.initial_cash / len(cols) * (block / block[0]).sum(axis=1)
+
+
+def _ffill(x: np.ndarray) -> np.ndarray:
+    for i in range(1, len(x)):
+        if x[i] != x[i]:
+            x[i] = x[i - 1]
+    return x

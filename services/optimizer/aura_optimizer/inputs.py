@@ -75,6 +75,25 @@ def load_market(data_dir: str | os.PathLike[str], symbols: tuple[str, ...] | Non
     return panel
 
 
+def load_fixtures(root: str | os.PathLike[str], symbols: tuple[str, ...] | None = None,
+                  end_ms: int | None = None) -> Panel:
+    """The daily panel from gzipped-JSON candles (``<root>/1d/<BASE>_USDT-1d.json.gz``, the ../shared/data
+    layout) of ``symbols`` (None: every file); ``InputError`` naming the directory or the file otherwise."""
+    from aura_common.adapters.json_candles import FixtureError, json_symbol_files, load_json_panel
+    available = json_symbol_files(Path(root), "1d")
+    if not available:
+        raise InputError(f"--fixtures {root}: no daily candle files (1d/*_USDT-1d.json.gz)")
+    wanted = sorted(available) if symbols is None else sorted(s for s in symbols if s in available)
+    if not wanted:
+        raise InputError(f"--fixtures {root}: none of {', '.join(symbols or ())} has a daily candle file")
+    try:
+        panel = load_json_panel(Path(root), "1d", wanted, None, end_ms)
+    except FixtureError as exc:
+        raise InputError(str(exc)) from None
+    have = np.flatnonzero(~np.all(np.isnan(panel.close), axis=1))
+    return panel.rows(0, int(have[-1]) + 1 if len(have) else 0)
+
+
 def calibrate_costs(snapshots_dir: str | os.PathLike[str], journal_path: str | os.PathLike[str],
                     fee_bps: float, slippage_bps: float, quote_asset: str = "USDT") -> CostCalibration:
     """Realised fee and slippage (bps) from the latest snapshot copy; the config's values without history."""
@@ -110,4 +129,5 @@ def calibrate_costs(snapshots_dir: str | os.PathLike[str], journal_path: str | o
     return CostCalibration(round(fee, 4), round(slippage, 4), "journal", detail, fills, str(path))
 
 
-__all__ = ["CostCalibration", "InputError", "SnapshotError", "calibrate_costs", "fingerprint", "load_market"]
+__all__ = ["CostCalibration", "InputError", "SnapshotError", "calibrate_costs", "fingerprint", "load_fixtures",
+           "load_market"]

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-COLOURS = {"optimized": "tab:blue", "default": "tab:orange", "buy_and_hold": "tab:gray"}
-LABELS = {"optimized": "optimized (out of sample)", "default": "default parameters", "buy_and_hold": "buy & hold"}
+COLOURS = {"optimized": "tab:blue", "default": "tab:orange", "buy_and_hold": "tab:gray", "equal_weight": "tab:green"}
+LABELS = {"optimized": "optimized (out of sample)", "default": "default parameters", "buy_and_hold": "buy & hold",
+          "equal_weight": "equal-weight buy & hold"}
 
 
 def _plt():
@@ -46,13 +47,15 @@ def equity_chart(results: dict[str, Any]) -> bytes:
     curves = results["curves"]
     days = _dates(curves["times_ms"])
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True, height_ratios=(3, 1))
-    for name in ("optimized", "default", "buy_and_hold"):
+    for name in ("optimized", "default", "buy_and_hold", "equal_weight"):
+        if name not in curves:
+            continue
         y = np.array([np.nan if v is None else v for v in curves[name]], dtype=float)
         if np.isnan(y).all():
             continue
         label = LABELS[name] + (f" {results['inputs']['proxy_symbol']}" if name == "buy_and_hold" else "")
         ax1.plot(days, y, lw=1.2 if name == "optimized" else 0.9, color=COLOURS[name], label=label)
-        if name != "buy_and_hold":
+        if name in ("optimized", "default"):
             peak = np.maximum.accumulate(y)
             ax2.plot(days, (y / peak - 1) * 100, lw=0.9, color=COLOURS[name])
     for f in results["folds"][1:]:
@@ -61,7 +64,7 @@ def equity_chart(results: dict[str, Any]) -> bytes:
         ax2.axvline(x, color="k", alpha=0.15, lw=0.8)
     ax1.set_yscale("log")
     ax1.set_ylabel("equity (quote, log)")
-    ax1.set_title("Stitched out-of-sample equity (vertical lines: fold boundaries)")
+    ax1.set_title("Out-of-sample equity, one continuous run each (vertical lines: fold boundaries)")
     ax1.legend(loc="upper left", fontsize=8)
     ax2.set_ylabel("drawdown %")
     return _png(fig)
@@ -135,7 +138,39 @@ def render_html(results: dict[str, Any], pngs: dict[str, bytes]) -> bytes:
     metrics = ("total_return", "cagr", "sharpe", "calmar", "max_drawdown", "turnover_annual", "trades", "exposure")
     st = results["stitched"]
     summary = [[LABELS[k] + (f" {inp['proxy_symbol']}" if k == "buy_and_hold" else "")]
-               + [None if st[k] is None else st[k][m] for m in metrics] for k in ("optimized", "default", "buy_and_hold")]
+               + [None if st.get(k) is None else st[k][m] for m in metrics]
+               for k in ("optimized", "default", "buy_and_hold", "equal_weight")]
+    verdict, of = results["verdict"], results["overfitting"]
+    th = verdict["thresholds"]
+    if verdict["ok"]:
+        advice = ("<p class='note'>Nothing has been applied. <code>proposed.yaml</code> (the best parameters of the "
+                  f"most recent fold, {results['proposed']['from_fold']}) has the strategy file's exact format; apply "
+                  f"it with <code>aura optimize --apply-run {e(results['run_id'])}</code>, after reading this page.</p>")
+    else:
+        advice = ("<p class='note'><b>Not recommended: do not apply this proposal.</b></p><ul>"
+                  + "".join(f"<li>{e(p)}</li>" for p in verdict["problems"])
+                  + f"</ul><p>Nothing has been applied. <code>aura optimize --apply-run {e(results['run_id'])}</code> "
+                  "refuses this run; <code>--force</code> overrides the refusal and is recorded in "
+                  "<code>applied.jsonl</code> and the log.</p>")
+    how = ("Each curve is one continuous run over the whole out-of-sample window: at a fold boundary the "
+           "proposal's parameters change, its portfolio, kill switch and regime state carry over. Kill switch: "
+           + "; ".join(f"{LABELS[n]} tripped {sum(c['action'] == 'trip' for c in k['changes'])} times, "
+                       f"{k['days_tripped']} days tripped, {k['days_flat']} days flat"
+                       for n, k in results["kill_switch"].items()) + ".")
+    of_rows = [[f["index"]] + ([None] * 6 if f["overfitting"] is None else
+               [f["overfitting"][k] for k in ("trials", "days", "sharpe_daily", "expected_max_sharpe_daily", "dsr",
+                                               "pbo")]) for f in results["folds"]]
+    overfit = [
+        "<h2>Is the search fitting noise?</h2>",
+        f"<p>Deflated Sharpe ratio of the proposal {_fmt(of['proposal_dsr'])} (refused below {th['dsr_min']}: the "
+        "probability that its in-sample Sharpe beats the best that many trials would show by luck; Bailey &amp; "
+        "López de Prado 2014). Probability of backtest overfitting of its fold "
+        f"{_fmt(of['proposal_pbo'])} (refused above {th['pbo_max']}; folds' mean {_fmt(of['mean_pbo'])}: the share of "
+        "combinatorially symmetric cross-validation splits of the trials' daily in-sample returns in which the "
+        "in-sample best ranked at or below the median out of sample; Bailey, Borwein, López de Prado &amp; Zhu "
+        "2015).</p>",
+        _table(["fold", "trials", "days", "selected daily SR", "E[max SR] of N", "DSR", "PBO"], of_rows),
+    ]
     fold_rows = [[f["index"], f"{f['train']['from']} .. {f['train']['to']}", f"{f['test']['from']} .. {f['test']['to']}",
                   f["trials"], f["objective"], f["in_sample"].get("sharpe"), f["out_of_sample"]["sharpe"],
                   f["default_out_of_sample"]["sharpe"], f["out_of_sample"]["total_return"],
@@ -144,7 +179,6 @@ def render_html(results: dict[str, Any], pngs: dict[str, bytes]) -> bytes:
     param_rows = [[p] + s["values"] + [s["dispersion"]] for p, s in stab.items()]
     ivo = results["in_vs_out"]
     costs = inp["costs"]
-    prop = results["proposed"]
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>AURA optimizer {e(results['run_id'])}</title>"
         f"<style>{CSS}</style></head><body>",
@@ -156,11 +190,11 @@ def render_html(results: dict[str, Any], pngs: dict[str, bytes]) -> bytes:
         f"{e(inp['data']['from'])} .. {e(inp['data']['to'])} (fingerprint <code>{e(inp['data']['fingerprint'])}</code>). "
         f"Costs: fee {costs['fee_bps']} bps, slippage {costs['slippage_bps']} bps from <b>{e(costs['source'])}</b> "
         f"({e(costs['detail'])}).</p>",
-        "<p class='note'>Nothing has been applied. <code>proposed.yaml</code> (the best parameters of the most recent "
-        f"fold, {prop['from_fold']}) has the strategy file's exact format; apply it with "
-        f"<code>aura optimize --apply-run {e(results['run_id'])}</code>, after reading this page.</p>",
-        "<h2>Stitched out-of-sample performance</h2>",
+        advice,
+        "<h2>Out-of-sample performance</h2>",
+        f"<p>{e(how)}</p>",
         _table(["curve"] + list(metrics), summary),
+        *overfit,
         img("equity.png", "stitched out-of-sample equity and drawdown"),
         "<h2>In sample against out of sample</h2>",
         f"<p>Mean Sharpe in sample {ivo['mean_in_sample_sharpe']:.3f}, out of sample "

@@ -28,9 +28,10 @@ from aura_common.core.walkforward import Fold
 
 from aura_optimizer import report, runs, search, stop, studies
 from aura_optimizer.evaluate import Evaluator
-from aura_optimizer.inputs import InputError, calibrate_costs, fingerprint, load_market
+from aura_optimizer.inputs import InputError, calibrate_costs, fingerprint, load_fixtures, load_market
 from aura_optimizer.progress import Progress
 from aura_optimizer.space import load_space, parse_space
+from aura_optimizer.verdict import verdict
 from aura_optimizer.walkforward import day, out_of_sample, plan_folds, warmup_rows
 
 log = logging.getLogger("aura.optimize")
@@ -53,6 +54,7 @@ class Request:
     space_file: str | None
     params_file: str
     run_id: str | None = None
+    fixtures: str | None = None  # gzipped-JSON candles instead of the Parquet cache
 
 
 def cores() -> int:
@@ -66,10 +68,16 @@ def new_spec(config: AuraConfig, req: Request, now: datetime) -> tuple[dict[str,
     """Validate every input and describe the run; returns (spec, panel). Writes nothing."""
     base = load_strategy(req.params_file)
     space = load_space(req.space_file, base)
-    panel = load_market(config.paths.data_dir)
     proxy = base.regime.proxy_symbol
+    if req.fixtures:  # the configured fixed universe (and the proxy), as `aura backtest --fixtures` does
+        u = config.universe
+        wanted = tuple(sorted(set(u.symbols) | {proxy})) if u.source == "fixed" else None
+        panel = load_fixtures(req.fixtures, wanted)
+    else:
+        panel = load_market(config.paths.data_dir)
+    source = req.fixtures or config.paths.data_dir
     if proxy not in panel.symbols:
-        raise InputError(f"the regime proxy {proxy} has no daily candles in {config.paths.data_dir}")
+        raise InputError(f"the regime proxy {proxy} has no daily candles in {source}")
     warmup = warmup_rows(base, space)
     folds = plan_folds(panel, req.train_days, req.test_days, req.step_days, req.anchored, warmup, req.max_folds)
     ex = config.execution
@@ -85,7 +93,7 @@ def new_spec(config: AuraConfig, req: Request, now: datetime) -> tuple[dict[str,
         "initial_cash": ex.paper_initial_quote, "exclusions": list(config.universe.exclusions),
         "data": {"symbols": list(panel.symbols), "end_ms": int(panel.times[-1]) + panel.interval_ms,
                  "from": day(int(panel.times[0])), "to": day(int(panel.times[-1])), "rows": panel.shape[0],
-                 "fingerprint": fingerprint(panel)},
+                 "fingerprint": fingerprint(panel), "fixtures": str(req.fixtures) if req.fixtures else None},
         "storage": safe_url(req.storage) if req.storage else None, "folds": [asdict(f) for f in folds],
     }
     return spec, panel
@@ -93,9 +101,13 @@ def new_spec(config: AuraConfig, req: Request, now: datetime) -> tuple[dict[str,
 
 def panel_for(spec: dict[str, Any], data_dir: str):
     data = spec["data"]
-    panel = load_market(data_dir, tuple(data["symbols"]), data["end_ms"])
+    if data.get("fixtures"):
+        data_dir = data["fixtures"]
+        panel = load_fixtures(data_dir, tuple(data["symbols"]), data["end_ms"])
+    else:
+        panel = load_market(data_dir, tuple(data["symbols"]), data["end_ms"])
     if fingerprint(panel) != data["fingerprint"]:
-        raise InputError(f"the candle cache {data_dir} no longer holds the data this run started on "
+        raise InputError(f"the candle data {data_dir} no longer holds the data this run started on "
                          f"(fingerprint {fingerprint(panel)}, run {data['fingerprint']}); start a new run")
     return panel
 
@@ -140,6 +152,7 @@ def execute(run_dir: Path, spec: dict[str, Any], ctx: search.SearchContext, work
     stop.check()
     bests = search.best_of_folds(ctx, storage)
     results = out_of_sample(ctx, bests, spec["proxy_symbol"])
+    results["verdict"] = verdict(results, spec["objective"]["metric"])
     proposed_yaml = _proposed_yaml(results["proposed"]["strategy"])
     # a valid strategy FILE (every key of every section), or nothing is written
     parse_strategy(yaml.safe_load(proposed_yaml), "proposed.yaml", complete=True)
@@ -162,8 +175,10 @@ def execute(run_dir: Path, spec: dict[str, Any], ctx: search.SearchContext, work
     files[runs.RESULTS] = json.dumps(_finite(results), indent=1, sort_keys=True, allow_nan=False).encode()
     runs.finish_run(run_dir, files)
     st = results["stitched"]
+    of = results["overfitting"]
     event(log, "OPTIMIZE_DONE", run=ctx.run_id, dir=run_dir, oos_sharpe=round(st["optimized"]["sharpe"], 4),
           default_sharpe=round(st["default"]["sharpe"], 4), oos_return=round(st["optimized"]["total_return"], 4),
+          pbo=of["proposal_pbo"], dsr=of["proposal_dsr"], verdict="ok" if results["verdict"]["ok"] else "refused",
           search_s=round(search_s, 1))
     return results
 

@@ -31,6 +31,7 @@ INCOMPLETE = "INCOMPLETE"
 SPEC = "run.json"
 RESULTS = "results.json"
 PROPOSED = "proposed.yaml"
+APPLIED = "applied.jsonl"  # in the optimizer directory: one line per apply, append-only
 
 
 class RunError(RuntimeError):
@@ -107,3 +108,31 @@ def apply_proposed(run_dir: Path, strategy_file: Path) -> str:
     strategy_file.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(strategy_file, proposed.read_bytes())
     return strategy_hash(params)
+
+
+def refusals(run_dir: Path) -> list[str]:
+    """Why a complete run's proposal should not be applied (empty: it may be). A run whose results carry no
+    verdict (an older version) is refused too."""
+    if not is_complete(run_dir):
+        raise RunError(f"run {run_dir} is not complete: nothing to apply", usage=True)
+    try:
+        results = json.loads((run_dir / RESULTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{run_dir / RESULTS}: unreadable results: {exc}") from None
+    v = results.get("verdict")
+    if not isinstance(v, dict):
+        return ["the run has no out-of-sample verdict (made by an older version)"]
+    return [str(p) for p in v.get("problems", [])]
+
+
+def record_apply(optimizer_dir: Path, run_id: str, target: Path, digest: str, forced: bool, problems: list[str],
+                 now: datetime) -> None:
+    """Append the apply to ``<optimizer_dir>/applied.jsonl`` (fsynced): when, which run, which file, the strategy
+    hash, and whether it was forced against the verdict (with the verdict's reasons)."""
+    line = json.dumps({"time": now.isoformat(), "run": run_id, "file": str(target), "strategy_hash": digest,
+                       "forced": forced, "refused_because": problems, "by": f"{socket.gethostname()}:{os.getpid()}"},
+                      sort_keys=True)
+    with open(optimizer_dir / APPLIED, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())

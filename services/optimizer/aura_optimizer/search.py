@@ -8,6 +8,7 @@ Progress (one tick per finished trial) flows back to the parent through a queue.
 
 from __future__ import annotations
 
+import base64
 import multiprocessing as mp
 import queue as queue_mod
 import signal
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
 import optuna
 
 from aura_common.config import ConfigError
@@ -23,10 +25,26 @@ from aura_common.core.walkforward import Fold
 
 from aura_optimizer import stop, studies
 from aura_optimizer.evaluate import Evaluator, score
+from aura_optimizer.overfit import fold_overfitting
 from aura_optimizer.space import SearchSpace, apply
 
 KEPT_METRICS = ("sharpe", "calmar", "sortino", "total_return", "cagr", "max_drawdown", "turnover_annual",
                 "trades", "exposure")
+
+
+RETURNS_ATTR = "r"  # the trial's daily in-sample returns, float32 little-endian, base64 (for DSR and PBO)
+
+
+def encode_returns(equity: np.ndarray) -> str:
+    """Daily returns of an equity curve as base64 float32: 4 bytes a day (~1.9 KB a trial for a year's window,
+    ~6 MB for 8 folds x 400 trials), kept in the study so that workers on other machines keep them too."""
+    e = np.asarray(equity, dtype=np.float64)
+    r = e[1:] / e[:-1] - 1.0 if len(e) > 1 else np.empty(0)
+    return base64.b64encode(np.nan_to_num(r, nan=0.0).astype("<f4").tobytes()).decode("ascii")
+
+
+def decode_returns(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float64)
 
 
 class SearchError(RuntimeError):
@@ -58,6 +76,8 @@ class FoldBest:
     metrics: dict[str, float]  # in-sample
     trials: int
     invalid: int
+    # DSR and PBO of the fold (``overfit.fold_overfitting``); None when the trials did not keep their returns
+    overfitting: dict[str, Any] | None = None
 
 
 def make_objective(ctx: SearchContext, fold: Fold) -> Callable[[optuna.Trial], float]:
@@ -71,6 +91,7 @@ def make_objective(ctx: SearchContext, fold: Fold) -> Callable[[optuna.Trial], f
         result = ctx.evaluator.backtest(params, fold.train_lo, fold.train_hi)
         metrics = {k: float(result.metrics[k]) for k in KEPT_METRICS}
         trial.set_user_attr("m", {**metrics, "worker": studies.worker_id()})
+        trial.set_user_attr(RETURNS_ATTR, encode_returns(result.equity))
         return score(metrics, ctx.space.objective)
     return objective
 
@@ -201,20 +222,40 @@ def join_run(ctx: SearchContext, storage, tick: Callable[[int], None]) -> int:
         added += search_fold(ctx, fold.index, storage, shared=True, on_trial=lambda: tick(1))
 
 
+def fold_trials(ctx: SearchContext, storage, fold: int
+                ) -> tuple[list[optuna.trial.FrozenTrial], list[optuna.trial.FrozenTrial], optuna.trial.FrozenTrial]:
+    """(finished, complete, best) trials of a fold; the best by value, ties to the earliest trial (deterministic)."""
+    study = studies.fold_study(storage, ctx.run_id, fold, None)
+    trials = studies.finished_trials(study, ctx.space.distributions())
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise SearchError(f"fold {fold}: every one of {len(trials)} trials was an invalid strategy; "
+                          "narrow the search space")
+    return trials, complete, max(complete, key=lambda t: (t.value, -t.number))
+
+
 def best_of_folds(ctx: SearchContext, storage) -> list[FoldBest]:
     out = []
     for f in ctx.folds:
-        study = studies.fold_study(storage, ctx.run_id, f.index, None)
-        trials = studies.finished_trials(study, ctx.space.distributions())
-        complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if not complete:
-            raise SearchError(f"fold {f.index}: every one of {len(trials)} trials was an invalid strategy; "
-                              "narrow the search space")
-        # best value; ties go to the earliest trial (deterministic)
-        best = max(complete, key=lambda t: (t.value, -t.number))
+        trials, complete, best = fold_trials(ctx, storage, f.index)
         values = ctx.space.from_optuna(best.params)
         metrics = {k: v for k, v in best.user_attrs.get("m", {}).items() if k != "worker"}
         value = cast(float, best.value)  # a COMPLETE trial has its value
         out.append(FoldBest(f.index, float(value), values, apply(ctx.base, values), metrics, len(trials),
-                            len(trials) - len(complete)))
+                            len(trials) - len(complete), fold_overfitting(*returns_matrix(complete, best))))
     return out
+
+
+def returns_matrix(complete: list[optuna.trial.FrozenTrial],
+                    best: optuna.trial.FrozenTrial) -> tuple[np.ndarray | None, int]:
+    """The complete trials' daily returns as columns (trial order) and the best trial's column; (None, 0) when a
+    trial lacks them (stored by an older version) or their lengths differ."""
+    cols = []
+    for t in complete:
+        text = t.user_attrs.get(RETURNS_ATTR)
+        if not isinstance(text, str):
+            return None, 0
+        cols.append(decode_returns(text))
+    if len({len(c) for c in cols}) != 1:
+        return None, 0
+    return np.column_stack(cols), next(k for k, t in enumerate(complete) if t is best)

@@ -4,10 +4,12 @@
   or the search space can ask for is full there.
 - ``plan_folds``: ``core.walkforward.split_folds`` over the panel, or ``InputError`` saying how much history the
   requested windows need.
-- ``out_of_sample``: each fold's best parameters (and the default parameters, and buy-and-hold of the regime
-  proxy) replayed on the fold's unseen test window, starting flat (each strategy segment's last value pays the
-  fee and slippage of selling what it still holds); the segments stitched into one curve each;
-  the per-fold table (in-sample against out-of-sample) and the parameters' stability across folds.
+- ``out_of_sample``: like with like over the whole out-of-sample window: the default parameters, the proposal
+  (parameters changing at fold boundaries, the portfolio and the kill switch carrying over) and buy-and-hold (the
+  regime proxy; equal weight over the allowed symbols) as one continuous run each; the per-fold table (in-sample
+  against out-of-sample, each fold's slice of those curves), the per-fold deflated Sharpe ratio and probability of
+  backtest overfitting (``core.overfitting``) from the trials' daily in-sample returns, and the parameters'
+  stability across folds.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from aura_common.config.loader import strategy_to_dict
 from aura_common.core.backtest.metrics import compute_metrics
 from aura_common.core.panel import Panel
 from aura_common.core.params import StrategyParams
-from aura_common.core.walkforward import Fold, split_folds, stitch
+from aura_common.core.walkforward import Fold, split_folds
 
 from aura_optimizer.inputs import InputError
 from aura_optimizer.search import KEPT_METRICS, FoldBest, SearchContext
@@ -78,45 +80,51 @@ def _kept(metrics: Mapping[str, float]) -> dict[str, float]:
 
 
 def out_of_sample(ctx: SearchContext, bests: list[FoldBest], proxy: str) -> dict[str, Any]:
+    """The out-of-sample verdict over the stitched window ``[first test start, last fold's oos end)``.
+
+    Like is compared with like: the default parameters, the optimized proposal and buy-and-hold are each ONE
+    continuous run over that window. For the proposal, fold boundaries change the parameters, never the portfolio,
+    the kill switch or the regime state (``Evaluator.backtest_segments``). The per-fold table takes each fold's
+    slice of those curves."""
     ev = ctx.evaluator
     cash = ev.initial_cash
     panel = ev.panel
-    cost_bps = ev.costs.fee_bps + ev.costs.slippage_bps
-    segs: dict[str, list[np.ndarray]] = {"optimized": [], "default": [], "buy_and_hold": []}
-    expo: dict[str, list[np.ndarray]] = {"optimized": [], "default": []}
-    traded = {"optimized": 0.0, "default": 0.0}
-    n_trades = {"optimized": 0, "default": 0}
+    lo, hi = ctx.folds[0].test_lo, ctx.folds[-1].oos_hi
+    default = ev.backtest(ctx.base, lo, hi)
+    optimized = ev.backtest_segments([(b.params, f.test_lo, f.oos_hi) for f, b in zip(ctx.folds, bests)])
+    curve = {"optimized": optimized.equity, "default": default.equity,
+             "buy_and_hold": ev.buy_and_hold(proxy, lo, hi), "equal_weight": ev.equal_weight_hold(lo, hi)}
+    expo = {"optimized": optimized.exposure, "default": default.exposure}
+    trades = {name: (sum(t.notional for t in r.trades), len(r.trades))
+              for name, r in (("optimized", optimized), ("default", default))}
+    kill_switch = {name: {"changes": [c._asdict() for c in r.kill_switch_changes], "days_tripped": r.days_tripped,
+                          "days_flat": r.days_flat} for name, r in (("optimized", optimized), ("default", default))}
+
     rows: list[dict[str, Any]] = []
     for fold, best in zip(ctx.folds, bests):
-        n = fold.oos_rows
+        a, b = fold.test_lo - lo, fold.oos_hi - lo
         fold_row = {"index": fold.index,
                     "train": {"from": day(int(panel.times[fold.train_lo])), "to": day(int(panel.times[fold.train_hi - 1])),
                               "days": fold.train_hi - fold.train_lo},
-                    "test": {"from": day(int(panel.times[fold.test_lo])), "to": day(int(panel.times[fold.test_hi - 1])),
-                             "days": fold.test_hi - fold.test_lo},
-                    "stitched_days": n, "trials": best.trials, "invalid_trials": best.invalid,
-                    "objective": best.value, "params": best.values, "in_sample": best.metrics}
-        for name, params in (("optimized", best.params), ("default", ctx.base)):
-            res = ev.backtest(params, fold.test_lo, fold.test_hi)
-            fold_row["out_of_sample" if name == "optimized" else "default_out_of_sample"] = _kept(res.metrics)
-            segs[name].append(_liquidated(res.equity[:n], res.exposure[n - 1], cost_bps))
-            expo[name].append(res.exposure[:n])
-            kept = [t for t in res.trades if t.t_ms <= int(res.times_ms[n - 1])]
-            traded[name] += sum(t.notional for t in kept)
-            n_trades[name] += len(kept)
-        segs["buy_and_hold"].append(ev.buy_and_hold(proxy, fold.test_lo, fold.test_lo + n))
+                    "test": {"from": day(int(panel.times[fold.test_lo])), "to": day(int(panel.times[fold.oos_hi - 1])),
+                             "days": fold.oos_hi - fold.test_lo},
+                    "stitched_days": fold.oos_rows, "trials": best.trials, "invalid_trials": best.invalid,
+                    "objective": best.value, "params": best.values, "in_sample": best.metrics,
+                    "overfitting": best.overfitting}
+        for name, key in (("optimized", "out_of_sample"), ("default", "default_out_of_sample")):
+            # the slice starts at the previous day's mark, so that its first return is this fold's first day
+            s0 = max(a - 1, 0)
+            fold_row[key] = _kept(_metrics(curve[name][s0:b], expo[name][s0:b], 0.0, 0))
         rows.append(fold_row)
 
-    lo, hi = ctx.folds[0].test_lo, ctx.folds[-1].oos_hi
-    curves: dict[str, Any] = {"times_ms": [int(t) for t in panel.times[lo:hi]]}
     stitched: dict[str, Any] = {}
-    for name, parts in segs.items():
-        curve = stitch(parts, [cash] * len(parts), cash) if not np.isnan(parts[0]).all() else np.full(hi - lo, np.nan)
-        curves[name] = [None if v != v else float(v) for v in curve]
-        if name == "buy_and_hold":
-            stitched[name] = _kept(_metrics(curve, np.ones(len(curve)), cash, 1)) if curve[0] == curve[0] else None
+    curves: dict[str, Any] = {"times_ms": [int(t) for t in panel.times[lo:hi]]}
+    for name, c in curve.items():
+        curves[name] = [None if v != v else float(v) for v in c]
+        if name in expo:
+            stitched[name] = _kept(_metrics(c, expo[name], *trades[name]))
         else:
-            stitched[name] = _kept(_metrics(curve, np.concatenate(expo[name]), traded[name], n_trades[name]))
+            stitched[name] = _kept(_metrics(c, np.ones(len(c)), cash, 1)) if c[0] == c[0] else None
 
     is_sharpe = [b.metrics.get("sharpe", 0.0) for b in bests]
     oos_sharpe = [r["out_of_sample"]["sharpe"] for r in rows]
@@ -124,21 +132,27 @@ def out_of_sample(ctx: SearchContext, bests: list[FoldBest], proxy: str) -> dict
     return {
         "folds": rows,
         "stitched": stitched,
+        "continuous": {"optimized": True, "default": True, "buy_and_hold": True},
+        "kill_switch": kill_switch,
         "curves": curves,
         "stability": stability(ctx.space, bests),
         "in_vs_out": {"mean_in_sample_sharpe": mean_is, "mean_out_of_sample_sharpe": statistics.fmean(oos_sharpe),
                       "efficiency": statistics.fmean(oos_sharpe) / mean_is if mean_is > 0 else None},
+        "overfitting": overall_overfitting(rows),
         "proposed": {"from_fold": bests[-1].fold, "values": bests[-1].values,
                      "strategy": strategy_to_dict(bests[-1].params)},
     }
 
 
-def _liquidated(equity: np.ndarray, exposure: float, cost_bps: float) -> np.ndarray:
-    """A segment whose last value pays for selling what it still holds: the next fold starts flat, so the
-    stitched curve must not carry positions across a boundary for free."""
-    out = np.array(equity, dtype=np.float64)
-    out[-1] *= 1.0 - exposure * cost_bps / 10_000
-    return out
+def overall_overfitting(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The proposal's figures (the most recent fold: its parameters are the ones proposed) and the folds' mean."""
+    per = [r["overfitting"] for r in rows if r["overfitting"] is not None]
+    last = rows[-1]["overfitting"]
+    return {"proposal_dsr": None if last is None else last["dsr"],
+            "proposal_pbo": None if last is None else last["pbo"],
+            "mean_pbo": statistics.fmean(p["pbo"] for p in per) if per else None,
+            "mean_dsr": statistics.fmean(p["dsr"] for p in per) if per else None,
+            "folds_with_returns": len(per)}
 
 
 def stability(space: SearchSpace, bests: list[FoldBest]) -> dict[str, Any]:

@@ -59,3 +59,31 @@ def compute_metrics(equity: np.ndarray, exposure: np.ndarray, traded_notional: f
     out["turnover_annual"] = out["turnover"] / years
     out["exposure"] = float(np.mean(exposure)) if len(exposure) else 0.0
     return out
+
+
+def monthly_returns(times_ms: np.ndarray, equity: np.ndarray) -> list[tuple[int, int, float]]:
+    """(year, month, return) of each calendar month (UTC) the curve touches: the month's last mark against the
+    previous month's last mark (the first month against the curve's first mark)."""
+    t = np.asarray(times_ms, dtype=np.int64)
+    e = np.asarray(equity, dtype=np.float64)
+    if len(t) == 0:
+        return []
+    days = t // 86_400_000
+    # civil-from-days (Howard Hinnant's algorithm): calendar month without a clock or a date library
+    z = days + 719_468
+    era = np.floor_divide(z, 146_097)
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    key = year * 12 + month - 1
+    out: list[tuple[int, int, float]] = []
+    prev = float(e[0])
+    ends = np.flatnonzero(np.diff(key)).tolist() + [len(key) - 1]
+    for i in ends:
+        last = float(e[i])
+        out.append((int(year[i]), int(month[i]), last / prev - 1.0 if prev > 0 else 0.0))
+        prev = last
+    return out
