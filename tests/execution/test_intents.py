@@ -55,9 +55,18 @@ def test_sells_first_then_buys_and_full_exit():
 
 
 def test_dust_is_reported_not_sent():
+    """A leg worth at least the minimum order value whose rounded quantity falls below it is dust: journaled, never
+    sent (5.005 USDT of ETH at 2000 → 0.0024987 → 0.002 at step 0.001 → 4 USDT < 5)."""
+    batch = build_intents(cycle_key="c", plan_hash="h", targets={Symbol("ETHUSDT"): 0.005005}, holdings={},
+                          prices=PRICES, specs=SPECS, free_quote=D("1000"), fee_bps=10, slippage_bps=5)
+    assert batch.intents == () and [(d.symbol, d.side) for d in batch.dust] == [("ETHUSDT", Side.BUY)]
+
+
+def test_a_leftover_below_the_minimum_order_value_is_no_order_at_all():
+    """2 USDT of SOL (minimum 5): no leg, so nothing for the cost-benefit gate to weigh and nothing journaled."""
     batch = build_intents(cycle_key="c", plan_hash="h", targets={}, holdings={Symbol("SOLUSDT"): D("0.1")},
                           prices=PRICES, specs=SPECS, free_quote=D("0"), fee_bps=10, slippage_bps=5)
-    assert batch.intents == () and batch.dust[0].symbol == "SOLUSDT"
+    assert batch.intents == () and batch.dust == ()
 
 
 def test_missing_price_is_an_error():

@@ -139,9 +139,6 @@ def test_the_proposal_is_one_continuous_run_with_parameters_changing_at_fold_bou
     assert results["kill_switch"]["optimized"]["days_flat"] == one.days_flat
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug, reported to the lead: run_backtest_segments computes each "
-                   "segment's signals from the segment's first row, without the voting look-back "
-                   "(max voting.offsets_days rows), so the first days of every fold vote on missing ranks")
 def test_segments_with_unchanged_parameters_are_the_plain_continuous_run(finished_run, panel):
     """What the comparison relies on: a fold boundary that does not change the parameters changes nothing."""
     ws, results, spec = finished_run

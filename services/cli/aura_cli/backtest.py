@@ -216,7 +216,7 @@ def story_lines(story: dict, cooldown_hours: float) -> list[str]:
         why = ("with kill_switch_cooldown_hours 0 it stays tripped (in the trader only `aura risk reset` re-arms it)"
                if cooldown_hours <= 0 else "the run ended before its cooldown did")
         out.append(f"note: the kill switch was still tripped at the end ({why})")
-    out.append(f"days flat (nothing held) {story['days_flat']}; days in cash (< 1 % invested) {story['days_in_cash']}; "
+    out.append(f"days flat (nothing held but dust) {story['days_flat']}; days in cash (< 1 % invested) {story['days_in_cash']}; "
                f"days with the kill switch tripped {ks['days_tripped']}")
     if story["flat_reasons"]:
         out.append("why the book was flat or orders were not placed (most frequent first):")

@@ -72,7 +72,7 @@ def render(window: Mapping[str, Any], metrics: Mapping[str, float], story: Mappi
         "<h2>Metrics</h2>", _table(["metric", "value"], metric_rows),
         "<h2>Kill switch</h2>",
         f"<p>{len(ks['changes'])} changes; {ks['days_tripped']} days tripped; {story['days_flat']} days flat "
-        f"(nothing held); {story['days_in_cash']} days in cash (less than 1 % invested).</p>",
+        f"(nothing held but dust); {story['days_in_cash']} days in cash (less than 1 % invested).</p>",
         "<p class='note'>The kill switch was still tripped at the end of the run.</p>" if latched else "",
         _table(["time", "action", "drawdown %", "reason"], change_rows) if change_rows else "",
         "<h2>Why the book was flat or orders were not placed</h2>",

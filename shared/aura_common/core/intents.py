@@ -132,7 +132,9 @@ def plan_legs_for(*, targets: Mapping[Symbol, float], holdings: Mapping[Symbol, 
     target = np.array([float(targets.get(s, 0.0)) for s in symbols], dtype=np.float64)
     why = np.array([WHY_CODE.get(forced[s], WHY_STOP) if s in forced else 0 for s in symbols], dtype=np.int64)
     o_i, o_f = leg_arrays(n)
-    no, weighable = plan_legs(qty, weight, target, why, blocked, liquidate, cut, lift, float(equity), o_i, o_f)
+    min_notional = np.array([LotRule.from_spec(specs[s]).min_notional for s in symbols], dtype=np.float64)
+    no, weighable = plan_legs(qty, weight, target, why, blocked, liquidate, cut, lift, float(equity), min_notional,
+                              o_i, o_f)
     return Legs(symbols, qty, weight, target, o_i, o_f, int(no), bool(weighable))
 
 

@@ -17,8 +17,9 @@ Two kernels, the only definition of what happens between ``decide()`` and the or
    *forced* (never weighed by the cost-benefit gate) when the symbol is forced or the regime cut the exposure
    (``cut``); its reason is the forcing gate, else ``regime`` for a cut, ``exit`` for a target of 0, else
    ``rebalance``. A BUY is forced (reason ``regime``) when the regime raised the exposure (``lift``), else it is a
-   weighed ``rebalance``. The notional is ``|target - weight| * equity``. Returns the number of legs and whether
-   any leg is weighable (not forced).
+   weighed ``rebalance``. The notional is ``|target - weight| * equity``; a leg worth less than the symbol's minimum
+   order value (``min_notional``: a dust leftover, a crumb of drift) is no leg at all, so the cost-benefit gate never
+   weighs what could not be traded. Returns the number of legs and whether any leg is weighable (not forced).
 
    *Why regime moves are never weighed* (a deliberate choice, docs/risk.md): the cost-benefit gate estimates the
    benefit of a rebalance from the improvement of the weight-averaged cross-sectional score, with cash at 0 (the
@@ -81,7 +82,7 @@ def placeable(qty: float, price: float, min_qty: float, min_notional: float) -> 
 
 @kernel
 def plan_legs(qty: np.ndarray, weight: np.ndarray, target: np.ndarray, forced: np.ndarray, blocked: bool,
-              liquidate: bool, cut: bool, lift: bool, equity: float, o_i: np.ndarray,
+              liquidate: bool, cut: bool, lift: bool, equity: float, min_notional: np.ndarray, o_i: np.ndarray,
               o_f: np.ndarray) -> tuple[int, bool]:
     """Targets → legs (module docstring). Mutates ``target`` (the day's effective targets) and ``forced``
     (liquidation); fills ``o_i[:n]`` / ``o_f[:n]``; returns ``(n, weighable)``."""
@@ -124,6 +125,8 @@ def plan_legs(qty: np.ndarray, weight: np.ndarray, target: np.ndarray, forced: n
             o_f[no] = (tgt - cur) * equity
         else:
             continue
+        if o_f[no] < min_notional[j]:
+            continue  # below the venue's minimum order value (a dust leftover, a crumb of drift): never an order
         o_i[no, O_KEEP] = 1
         weighable = weighable or o_i[no, O_FORCED] == 0
         no += 1

@@ -40,7 +40,7 @@ from aura_common.core.backtest import loop as lp
 from aura_common.core import rebalance as rb
 from aura_common.core.backtest.gates import DAY_MS, GateEvent, GateRunner, KillSwitchChange
 from aura_common.core.backtest.metrics import compute_metrics
-from aura_common.core.decide import Signals, plan_at, signal_rows
+from aura_common.core.decide import Signals, plan_at, signal_rows, voting_lookback
 from aura_common.core.features import FeatureStore
 from aura_common.core.params import StrategyParams
 from aura_common.core.regime import REGIMES, RegimeState, state_codes, state_from_codes
@@ -49,6 +49,7 @@ from aura_common.domain.values import MarketSpec, Side
 
 
 ALL_GATES = frozenset({"kill_switch", "position_exit", "cost_benefit"})
+FLAT_EXPOSURE = 1e-4  # a day ending below this share of equity invested is flat (dust aside)
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,9 @@ class BacktestResult:
 
     @property
     def days_flat(self) -> int:
-        """Days that ended with nothing invested."""
-        return int(np.count_nonzero(self.exposure <= 0))
+        """Days that ended with nothing invested but dust (under 0.01 % of equity: what the lot step leaves after a
+        whole holding was sold, the base-asset fee having made it a fraction of a step)."""
+        return int(np.count_nonzero(self.exposure < FLAT_EXPOSURE))
 
     @property
     def days_tripped(self) -> int:
@@ -169,7 +171,8 @@ def run_backtest_segments(fs: FeatureStore, segments: Sequence[tuple[StrategyPar
         if parts and lo != parts[-1][3]:
             raise ValueError(f"segments must be contiguous: one ends before row {parts[-1][3]}, the next starts at "
                              f"row {lo}")
-        parts.append((signal_rows(fs, lo, hi, params, allowed), params, lo, hi))
+        # the votes of the segment's first rows read the ranks of the rows before it (voting offsets)
+        parts.append((signal_rows(fs, max(0, lo - voting_lookback(params)), hi, params, allowed), params, lo, hi))
     return _run(fs, parts, cfg)
 
 

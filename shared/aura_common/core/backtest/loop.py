@@ -239,7 +239,7 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
             ist[I_CUT] = 1 if cut else 0
             # the one post-plan step (core/rebalance.py): stops, the kill-switch policy, legs in symbol order
             no, weighed = plan_legs(qty, weight, target, forced, ist[I_BLOCKED] != 0, pi[K_LIQUIDATE] != 0, cut,
-                                    lift, equity, o_i, o_f)
+                                    lift, equity, min_notional, o_i, o_f)
             ist[I_NORD] = no
             ist[I_PHASE] = P_FILL
             if pi[K_USE_CB] != 0 and weighed:
