@@ -92,3 +92,24 @@ def test_a_latched_switch_never_re_arms_in_a_backtest(fs):
 def test_the_shipped_re_arm_policy_is_a_cooldown():
     """A backtest has no person to run `aura risk reset`: the default re-arms by itself after 30 days."""
     assert RiskParams().kill_switch_cooldown_hours == 720.0
+
+
+@pytest.mark.parametrize(("price", "tick", "up", "want"), [
+    (9598.586895, 0.01, True, 9598.59), (9598.586895, 0.01, False, 9598.58), (0.3, 0.1, True, 0.3),
+    (0.30000000000000004, 0.1, False, 0.3), (123.45, 0.0, True, 123.45), (1.00000001, 0.0001, True, 1.0001)])
+def test_fill_prices_land_on_the_tick_grid_against_the_taker(price, tick, up, want):
+    from aura_common.core.rebalance import on_tick
+    assert on_tick(price, tick, up) == pytest.approx(want, rel=1e-12)
+
+
+def test_a_backtest_with_specs_fills_on_their_tick_grid(fs, active_params):
+    from decimal import Decimal
+
+    from aura_common.domain.values import MarketSpec, Symbol
+    specs = {s: MarketSpec(Symbol(s), s[:-4], "USDT", Decimal("0.01"), Decimal("0.001"), Decimal("0.001"),
+                           Decimal("5")) for s in fs.panel.symbols}
+    r = run_backtest(fs, active_params, BacktestConfig(specs=specs))
+    assert r.trades
+    for t in r.trades:
+        assert abs(t.price * 100 - round(t.price * 100)) < 1e-6, t
+        assert abs(t.qty * 1000 - round(t.qty * 1000)) < 1e-6, t

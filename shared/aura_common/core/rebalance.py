@@ -76,6 +76,19 @@ def floor_qty(qty: float, step: float) -> float:
 
 
 @kernel
+def on_tick(price: float, tick: float, up: bool) -> float:
+    """A fill price on the symbol's price grid, against the taker (a BUY rounds up, a SELL down), as the venue
+    fills; a price within 1e-9 of a grid point is that point (float noise). ``tick`` 0: no grid."""
+    if tick <= 0:
+        return price
+    k = price / tick
+    near = math.floor(k + 0.5)
+    if abs(k - near) <= 1e-9 * max(1.0, abs(k)):
+        return near * tick
+    return (math.ceil(k) if up else math.floor(k)) * tick
+
+
+@kernel
 def placeable(qty: float, price: float, min_qty: float, min_notional: float) -> bool:
     return qty >= min_qty and qty * price >= min_notional and qty > 0
 
@@ -184,4 +197,4 @@ def leg_arrays(capacity: int) -> tuple[np.ndarray, np.ndarray]:
 
 __all__ = ["BUY", "O_COL", "O_FORCED", "O_KEEP", "O_SIDE", "O_SIZE", "O_WHY", "REASONS", "SELL", "WHY_CODE",
            "WHY_EXIT", "WHY_KILL", "WHY_NONE", "WHY_REBALANCE", "WHY_REGIME", "WHY_STOP", "WHY_TAKE", "floor_qty",
-           "leg_arrays", "placeable", "plan_legs", "size_legs"]
+           "leg_arrays", "on_tick", "placeable", "plan_legs", "size_legs"]

@@ -34,11 +34,12 @@ class LotRule:
     step: float
     min_qty: float
     min_notional: float
+    tick: float = 0.0  # the price grid fills land on (0: none; history without specs)
 
     @classmethod
     def from_spec(cls, spec: MarketSpec) -> "LotRule":
         step = float(spec.step_size)
-        return cls(step, max(float(spec.min_qty), step), float(spec.min_notional))
+        return cls(step, max(float(spec.min_qty), step), float(spec.min_notional), float(spec.tick_size))
 
     def floor_qty(self, qty: float) -> float:
         """Round down to the step; never more than ``qty`` (may be one step below the exact Decimal floor)."""

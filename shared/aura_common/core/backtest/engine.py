@@ -13,8 +13,9 @@ Each day ``t`` (decision at the close of candle ``t``):
 6. the one post-plan step (``core/rebalance.py``, the trader's too): legs, regime cuts and lifts forced, the others
    weighed by ``cost_benefit`` with the benefit of ``rebalance_benefit_bps``, then sized (``size_legs``);
 7. sells fill, then buys: a SELL at close × (1 − slippage) paying its fee in quote, a BUY at close × (1 + slippage)
-   paying its fee in the base asset it receives (q × (1 − fee) arrives). A symbol without a candle that day is
-   not bought; a sell of it fills at its last price.
+   paying its fee in the base asset it receives (q × (1 − fee) arrives), prices on the symbol's tick grid (BUY up,
+   SELL down; no grid without specs). A symbol without a candle that day is not bought; a sell of it fills at its
+   last price.
 
 The reported daily equity is the mark after that day's trades; the kill switch sees the pre-trade marks (what
 the trader observes at its tick).
@@ -196,8 +197,8 @@ def _run(fs: FeatureStore, parts: Sequence[tuple[Signals, StrategyParams, int, i
     n, days = len(symbols), hi - lo
     fee_bps, slip_bps = cfg.costs.fee_bps, cfg.costs.slippage_bps
     rules = lot_rules(symbols, cfg.specs)
-    lots = np.array([[r.step for r in rules], [r.min_qty for r in rules], [r.min_notional for r in rules]],
-                    dtype=np.float64).reshape(3, n)
+    lots = np.array([[r.step for r in rules], [r.min_qty for r in rules], [r.min_notional for r in rules],
+                     [r.tick for r in rules]], dtype=np.float64).reshape(4, n)
     ist = np.zeros(lp.I_SIZE, dtype=np.int64)
     ist[lp.I_T], ist[lp.I_PHASE] = lo, lp.P_MARK
     ist[lp.I_REGIME], ist[lp.I_CAND], ist[lp.I_STREAK] = state_codes(RegimeState())

@@ -31,7 +31,7 @@ import numpy as np
 from aura_common.core.jit import kernel
 from aura_common.core.rebalance import (BUY, O_COL, O_FORCED, O_KEEP, O_SIDE, O_WHY, SELL,
                                         WHY_KILL, WHY_STOP, WHY_TAKE,
-                                        floor_qty, placeable, plan_legs, size_legs)
+                                        floor_qty, on_tick, placeable, plan_legs, size_legs)
 from aura_common.core.weights import pick_weights
 from aura_common.core.regime import advance_codes
 from aura_common.core.risk.cost_benefit import benefit_bps
@@ -108,7 +108,7 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
     screen = pi[K_SCREEN] != 0
     fee, slip = pf[G_FEE], pf[G_SLIP]
     qty, entry, last, weight, target = book[B_QTY], book[B_ENTRY], book[B_LAST], book[B_WEIGHT], book[B_TARGET]
-    step, min_qty, min_notional = lots[0], lots[1], lots[2]
+    step, min_qty, min_notional, tick = lots[0], lots[1], lots[2], lots[3]
     pick_scores, pick_current, scores = np.empty(selected.shape[1]), np.empty(selected.shape[1]), np.empty(n)
     ref, sized = np.empty(n), np.empty(o_i.shape[0])
     while ist[I_T] < hi:
@@ -197,7 +197,7 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
                 q = floor_qty(qty[j], step[j])
                 if q <= 0 or not placeable(q, last[j], min_qty[j], min_notional[j]):
                     continue  # dust: not sellable, the trader skips it too
-                px = last[j] * (1 - slip)
+                px = on_tick(last[j] * (1 - slip), tick[j], False)
                 gross = sell_fill(j, q, px, fee, qty, entry)
                 cash += gross - gross * fee
                 fst[F_TRADED] += gross
@@ -295,7 +295,7 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
                 if q <= 0 or o_i[k, O_SIDE] != SELL:
                     continue
                 j = o_i[k, O_COL]
-                px = last[j] * (1 - slip)
+                px = on_tick(last[j] * (1 - slip), tick[j], False)
                 gross = sell_fill(j, q, px, fee, qty, entry)
                 cash += gross - gross * fee
                 traded += gross
@@ -308,7 +308,7 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
                 price = close_t[j, t]
                 if price != price:
                     continue  # no candle today: not bought
-                px = price * (1 + slip)
+                px = on_tick(price * (1 + slip), tick[j], True)
                 gross = q * px
                 if gross > cash:
                     continue
