@@ -194,8 +194,8 @@ def test_restart_policies_healthchecks_and_start_order(model: dict) -> None:
     assert svc["trader"]["depends_on"]["ingestor"]["condition"] == "service_healthy"
     assert svc["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
     assert svc["alertmanager"]["depends_on"]["alertmanager-init"]["condition"] == "service_completed_successfully"
-    assert svc["trader"]["environment"]["AURA_HEALTH_URL"] == "http://127.0.0.1:9101/metrics"
-    assert svc["ingestor"]["environment"]["AURA_HEALTH_URL"] == "http://127.0.0.1:9102/metrics"
+    assert svc["trader"]["environment"]["AURA_HEALTH_URL"] == "http://127.0.0.1:9101/health"
+    assert svc["ingestor"]["environment"]["AURA_HEALTH_URL"] == "http://127.0.0.1:9102/health"
 
 
 def test_monitoring_images_are_pinned_and_mount_the_provisioning(model: dict) -> None:
