@@ -387,6 +387,7 @@ def test_optimizer_apply_writes_the_strategy_whoever_owns_config(aura_image: Bui
     assert "max_positions: 4" in proposed
     (run_dir / "proposed.yaml").write_text(proposed)
     (run_dir / "results.json").write_text("{}")           # complete: results and no INCOMPLETE marker
+    # ...but without an out-of-sample verdict (issue 17: refused unless --force), so this apply is a forced one
     for p in [run_dir.parent, run_dir, *run_dir.iterdir()]:
         os.chown(p, 10001, 10001)
     empty = tmp_path / "empty.env"
@@ -395,7 +396,12 @@ def test_optimizer_apply_writes_the_strategy_whoever_owns_config(aura_image: Bui
     cmd = ["docker", "compose", "-p", f"aura-deploytest-apply-{os.getpid()}", "--project-directory", str(work),
            "--env-file", str(empty), "-f", str(work / "compose.yaml")]
     try:
-        proc = run([*cmd, "run", "--rm", "optimizer-apply", "--apply-run", run_id], cwd=work, env=env, timeout=180)
+        refused = run([*cmd, "run", "--rm", "optimizer-apply", "--apply-run", run_id], cwd=work, env=env,
+                      timeout=180, check=False)
+        assert refused.returncode == 1 and "--force" in refused.stdout + refused.stderr
+        assert "max_positions: 5" in (work / "config" / "strategy.yaml").read_text()  # nothing written
+        proc = run([*cmd, "run", "--rm", "optimizer-apply", "--apply-run", run_id, "--force"], cwd=work, env=env,
+                   timeout=180)
         assert "optimizer-apply: wrote config/strategy.yaml (owner 1000:1000, mode 664)" in proc.stdout
         st = (work / "config" / "strategy.yaml").stat()
         assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1000, 0o664)
