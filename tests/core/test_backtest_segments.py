@@ -113,3 +113,12 @@ def test_a_backtest_with_specs_fills_on_their_tick_grid(fs, active_params):
     for t in r.trades:
         assert abs(t.price * 100 - round(t.price * 100)) < 1e-6, t
         assert abs(t.qty * 1000 - round(t.qty * 1000)) < 1e-6, t
+
+
+@pytest.mark.parametrize(("held", "step", "want"), [
+    (0.999, 0.001, 0.999), (0.9989, 0.001, 0.998), (31249.9999999999, 1e-4, 31249.9999), (0.3, 0.1, 0.3),
+    (12247.9398, 0.1, 12247.9), (5.0, 0.0, 5.0)])
+def test_a_whole_holding_floors_to_the_step_as_decimal_does(held, step, want):
+    from aura_common.core.rebalance import whole_qty
+    got = whole_qty(held, step)
+    assert got == pytest.approx(want, rel=1e-12) and got <= held

@@ -76,6 +76,21 @@ def floor_qty(qty: float, step: float) -> float:
 
 
 @kernel
+def whole_qty(held: float, step: float) -> float:
+    """A whole holding floored to the lot step, as Decimal floors it: a holding that is a whole number of steps
+    in decimal (0.999 at 0.001) sells all of it although its float quotient falls a hair short (998.9999999999999);
+    never more than ``held``."""
+    if held <= 0:
+        return 0.0
+    if step <= 0:
+        return held
+    x = held / step
+    k = math.floor(x + max(1e-9, 4e-16 * x))  # a few ulps of the quotient, never a real fraction of a step
+    out = k * step
+    return out if out <= held else held
+
+
+@kernel
 def on_tick(price: float, tick: float, up: bool) -> float:
     """A fill price on the symbol's price grid, against the taker (a BUY rounds up, a SELL down), as the venue
     fills; a price within 1e-9 of a grid point is that point (float noise). ``tick`` 0: no grid."""
@@ -163,7 +178,7 @@ def size_legs(o_i: np.ndarray, o_f: np.ndarray, no: int, qty: np.ndarray, price:
         if held <= 0 or not px > 0:
             continue
         if WHY_STOP <= o_i[k, O_WHY] <= WHY_KILL or o_f[k] >= held * px * (1 - FULL):
-            q = floor_qty(held, step[j])
+            q = whole_qty(held, step[j])
         else:
             q = floor_qty(min(o_f[k] / px, held), step[j])
         if q <= 0 or not placeable(q, px, min_qty[j], min_notional[j]):
@@ -197,4 +212,4 @@ def leg_arrays(capacity: int) -> tuple[np.ndarray, np.ndarray]:
 
 __all__ = ["BUY", "O_COL", "O_FORCED", "O_KEEP", "O_SIDE", "O_SIZE", "O_WHY", "REASONS", "SELL", "WHY_CODE",
            "WHY_EXIT", "WHY_KILL", "WHY_NONE", "WHY_REBALANCE", "WHY_REGIME", "WHY_STOP", "WHY_TAKE", "floor_qty",
-           "leg_arrays", "on_tick", "placeable", "plan_legs", "size_legs"]
+           "leg_arrays", "on_tick", "placeable", "whole_qty", "plan_legs", "size_legs"]

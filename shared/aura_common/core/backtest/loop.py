@@ -31,7 +31,7 @@ import numpy as np
 from aura_common.core.jit import kernel
 from aura_common.core.rebalance import (BUY, O_COL, O_FORCED, O_KEEP, O_SIDE, O_WHY, SELL,
                                         WHY_KILL, WHY_STOP, WHY_TAKE,
-                                        floor_qty, on_tick, placeable, plan_legs, size_legs)
+                                        floor_qty, on_tick, placeable, plan_legs, size_legs, whole_qty)
 from aura_common.core.weights import pick_weights
 from aura_common.core.regime import advance_codes
 from aura_common.core.risk.cost_benefit import benefit_bps
@@ -194,7 +194,7 @@ def run_days(close_t: np.ndarray, score: np.ndarray, floor: np.ndarray, selected
                     forced[j] = WHY_KILL
                 if forced[j] == 0:
                     continue
-                q = floor_qty(qty[j], step[j])
+                q = whole_qty(qty[j], step[j])
                 if q <= 0 or not placeable(q, last[j], min_qty[j], min_notional[j]):
                     continue  # dust: not sellable, the trader skips it too
                 px = on_tick(last[j] * (1 - slip), tick[j], False)
