@@ -143,11 +143,20 @@ def cost_rate(fee_bps: float, slippage_bps: float) -> float:
     return float(fee_bps) / 1e4 + float(slippage_bps) / 1e4
 
 
+def _on_step(q: float, spec: MarketSpec) -> Decimal:
+    """The kernel's quantity in Decimal. It is a whole number of steps in float (k × step, e.g. 366336 × 1e-6 =
+    0.36633599999999997), so k is recovered by rounding, never by re-flooring its float spelling a step lower."""
+    if spec.step_size <= 0:
+        return spec.floor_qty(Decimal(repr(q)))
+    k = round(q / float(spec.step_size))
+    return (spec.step_size * k).normalize() if k > 0 else Decimal(0)
+
+
 def size_intents(legs: Legs, *, cycle_key: str, plan_hash: str, holdings: Mapping[Symbol, Decimal],
                  prices: Mapping[Symbol, Decimal], specs: Mapping[Symbol, MarketSpec], free_quote: Decimal,
                  fee_bps: float, slippage_bps: float) -> IntentBatch:
     """``core.rebalance.size_legs`` on the kept legs → intents (sells, then buys; legs numbered in that order) and
-    dust. A quantity is the kernel's, re-floored to the lot step in Decimal and never above the free holding."""
+    dust. A quantity is the kernel's, on the lot step in Decimal (``_on_step``) and never above the free holding."""
     rules = [LotRule.from_spec(specs[s]) for s in legs.symbols]
     step = np.array([r.step for r in rules], dtype=np.float64)
     min_qty = np.array([r.min_qty for r in rules], dtype=np.float64)
@@ -164,7 +173,7 @@ def size_intents(legs: Legs, *, cycle_key: str, plan_hash: str, holdings: Mappin
                 continue
             s = legs.symbol(k)
             spec = specs[s]
-            q = spec.floor_qty(Decimal(repr(float(out_q[k])))) if out_q[k] > 0 else Decimal(0)
+            q = _on_step(float(out_q[k]), spec) if out_q[k] > 0 else Decimal(0)
             if side is Side.SELL:  # within a step of the whole holding (float's floor may fall one short): all of it
                 whole = spec.floor_qty(holdings.get(s, Decimal(0)))
                 q = whole if q > 0 and q + spec.step_size >= whole else min(q, whole)
