@@ -209,9 +209,12 @@ def test_a_kill_switch_trip_reaches_the_webhook(aura_image: BuiltImage, compose_
         assert alert["labels"]["job"] == "trader"
         timings["alert fired -> received"] = arrived - fired
         assert 0 <= arrived - fired < 60, (alert["startsAt"], arrived)
-        # the trip is real: the trader says so itself
-        status = json.loads(run(["docker", "exec", trader, "aura", "status", "--json"]).stdout)
-        assert status["kill_switch"]["state"] != "armed", status["kill_switch"]
+        # the trip is real: the trader says so itself (aura status reads the journal's snapshot copy, which follows
+        # the journal within snapshot_interval_seconds of wall time: wait for it, bounded)
+        def tripped_in_status() -> bool:
+            status = json.loads(run(["docker", "exec", trader, "aura", "status", "--json"]).stdout)
+            return status["kill_switch"]["state"] != "armed"
+        wait_for("aura status showing the trip", tripped_in_status, 120, lambda: logs(trader)[-3000:])
         with urllib.request.urlopen(f"http://{container_ip(trader)}:9101/metrics", timeout=5) as resp:  # noqa: S310
             assert re.search(r"^aura_kill_switch_active 1(\.0)?$", resp.read().decode(), re.M)
 
