@@ -63,6 +63,20 @@ def run(cmd: list[str], *, timeout: float = 120, check: bool = True, cwd: Path |
     return proc
 
 
+def wait_until(what: str, predicate, timeout_s: float, diagnostics=lambda: "") -> float:
+    """Poll ``predicate()`` with back-off (0.2 s doubling to 1 s) until true; returns the seconds it took, or fails
+    after ``timeout_s`` with the tail of ``diagnostics()`` (the one polling helper of the deployment tests)."""
+    start = time.monotonic()
+    delay = 0.2
+    while time.monotonic() - start < timeout_s:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+    pytest.fail(f"{what}: not within {timeout_s:.0f}s\n{diagnostics()[-5000:]}", pytrace=False)
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> str:
     """A Docker engine that answers; returns its server version."""

@@ -30,6 +30,7 @@ import pytest
 import yaml
 
 from .conftest import (
+    wait_until,
     REPO_ROOT,
     BuiltImage,
     ComposeProject,
@@ -120,18 +121,6 @@ def logs(container: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def wait_for(what: str, predicate, timeout_s: float, diagnostics=lambda: "") -> float:
-    start = time.monotonic()
-    delay = 0.1
-    while time.monotonic() - start < timeout_s:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(delay)
-        delay = min(delay * 2, 1.0)
-    pytest.fail(f"{what}: not within {timeout_s}s\n{diagnostics()[-6000:]}", pytrace=False)
-    raise AssertionError("unreachable")
-
-
 def test_a_kill_switch_trip_reaches_the_webhook(aura_image: BuiltImage, compose_cli: str, tmp_path: Path) -> None:
     prometheus, alertmanager = prometheus_image(), alertmanager_image()
     if prometheus is None or alertmanager is None:
@@ -195,12 +184,12 @@ def test_a_kill_switch_trip_reaches_the_webhook(aura_image: BuiltImage, compose_
         assert "webhook_configs" in shown and "telegram_configs" in shown and "AuraKillSwitchActive" in shown
         assert token not in shown
         # Prometheus knows its Alertmanager
-        wait_for("Prometheus discovering Alertmanager",
+        wait_until("Prometheus discovering Alertmanager",
                  lambda: get_json(f"{prom}/alertmanagers")["data"]["activeAlertmanagers"], 60)
 
         # --- the trip, and its way to the webhook -------------------------------------------------------------
         t = time.monotonic()
-        wait_for("AuraKillSwitchActive at the webhook", lambda: hook.firing("AuraKillSwitchActive"),
+        wait_until("AuraKillSwitchActive at the webhook", lambda: hook.firing("AuraKillSwitchActive"),
                  ALERT_TIMEOUT_S, lambda: logs(trader)[-3000:] + logs(am_id)[-3000:])
         timings["healthy -> webhook"] = time.monotonic() - t
         arrived, alert = hook.firing("AuraKillSwitchActive")[0]
@@ -214,7 +203,7 @@ def test_a_kill_switch_trip_reaches_the_webhook(aura_image: BuiltImage, compose_
         def tripped_in_status() -> bool:
             status = json.loads(run(["docker", "exec", trader, "aura", "status", "--json"]).stdout)
             return status["kill_switch"]["state"] != "armed"
-        wait_for("aura status showing the trip", tripped_in_status, 120, lambda: logs(trader)[-3000:])
+        wait_until("aura status showing the trip", tripped_in_status, 120, lambda: logs(trader)[-3000:])
         with urllib.request.urlopen(f"http://{container_ip(trader)}:9101/metrics", timeout=5) as resp:  # noqa: S310
             assert re.search(r"^aura_kill_switch_active 1(\.0)?$", resp.read().decode(), re.M)
 
@@ -230,7 +219,7 @@ def test_a_kill_switch_trip_reaches_the_webhook(aura_image: BuiltImage, compose_
         def probe_state() -> dict:
             return next((a["status"] for a in get_json(f"{am}/alerts")
                          if a["labels"].get("alertname") == "AuraProbeWarning"), {})
-        wait_for("the probe warning inhibited", lambda: probe_state().get("state") == "suppressed", 30)
+        wait_until("the probe warning inhibited", lambda: probe_state().get("state") == "suppressed", 30)
         assert probe_state()["inhibitedBy"], probe_state()
         time.sleep(5)   # group_wait is 1 s: an uninhibited warning would have been delivered by now
         for a in get_json(f"{am}/alerts"):
@@ -242,7 +231,7 @@ def test_a_kill_switch_trip_reaches_the_webhook(aura_image: BuiltImage, compose_
 
         # the bot token: not in any container's environment or command, not in any log - also not in Alertmanager's,
         # which reports the failed Telegram sends (no internet here) quoting the API URL
-        wait_for("a failed Telegram send in Alertmanager's log", lambda: "integration=telegram" in logs(am_id), 90,
+        wait_until("a failed Telegram send in Alertmanager's log", lambda: "integration=telegram" in logs(am_id), 90,
                  lambda: logs(am_id))
         assert "/bot<secret>/" in logs(am_id)
         ids = project("ps", "-aq").stdout.split()
@@ -289,7 +278,7 @@ def test_alertmanager_logs_never_show_a_secret_it_fails_to_send_with(aura_image:
         with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - the container's address
             assert resp.status == 200
         failed = re.compile(r"integration=(webhook|telegram)\[0\].*(Notify attempt failed|Notify for alerts failed)")
-        wait_for("both sends failing in the log", lambda: {m.group(1) for m in failed.finditer(logs(am_id))}
+        wait_until("both sends failing in the log", lambda: {m.group(1) for m in failed.finditer(logs(am_id))}
                  == {"webhook", "telegram"}, 90, lambda: logs(am_id))
         text = logs(am_id)
         assert token not in text and hook_url not in text and "canary" not in text, text[-3000:]

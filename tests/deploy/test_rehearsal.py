@@ -30,6 +30,7 @@ import pytest
 import yaml
 
 from .conftest import (
+    wait_until,
     REPO_ROOT,
     BuiltImage,
     ComposeProject,
@@ -92,18 +93,6 @@ def probe(container: str, port: int) -> tuple[int, str]:
         return exc.code, exc.read().decode()
     except OSError as exc:
         return 0, str(exc)
-
-
-def wait_until(what: str, predicate, timeout_s: float, diagnostics=lambda: "") -> float:
-    start = time.monotonic()
-    deadline, delay = start + timeout_s, 0.5
-    while time.monotonic() < deadline:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(delay)
-        delay = min(delay * 1.5, 3.0)
-    pytest.fail(f"{what}: not within {timeout_s:.0f}s\n{diagnostics()[-5000:]}", pytrace=False)
-    raise AssertionError("unreachable")
 
 
 def metrics(trader: str) -> dict[str, float]:

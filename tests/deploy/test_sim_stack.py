@@ -34,6 +34,7 @@ import pytest
 import yaml
 
 from .conftest import (
+    wait_until,
     REPO_ROOT,
     BuiltImage,
     ComposeProject,
@@ -98,19 +99,6 @@ test_strategy.__test__ = False  # a helper, not a test
 def logs(container: str) -> str:
     proc = run(["docker", "logs", container], check=False)
     return proc.stdout + proc.stderr
-
-
-def wait_until(what: str, predicate, timeout_s: float, diagnostics=lambda: "") -> float:
-    """Poll with back-off until ``predicate()`` is true; returns the seconds it took (fails after ``timeout_s``)."""
-    start = time.monotonic()
-    deadline, delay = start + timeout_s, 0.2
-    while time.monotonic() < deadline:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(delay)
-        delay = min(delay * 2, 2.0)
-    pytest.fail(f"{what}: not within {timeout_s}s\n{diagnostics()[-4000:]}", pytrace=False)
-    raise AssertionError("unreachable")
 
 
 def inspect(container: str, fmt: str) -> str:
